@@ -1,0 +1,117 @@
+// One client per BMC, shared across reconciles: keyed by address plus a fingerprint of the
+// credentials and TLS settings, so a rotated password gets a fresh session instead of 401 loops.
+import { createHash } from "node:crypto";
+import type { BmcProvisioner, RedfishClient } from "./api";
+import { createRedfishClient } from "./client";
+import { createProvisioner } from "./provisioner";
+import type { RedfishClientOptions } from "./types";
+
+export interface RedfishClientPoolOptions {
+  /** Close a client (log out) after it has been unused this long. Default 10 minutes. */
+  idleTimeoutMs?: number;
+  /** Defaults merged under each request's options (timeouts, logger, retry policy). */
+  defaults?: Partial<Omit<RedfishClientOptions, "address" | "credentials">>;
+  /** For tests: build clients differently. */
+  factory?: (options: RedfishClientOptions) => RedfishClient;
+}
+
+/** Stable key for a BMC endpoint; the credentials enter only as a salted hash. */
+export function clientKey(options: RedfishClientOptions): string {
+  const fingerprint = createHash("sha256")
+    .update("beskar7-redfish-pool\0")
+    .update(options.credentials.username)
+    .update("\0")
+    .update(options.credentials.password)
+    .update("\0")
+    .update(options.tls?.caBundle ?? "")
+    .update(options.tls?.insecure ? "\0insecure" : "\0verify")
+    .digest("hex")
+    .slice(0, 16);
+  return `${normaliseAddress(options.address)}#${fingerprint}`;
+}
+
+function normaliseAddress(address: string): string {
+  const withScheme = /^[a-z]+:\/\//i.test(address) ? address : `https://${address}`;
+  const url = new URL(withScheme);
+  return `${url.protocol}//${url.host}`.toLowerCase();
+}
+
+interface PoolEntry {
+  client: RedfishClient;
+  holders: number;
+  idleTimer?: NodeJS.Timeout;
+}
+
+export class RedfishClientPool {
+  private readonly entries = new Map<string, PoolEntry>();
+  private readonly idleTimeoutMs: number;
+  private readonly defaults: RedfishClientPoolOptions["defaults"];
+  private readonly factory: (options: RedfishClientOptions) => RedfishClient;
+
+  constructor(options: RedfishClientPoolOptions = {}) {
+    this.idleTimeoutMs = options.idleTimeoutMs ?? 10 * 60_000;
+    this.defaults = options.defaults;
+    this.factory = options.factory ?? createRedfishClient;
+  }
+
+  get size(): number {
+    return this.entries.size;
+  }
+
+  /** The shared client for this BMC; call `release` when done so idle clients can be closed. */
+  acquire(options: RedfishClientOptions): { client: RedfishClient; release: () => void } {
+    const key = clientKey(options);
+    let entry = this.entries.get(key);
+    if (!entry) {
+      entry = { client: this.factory({ ...this.defaults, ...options }), holders: 0 };
+      this.entries.set(key, entry);
+    }
+    if (entry.idleTimer) {
+      clearTimeout(entry.idleTimer);
+      entry.idleTimer = undefined;
+    }
+    entry.holders += 1;
+    const held = entry;
+    let released = false;
+    const release = (): void => {
+      if (released) return;
+      released = true;
+      held.holders -= 1;
+      if (held.holders === 0) this.scheduleIdleClose(key, held);
+    };
+    return { client: entry.client, release };
+  }
+
+  /** A provisioner on the shared client; its `close()` releases the hold, not the session. */
+  provisioner(options: RedfishClientOptions): BmcProvisioner {
+    const { client, release } = this.acquire(options);
+    return createProvisioner(client, { systemId: options.systemId, release });
+  }
+
+  /** Drops and closes the client for this endpoint (e.g. after its Secret changed). */
+  async evict(options: RedfishClientOptions): Promise<void> {
+    const key = clientKey(options);
+    const entry = this.entries.get(key);
+    if (!entry) return;
+    this.entries.delete(key);
+    if (entry.idleTimer) clearTimeout(entry.idleTimer);
+    await entry.client.close();
+  }
+
+  async closeAll(): Promise<void> {
+    const entries = [...this.entries.values()];
+    this.entries.clear();
+    for (const entry of entries) if (entry.idleTimer) clearTimeout(entry.idleTimer);
+    await Promise.allSettled(entries.map(entry => entry.client.close()));
+  }
+
+  private scheduleIdleClose(key: string, entry: PoolEntry): void {
+    entry.idleTimer = setTimeout(() => {
+      if (this.entries.get(key) !== entry || entry.holders > 0) return;
+      this.entries.delete(key);
+      void entry.client.close().catch(() => undefined);
+    }, this.idleTimeoutMs);
+    // An idle BMC session must not keep the process alive.
+    entry.idleTimer.unref();
+  }
+}
