@@ -15,7 +15,11 @@ export default [
     files: ["**/*.ts", "**/*.mts"],
     languageOptions: {
       parser: tsParser,
-      parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname, sourceType: "module" },
+      parserOptions: {
+        project: "./tsconfig.check.json",
+        tsconfigRootDir: import.meta.dirname,
+        sourceType: "module",
+      },
       globals: { ...globals.node },
     },
     plugins: { "@typescript-eslint": tsPlugin },
@@ -23,7 +27,10 @@ export default [
       ...tsPlugin.configs.recommended.rules,
       "no-undef": "off",
       "no-unused-vars": "off",
-      "@typescript-eslint/no-unused-vars": ["error", { argsIgnorePattern: "^_", varsIgnorePattern: "^_" }],
+      "@typescript-eslint/no-unused-vars": [
+        "error",
+        { argsIgnorePattern: "^_", varsIgnorePattern: "^_" },
+      ],
       "@typescript-eslint/no-floating-promises": "error",
       "@typescript-eslint/consistent-type-imports": ["error", { fixStyle: "inline-type-imports" }],
     },
@@ -34,8 +41,16 @@ export default [
       "no-restricted-imports": [
         "error",
         {
-          paths: kubernetesImports.map(name => ({ name, message: "redfish/ knows nothing of Kubernetes or Pepr." })),
-          patterns: [{ group: ["**/capabilities/**", "**/manifests/**"], message: "redfish/ is a standalone driver." }],
+          paths: kubernetesImports.map(name => ({
+            name,
+            message: "redfish/ knows nothing of Kubernetes or Pepr.",
+          })),
+          patterns: [
+            {
+              group: ["**/capabilities/**", "**/manifests/**"],
+              message: "redfish/ is a standalone driver.",
+            },
+          ],
         },
       ],
     },
@@ -44,7 +59,7 @@ export default [
     files: ["pepr.ts", "capabilities/**/*.ts"],
     ignores: ["capabilities/api/sources/**"],
     rules: {
-      "no-restricted-imports": [
+      "@typescript-eslint/no-restricted-imports": [
         "error",
         {
           paths: [
@@ -54,7 +69,11 @@ export default [
           patterns: [
             { group: ["**/manifests/**"], message: "runtime code never imports manifests/" },
             { group: ["**/tests/**"], message: "production code never imports tests/" },
-            { group: ["@sinclair/typebox*"], allowTypeImports: true, message: "schema builders stay out of the module bundle: use type-only imports" },
+            {
+              group: ["@sinclair/typebox*"],
+              allowTypeImports: true,
+              message: "schema builders stay out of the module bundle: use type-only imports",
+            },
           ],
         },
       ],

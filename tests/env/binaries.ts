@@ -157,7 +157,9 @@ async function buildFromGoModules(dir: string, log: (line: string) => void): Pro
 /** The module paths k8s.io/kubernetes replaces with ./staging directories. */
 export function stagingModules(goMod: string): string[] {
   const found = new Set<string>();
-  for (const match of goMod.matchAll(/^\s*(?:replace\s+)?(k8s\.io\/[\w.-]+)\s+=>\s+\.\/staging\//gm)) {
+  for (const match of goMod.matchAll(
+    /^\s*(?:replace\s+)?(k8s\.io\/[\w.-]+)\s+=>\s+\.\/staging\//gm,
+  )) {
     if (match[1]) found.add(match[1]);
   }
   return [...found].sort();

@@ -4,7 +4,7 @@
 // server-side apply and calls webhooks over TLS exactly as in a cluster (there is no
 // controller-manager, so namespaces are never finalized and garbage collection does not run).
 import { spawn, type ChildProcess } from "node:child_process";
-import { generateKeyPairSync, randomBytes } from "node:crypto";
+import { generateKeyPairSync } from "node:crypto";
 import { closeSync, openSync } from "node:fs";
 import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import { createServer } from "node:net";
@@ -12,6 +12,7 @@ import { join } from "node:path";
 import forge from "node-forge";
 
 import { ensureControlPlaneBinaries, type ControlPlaneBinaries } from "./binaries";
+import { certificate, newKey } from "./pki";
 
 export interface ControlPlane {
   /** Directory holding certificates, etcd data, logs and the kubeconfig. */
@@ -38,13 +39,18 @@ export async function freePort(): Promise<number> {
     server.listen(0, "127.0.0.1", () => {
       const address = server.address();
       server.close(() =>
-        typeof address === "object" && address ? resolve(address.port) : reject(new Error("no port")),
+        typeof address === "object" && address
+          ? resolve(address.port)
+          : reject(new Error("no port")),
       );
     });
   });
 }
 
-export async function startControlPlane(dir: string, opts: StartOptions = {}): Promise<ControlPlane> {
+export async function startControlPlane(
+  dir: string,
+  opts: StartOptions = {},
+): Promise<ControlPlane> {
   const log = opts.log ?? (line => process.stderr.write(`${line}\n`));
   const binaries = await ensureControlPlaneBinaries(log);
   await rm(dir, { recursive: true, force: true });
@@ -208,7 +214,9 @@ async function waitForReady(
 
 async function died(what: string, child: ChildProcess, logFile: string): Promise<Error> {
   const tail = (await readFile(logFile, "utf8").catch(() => "")).split("\n").slice(-15).join("\n");
-  return new Error(`${what} exited with code ${child.exitCode}; last lines of ${logFile}:\n${tail}`);
+  return new Error(
+    `${what} exited with code ${child.exitCode}; last lines of ${logFile}:\n${tail}`,
+  );
 }
 
 const sleep = (ms: number) => new Promise(resolve => setTimeout(resolve, ms));
@@ -261,57 +269,6 @@ async function writePKI(dir: string): Promise<void> {
     }),
     writeFile(join(dir, "sa.pub"), sa.publicKey.export({ type: "spki", format: "pem" })),
   ]);
-}
-
-interface ForgeKey {
-  pem: string;
-  privateKey: forge.pki.rsa.PrivateKey;
-  publicKey: forge.pki.rsa.PublicKey;
-}
-
-function newKey(): ForgeKey {
-  const { privateKey } = generateKeyPairSync("rsa", { modulusLength: 2048 });
-  const pem = privateKey.export({ type: "pkcs1", format: "pem" }).toString();
-  const key = forge.pki.privateKeyFromPem(pem) as forge.pki.rsa.PrivateKey;
-  return { pem, privateKey: key, publicKey: forge.pki.setRsaPublicKey(key.n, key.e) };
-}
-
-export interface CertificateRequest {
-  subject: string;
-  organization?: string;
-  publicKey: forge.pki.rsa.PublicKey;
-  signer: forge.pki.rsa.PrivateKey;
-  issuer?: forge.pki.Certificate;
-  isCA?: boolean;
-  altNames?: Array<{ type: number; value?: string; ip?: string }>;
-  usage?: "server" | "client";
-}
-
-export function certificate(req: CertificateRequest): forge.pki.Certificate {
-  const cert = forge.pki.createCertificate();
-  cert.publicKey = req.publicKey;
-  cert.serialNumber = `01${randomBytes(8).toString("hex")}`;
-  cert.validity.notBefore = new Date(Date.now() - 60_000);
-  cert.validity.notAfter = new Date(Date.now() + 365 * 24 * 3600 * 1000);
-  const attrs: forge.pki.CertificateField[] = [{ name: "commonName", value: req.subject }];
-  if (req.organization) attrs.push({ name: "organizationName", value: req.organization });
-  cert.setSubject(attrs);
-  cert.setIssuer(req.issuer ? req.issuer.subject.attributes : attrs);
-  const extensions: object[] = [{ name: "basicConstraints", cA: !!req.isCA, critical: true }];
-  if (req.isCA) {
-    extensions.push({ name: "keyUsage", keyCertSign: true, cRLSign: true, digitalSignature: true, critical: true });
-  } else {
-    extensions.push({ name: "keyUsage", digitalSignature: true, keyEncipherment: true, critical: true });
-    extensions.push({
-      name: "extKeyUsage",
-      serverAuth: req.usage === "server",
-      clientAuth: req.usage === "client",
-    });
-  }
-  if (req.altNames) extensions.push({ name: "subjectAltName", altNames: req.altNames });
-  cert.setExtensions(extensions);
-  cert.sign(req.signer, forge.md.sha256.create());
-  return cert;
 }
 
 function kubeconfigYAML(server: string, ca: Buffer, cert: Buffer, key: Buffer): string {
