@@ -1,0 +1,282 @@
+// The piece Pepr's Reconcile lacks: a work queue that requeues.
+//
+// Pepr hands every watch event to a Reconcile callback but never retries a failure, never
+// requeues after a delay and replays every object after a relist. Controllers here therefore pass
+// each event to a WorkQueue, which
+//   - keeps at most one pending entry per object (a burst of events is one reconcile, with the
+//     newest object), and never runs the same object twice at once;
+//   - requeues after the delay a reconcile asks for (periodic re-checks, polling a BMC action);
+//   - retries failures with capped exponential backoff and jitter;
+//   - bounds work globally and per group (per BMC), delaying rather than rejecting excess work;
+//   - re-reads an object from the API server before a delayed run, since the copy it holds may be
+//     stale by then, and drops objects that are gone or being deleted (deletion is Finalize's).
+// State that must survive a restart lives in the objects' status, not here: after a restart the
+// relist replays every object and the handlers resume from status.
+
+export interface ObjectRef {
+  metadata?: { name?: string; namespace?: string; deletionTimestamp?: string | Date; uid?: string };
+}
+
+/** What a reconcile asks for next; nothing means "done until the next event". */
+export interface Outcome {
+  requeueAfterMs?: number;
+}
+
+export interface WorkQueueOptions<T extends ObjectRef> {
+  name: string;
+  reconcile: (obj: T) => Promise<Outcome | void>;
+  /** The object as the API server has it now, or undefined when it is gone. */
+  fetch: (namespace: string | undefined, name: string) => Promise<T | undefined>;
+  concurrency: number;
+  /** Objects in one group share groupConcurrency slots, e.g. hosts behind one BMC. */
+  groupOf?: (obj: T) => string | undefined;
+  groupConcurrency?: number;
+  backoffBaseMs?: number;
+  backoffMaxMs?: number;
+  onError?: (obj: T, err: unknown, failures: number, retryInMs: number) => void;
+  onRun?: (obj: T, durationMs: number, ok: boolean) => void;
+  random?: () => number;
+}
+
+interface Entry<T> {
+  key: string;
+  namespace: string | undefined;
+  name: string;
+  obj?: T;
+  /** The held copy may be stale: fetch before running. */
+  refetch: boolean;
+  timer?: NodeJS.Timeout;
+  dueAt?: number;
+  failures: number;
+  active: boolean;
+  /** An event arrived while running: run again when done. */
+  dirty: boolean;
+  queued: boolean;
+}
+
+export function objectKey(obj: ObjectRef): string {
+  return `${obj.metadata?.namespace ?? ""}/${obj.metadata?.name ?? ""}`;
+}
+
+export class WorkQueue<T extends ObjectRef> {
+  readonly #opts: Required<
+    Pick<WorkQueueOptions<T>, "backoffBaseMs" | "backoffMaxMs" | "random" | "groupConcurrency">
+  > &
+    WorkQueueOptions<T>;
+  readonly #entries = new Map<string, Entry<T>>();
+  readonly #ready: string[] = [];
+  readonly #groupActive = new Map<string, number>();
+  #active = 0;
+  #stopped = false;
+  #idleWaiters: Array<() => void> = [];
+
+  constructor(opts: WorkQueueOptions<T>) {
+    this.#opts = {
+      backoffBaseMs: 1000,
+      backoffMaxMs: 5 * 60_000,
+      random: Math.random,
+      groupConcurrency: Number.POSITIVE_INFINITY,
+      ...opts,
+    };
+  }
+
+  /** A watch event: hold the newest copy and run it as soon as capacity allows. */
+  add(obj: T): void {
+    if (this.#stopped) return;
+    const entry = this.#entry(obj.metadata?.namespace, obj.metadata?.name ?? "");
+    entry.obj = obj;
+    entry.refetch = false;
+    this.#clearTimer(entry);
+    if (entry.active) {
+      entry.dirty = true;
+      return;
+    }
+    this.#enqueue(entry);
+  }
+
+  /** Run the object again after a delay; an earlier pending time wins. */
+  addAfter(namespace: string | undefined, name: string, delayMs: number): void {
+    if (this.#stopped) return;
+    const entry = this.#entry(namespace, name);
+    const dueAt = Date.now() + delayMs;
+    if (entry.queued || (entry.timer && entry.dueAt !== undefined && entry.dueAt <= dueAt)) return;
+    this.#clearTimer(entry);
+    entry.dueAt = dueAt;
+    entry.timer = setTimeout(() => {
+      entry.timer = undefined;
+      entry.dueAt = undefined;
+      entry.refetch = true;
+      if (entry.active) entry.dirty = true;
+      else this.#enqueue(entry);
+    }, delayMs);
+    entry.timer.unref?.();
+  }
+
+  /** The object was deleted: drop its timers and state. */
+  forget(namespace: string | undefined, name: string): void {
+    const key = `${namespace ?? ""}/${name}`;
+    const entry = this.#entries.get(key);
+    if (!entry) return;
+    this.#clearTimer(entry);
+    if (!entry.active) this.#entries.delete(key);
+    entry.dirty = false;
+    entry.obj = undefined;
+    entry.refetch = true;
+    const i = this.#ready.indexOf(key);
+    if (i >= 0) this.#ready.splice(i, 1);
+    entry.queued = false;
+  }
+
+  stats(): { tracked: number; ready: number; active: number; delayed: number } {
+    let delayed = 0;
+    for (const e of this.#entries.values()) if (e.timer) delayed++;
+    return {
+      tracked: this.#entries.size,
+      ready: this.#ready.length,
+      active: this.#active,
+      delayed,
+    };
+  }
+
+  /** Resolves when nothing is ready or running (timers may still be pending). For tests. */
+  idle(): Promise<void> {
+    if (this.#active === 0 && this.#ready.length === 0) return Promise.resolve();
+    return new Promise(resolve => this.#idleWaiters.push(resolve));
+  }
+
+  shutdown(): void {
+    this.#stopped = true;
+    for (const entry of this.#entries.values()) this.#clearTimer(entry);
+    this.#ready.length = 0;
+  }
+
+  #entry(namespace: string | undefined, name: string): Entry<T> {
+    const key = `${namespace ?? ""}/${name}`;
+    let entry = this.#entries.get(key);
+    if (!entry) {
+      entry = {
+        key,
+        namespace,
+        name,
+        refetch: true,
+        failures: 0,
+        active: false,
+        dirty: false,
+        queued: false,
+      };
+      this.#entries.set(key, entry);
+    }
+    return entry;
+  }
+
+  #clearTimer(entry: Entry<T>): void {
+    if (entry.timer) clearTimeout(entry.timer);
+    entry.timer = undefined;
+    entry.dueAt = undefined;
+  }
+
+  #enqueue(entry: Entry<T>): void {
+    if (entry.queued) return;
+    entry.queued = true;
+    this.#ready.push(entry.key);
+    this.#pump();
+  }
+
+  #group(entry: Entry<T>): string | undefined {
+    return entry.obj && this.#opts.groupOf ? this.#opts.groupOf(entry.obj) : undefined;
+  }
+
+  #pump(): void {
+    for (let i = 0; i < this.#ready.length && this.#active < this.#opts.concurrency; ) {
+      const key = this.#ready[i]!;
+      const entry = this.#entries.get(key);
+      if (!entry) {
+        this.#ready.splice(i, 1);
+        continue;
+      }
+      const group = this.#group(entry);
+      if (
+        group !== undefined &&
+        (this.#groupActive.get(group) ?? 0) >= this.#opts.groupConcurrency
+      ) {
+        i++; // this BMC is busy: leave the entry in place, try the next one
+        continue;
+      }
+      this.#ready.splice(i, 1);
+      entry.queued = false;
+      void this.#run(entry, group);
+    }
+    this.#notifyIdle();
+  }
+
+  async #run(entry: Entry<T>, group: string | undefined): Promise<void> {
+    entry.active = true;
+    this.#active++;
+    if (group !== undefined) this.#groupActive.set(group, (this.#groupActive.get(group) ?? 0) + 1);
+    let obj = entry.obj;
+    const started = Date.now();
+    let ok = true;
+    try {
+      if (entry.refetch || !obj) {
+        obj = await this.#opts.fetch(entry.namespace, entry.name);
+        entry.obj = obj;
+        entry.refetch = false;
+      }
+      if (!obj || obj.metadata?.deletionTimestamp) {
+        // Gone or going: deletion is handled by the Finalize binding.
+        return;
+      }
+      const outcome = await this.#opts.reconcile(obj);
+      entry.failures = 0;
+      if (outcome?.requeueAfterMs !== undefined) {
+        this.#afterRun(entry, () =>
+          this.addAfter(entry.namespace, entry.name, outcome.requeueAfterMs!),
+        );
+      }
+    } catch (err) {
+      ok = false;
+      entry.failures++;
+      const delay = this.backoff(entry.failures);
+      if (obj) this.#opts.onError?.(obj, err, entry.failures, delay);
+      this.#afterRun(entry, () => this.addAfter(entry.namespace, entry.name, delay));
+    } finally {
+      if (obj) this.#opts.onRun?.(obj, Date.now() - started, ok);
+      entry.active = false;
+      this.#active--;
+      if (group !== undefined) {
+        const n = (this.#groupActive.get(group) ?? 1) - 1;
+        if (n <= 0) this.#groupActive.delete(group);
+        else this.#groupActive.set(group, n);
+      }
+      if (entry.dirty) {
+        entry.dirty = false;
+        this.#enqueue(entry);
+      } else if (!entry.timer && !entry.queued && entry.failures === 0 && !entry.obj) {
+        this.#entries.delete(entry.key);
+      }
+      this.#pump();
+    }
+  }
+
+  /** Schedules a requeue unless a newer event already queued the object. */
+  #afterRun(entry: Entry<T>, schedule: () => void): void {
+    if (entry.dirty) return;
+    // addAfter ignores entries that are queued; an active entry is not queued, so this schedules.
+    schedule();
+  }
+
+  /** Capped exponential backoff with jitter: base * 2^(n-1), capped, scaled by [0.5, 1). */
+  backoff(failures: number): number {
+    const { backoffBaseMs, backoffMaxMs, random } = this.#opts;
+    const raw = Math.min(backoffMaxMs, backoffBaseMs * 2 ** Math.min(failures - 1, 30));
+    return Math.round(raw * (0.5 + random() / 2));
+  }
+
+  #notifyIdle(): void {
+    if (this.#active === 0 && this.#ready.length === 0 && this.#idleWaiters.length) {
+      const waiters = this.#idleWaiters;
+      this.#idleWaiters = [];
+      for (const w of waiters) w();
+    }
+  }
+}

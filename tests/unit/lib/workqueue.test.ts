@@ -1,0 +1,238 @@
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+
+import { WorkQueue, type ObjectRef } from "../../../capabilities/lib/workqueue";
+
+interface Obj extends ObjectRef {
+  metadata: { name: string; namespace: string; deletionTimestamp?: string };
+  group?: string;
+  version: number;
+}
+
+const obj = (name: string, version = 1, group?: string): Obj => ({
+  metadata: { name, namespace: "ns" },
+  version,
+  group,
+});
+
+function deferred() {
+  let resolve!: () => void;
+  const promise = new Promise<void>(r => (resolve = r));
+  return { promise, resolve };
+}
+
+describe("WorkQueue", () => {
+  beforeEach(() => vi.useFakeTimers());
+  afterEach(() => vi.useRealTimers());
+
+  it("coalesces a burst of events into one run with the newest object", async () => {
+    const seen: number[] = [];
+    const busy = deferred();
+    const q = new WorkQueue<Obj>({
+      name: "t",
+      concurrency: 1,
+      fetch: async () => undefined,
+      reconcile: async o => {
+        if (o.metadata.name === "z") await busy.promise;
+        seen.push(o.version);
+      },
+    });
+    // The only slot is busy with "z" while three events arrive for "a".
+    q.add(obj("z", 0));
+    q.add(obj("a", 1));
+    q.add(obj("a", 2));
+    q.add(obj("a", 3));
+    busy.resolve();
+    await q.idle();
+    expect(seen).toEqual([0, 3]);
+  });
+
+  it("never runs one object twice at once and re-runs it once after a mid-run event", async () => {
+    const gate = deferred();
+    let running = 0;
+    let maxRunning = 0;
+    const versions: number[] = [];
+    const q = new WorkQueue<Obj>({
+      name: "t",
+      concurrency: 4,
+      fetch: async () => undefined,
+      reconcile: async o => {
+        running++;
+        maxRunning = Math.max(maxRunning, running);
+        versions.push(o.version);
+        if (o.version === 1) await gate.promise;
+        running--;
+      },
+    });
+    q.add(obj("a", 1));
+    q.add(obj("a", 2));
+    q.add(obj("a", 3));
+    gate.resolve();
+    await vi.runAllTimersAsync();
+    await q.idle();
+    expect(maxRunning).toBe(1);
+    expect(versions).toEqual([1, 3]);
+  });
+
+  it("requeues after the delay a reconcile asks for, re-reading the object first", async () => {
+    const fetched: string[] = [];
+    const runs: number[] = [];
+    const q = new WorkQueue<Obj>({
+      name: "t",
+      concurrency: 1,
+      fetch: async (_ns, name) => {
+        fetched.push(name);
+        return obj(name, 10);
+      },
+      reconcile: async o => {
+        runs.push(o.version);
+        return runs.length < 3 ? { requeueAfterMs: 30_000 } : undefined;
+      },
+    });
+    q.add(obj("a", 1));
+    await q.idle();
+    expect(runs).toEqual([1]);
+    await vi.advanceTimersByTimeAsync(29_999);
+    expect(runs).toEqual([1]);
+    await vi.advanceTimersByTimeAsync(1);
+    await q.idle();
+    expect(runs).toEqual([1, 10]);
+    expect(fetched).toEqual(["a"]);
+    await vi.advanceTimersByTimeAsync(30_000);
+    await q.idle();
+    expect(runs).toEqual([1, 10, 10]);
+    await vi.advanceTimersByTimeAsync(120_000);
+    expect(runs).toHaveLength(3);
+    expect(q.stats().delayed).toBe(0);
+  });
+
+  it("retries failures with capped exponential backoff and jitter, and resets on success", async () => {
+    let attempts = 0;
+    const errors: Array<[number, number]> = [];
+    const q = new WorkQueue<Obj>({
+      name: "t",
+      concurrency: 1,
+      backoffBaseMs: 1000,
+      backoffMaxMs: 8000,
+      random: () => 0.999999, // jitter at its top: delays are ~the raw backoff
+      fetch: async (_ns, name) => obj(name),
+      reconcile: async () => {
+        attempts++;
+        if (attempts <= 5) throw new Error("BMC unreachable");
+      },
+      onError: (_o, _e, failures, delay) => errors.push([failures, delay]),
+    });
+    q.add(obj("a"));
+    await q.idle();
+    for (let i = 0; i < 5; i++) {
+      await vi.advanceTimersByTimeAsync(8000);
+      await q.idle();
+    }
+    expect(attempts).toBe(6);
+    expect(errors.map(([f]) => f)).toEqual([1, 2, 3, 4, 5]);
+    expect(errors.map(([, d]) => d)).toEqual([1000, 2000, 4000, 8000, 8000]);
+    expect(q.backoff(1)).toBeGreaterThanOrEqual(500);
+  });
+
+  it("spreads retries with jitter between half and all of the raw backoff", () => {
+    const low = new WorkQueue<Obj>({
+      name: "t",
+      concurrency: 1,
+      fetch: async () => undefined,
+      reconcile: async () => undefined,
+      random: () => 0,
+    });
+    expect(low.backoff(3)).toBe(2000);
+  });
+
+  it("bounds concurrency globally and per group", async () => {
+    const gates = new Map<string, ReturnType<typeof deferred>>();
+    const active = new Set<string>();
+    let maxGlobal = 0;
+    let maxPerGroup = 0;
+    const q = new WorkQueue<Obj>({
+      name: "t",
+      concurrency: 3,
+      groupConcurrency: 1,
+      groupOf: o => o.group,
+      fetch: async () => undefined,
+      reconcile: async o => {
+        active.add(o.metadata.name);
+        maxGlobal = Math.max(maxGlobal, active.size);
+        const perGroup = [...active].filter(n => n.startsWith(o.group!)).length;
+        maxPerGroup = Math.max(maxPerGroup, perGroup);
+        const gate = deferred();
+        gates.set(o.metadata.name, gate);
+        await gate.promise;
+        active.delete(o.metadata.name);
+      },
+    });
+    for (const g of ["a", "b"]) for (let i = 0; i < 3; i++) q.add(obj(`${g}${i}`, 1, g));
+    q.add(obj("c0", 1, "c"));
+    q.add(obj("d0", 1, "d"));
+    await vi.advanceTimersByTimeAsync(0);
+    expect(active.size).toBe(3);
+    while (gates.size) {
+      const [name, gate] = gates.entries().next().value!;
+      gates.delete(name);
+      gate.resolve();
+      await vi.advanceTimersByTimeAsync(0);
+    }
+    await q.idle();
+    expect(maxGlobal).toBe(3);
+    expect(maxPerGroup).toBe(1);
+  });
+
+  it("drops objects that are gone or being deleted, and forget cancels timers", async () => {
+    const runs: string[] = [];
+    const q = new WorkQueue<Obj>({
+      name: "t",
+      concurrency: 1,
+      fetch: async (_ns, name) =>
+        name === "gone"
+          ? undefined
+          : { ...obj(name), metadata: { name, namespace: "ns", deletionTimestamp: "now" } },
+      reconcile: async o => {
+        runs.push(o.metadata.name);
+        return { requeueAfterMs: 1000 };
+      },
+    });
+    q.add(obj("gone"));
+    q.add(obj("deleting"));
+    await q.idle();
+    expect(runs).toEqual(["gone", "deleting"]);
+    await vi.advanceTimersByTimeAsync(1000);
+    await q.idle();
+    expect(runs).toEqual(["gone", "deleting"]);
+
+    q.add(obj("kept"));
+    await q.idle();
+    q.forget("ns", "kept");
+    expect(q.stats().delayed).toBe(0);
+    await vi.advanceTimersByTimeAsync(5000);
+    expect(runs).toEqual(["gone", "deleting", "kept"]);
+  });
+
+  it("an event cancels a pending delayed run instead of adding a second one", async () => {
+    const runs: number[] = [];
+    const q = new WorkQueue<Obj>({
+      name: "t",
+      concurrency: 1,
+      fetch: async (_ns, name) => obj(name, 99),
+      reconcile: async o => {
+        runs.push(o.version);
+        return { requeueAfterMs: 10_000 };
+      },
+    });
+    q.add(obj("a", 1));
+    await q.idle();
+    await vi.advanceTimersByTimeAsync(5000);
+    q.add(obj("a", 2));
+    await q.idle();
+    expect(runs).toEqual([1, 2]);
+    await vi.advanceTimersByTimeAsync(9_999);
+    expect(runs).toEqual([1, 2]);
+    await vi.advanceTimersByTimeAsync(1);
+    await q.idle();
+    expect(runs).toEqual([1, 2, 99]);
+  });
+});
