@@ -1,0 +1,278 @@
+// Runtime string constants of the Beskar7 API: kind names, enum values, condition types and
+// reasons, annotations, labels and finalizers. Plain values only, so the Pepr module can import
+// them without pulling in schema builders; the schema sources import these (never the reverse)
+// so an enum in a CRD and the constant a controller compares against cannot drift apart.
+
+export const API_GROUP = "infrastructure.cluster.x-k8s.io";
+/** Storage version; the one the CAPI contract labels point at. */
+export const API_VERSION = "v1beta1";
+/** Served (not stored) so the manifests of the original project apply unchanged. */
+export const LEGACY_API_VERSION = "v1alpha1";
+export const GROUP_VERSION = `${API_GROUP}/${API_VERSION}`;
+
+export const Kinds = {
+  PhysicalHost: "PhysicalHost",
+  Beskar7Machine: "Beskar7Machine",
+  Beskar7MachineTemplate: "Beskar7MachineTemplate",
+  Beskar7Cluster: "Beskar7Cluster",
+  Beskar7ClusterTemplate: "Beskar7ClusterTemplate",
+} as const;
+export type KindName = (typeof Kinds)[keyof typeof Kinds];
+
+export const Plurals: Record<KindName, string> = {
+  PhysicalHost: "physicalhosts",
+  Beskar7Machine: "beskar7machines",
+  Beskar7MachineTemplate: "beskar7machinetemplates",
+  Beskar7Cluster: "beskar7clusters",
+  Beskar7ClusterTemplate: "beskar7clustertemplates",
+};
+
+/** Lifecycle of a PhysicalHost; the host controller is the only writer of status.state. */
+export const HostState = {
+  Enrolling: "Enrolling",
+  Available: "Available",
+  Claimed: "Claimed",
+  Inspecting: "Inspecting",
+  Provisioning: "Provisioning",
+  Provisioned: "Provisioned",
+  Deprovisioning: "Deprovisioning",
+  Error: "Error",
+  Unmanaged: "Unmanaged",
+  Deleting: "Deleting",
+} as const;
+export type HostStateName = (typeof HostState)[keyof typeof HostState];
+
+/** One sentence per state: used in the CRD field description and in docs/api.md. */
+export const HostStateDescriptions: Record<HostStateName, string> = {
+  Enrolling:
+    "the controller is connecting to the BMC, validating credentials and reading the inventory",
+  Available: "the BMC is reachable and inventoried; the host is free to be claimed by a machine",
+  Claimed:
+    "spec.consumerRef names a Beskar7Machine; the host waits for spec.provisioning to be written",
+  Inspecting: "the host network-boots the inspection image, which reports hardware details back",
+  Provisioning:
+    "the boot request in spec.provisioning is being executed (media, boot override, power on)",
+  Provisioned: "the host booted the requested image; it stays so until released",
+  Deprovisioning:
+    "the consumer released the host; media are ejected and the host powered off before Available",
+  Error:
+    "the last operation failed; errorReason and errorMessage say why and the controller retries with backoff",
+  Unmanaged:
+    "the detached annotation is set: the controller makes no BMC calls and changes nothing",
+  Deleting: "the PhysicalHost is being deleted; the controller cleans up the BMC before removal",
+};
+
+export const PowerState = {
+  On: "On",
+  Off: "Off",
+  PoweringOn: "PoweringOn",
+  PoweringOff: "PoweringOff",
+  Unknown: "Unknown",
+} as const;
+export type PowerStateName = (typeof PowerState)[keyof typeof PowerState];
+
+export const ProvisioningMode = {
+  PreBakedISO: "PreBakedISO",
+  RemoteConfig: "RemoteConfig",
+  PXE: "PXE",
+  iPXE: "iPXE",
+} as const;
+export type ProvisioningModeName = (typeof ProvisioningMode)[keyof typeof ProvisioningMode];
+/** Modes that boot an ISO over BMC virtual media (imageURL/configURL). */
+export const IsoProvisioningModes: readonly ProvisioningModeName[] = [
+  "PreBakedISO",
+  "RemoteConfig",
+];
+/** Modes that network-boot the inspection image (inspectionImageURL/targetImageURL). */
+export const NetworkProvisioningModes: readonly ProvisioningModeName[] = ["PXE", "iPXE"];
+
+export const OSFamily = {
+  Kairos: "kairos",
+  Talos: "talos",
+  Flatcar: "flatcar",
+  LeapMicro: "LeapMicro",
+} as const;
+export type OSFamilyName = (typeof OSFamily)[keyof typeof OSFamily];
+
+/** Kernel parameter each OS family reads its remote configuration URL from (RemoteConfig). */
+export const OSConfigKernelParameter: Record<OSFamilyName, string> = {
+  kairos: "config_url",
+  talos: "talos.config",
+  flatcar: "flatcar.ignition.config.url",
+  LeapMicro: "combustion.path",
+};
+
+export const BootMode = { UEFI: "UEFI", Legacy: "Legacy" } as const;
+export type BootModeName = (typeof BootMode)[keyof typeof BootMode];
+
+/** How a host is booted for provisioning (PhysicalHost spec.provisioning.mode). */
+export const HostBootMethod = { VirtualMedia: "VirtualMedia", Network: "Network" } as const;
+export type HostBootMethodName = (typeof HostBootMethod)[keyof typeof HostBootMethod];
+
+/** Redfish boot source override target for network boot. */
+export const NetworkBootTarget = { Pxe: "Pxe", UefiHttp: "UefiHttp" } as const;
+export type NetworkBootTargetName = (typeof NetworkBootTarget)[keyof typeof NetworkBootTarget];
+
+/**
+ * Steps of executing spec.provisioning, in order. Completed steps are recorded in
+ * status.provisioning so a restarted operator resumes instead of starting over.
+ */
+export const ProvisioningStep = {
+  PowerOff: "PowerOff",
+  EjectMedia: "EjectMedia",
+  InsertBootMedia: "InsertBootMedia",
+  InsertConfigMedia: "InsertConfigMedia",
+  SetBootOverride: "SetBootOverride",
+  PowerOn: "PowerOn",
+  AwaitInspection: "AwaitInspection",
+  AwaitBoot: "AwaitBoot",
+} as const;
+export type ProvisioningStepName = (typeof ProvisioningStep)[keyof typeof ProvisioningStep];
+
+export const MachinePhase = {
+  Pending: "Pending",
+  WaitingForHost: "WaitingForHost",
+  Inspecting: "Inspecting",
+  Provisioning: "Provisioning",
+  Provisioned: "Provisioned",
+  Deprovisioning: "Deprovisioning",
+  Deleting: "Deleting",
+  Failed: "Failed",
+} as const;
+export type MachinePhaseName = (typeof MachinePhase)[keyof typeof MachinePhase];
+
+export const MachinePhaseDescriptions: Record<MachinePhaseName, string> = {
+  Pending: "waiting for the owner Machine, the Cluster infrastructure or bootstrap data",
+  WaitingForHost: "no Available PhysicalHost matches hostSelector and hardwareRequirements yet",
+  Inspecting: "the claimed host runs the inspection image; requirements are checked on its report",
+  Provisioning: "the claimed host is booting the requested image",
+  Provisioned: "the host is provisioned, providerID is set and initialization.provisioned is true",
+  Deprovisioning: "the machine is releasing its host",
+  Deleting: "the machine is being deleted and waits for its host to be released",
+  Failed: "a terminal failure; see failureReason, failureMessage and the Ready condition",
+};
+
+/** Kubernetes address types accepted by CAPI MachineAddress. */
+export const MachineAddressType = {
+  Hostname: "Hostname",
+  ExternalIP: "ExternalIP",
+  InternalIP: "InternalIP",
+  ExternalDNS: "ExternalDNS",
+  InternalDNS: "InternalDNS",
+} as const;
+export type MachineAddressTypeName = (typeof MachineAddressType)[keyof typeof MachineAddressType];
+
+/** status.errorReason values of a PhysicalHost (also used as Event reasons). */
+export const HostErrorReason = {
+  RedfishConnectionError: "RedfishConnectionError",
+  CredentialsError: "CredentialsError",
+  InspectionError: "InspectionError",
+  PowerManagementError: "PowerManagementError",
+  ProvisioningError: "ProvisioningError",
+  DeprovisioningError: "DeprovisioningError",
+} as const;
+export type HostErrorReasonName = (typeof HostErrorReason)[keyof typeof HostErrorReason];
+
+/** status.failureReason values of a Beskar7Machine (deprecated v1beta1 contract field). */
+export const MachineFailureReason = {
+  HardwareRequirementsNotMet: "HardwareRequirementsNotMet",
+  ProvisioningFailed: "ProvisioningFailed",
+  HostLost: "HostLost",
+  InvalidConfiguration: "InvalidConfiguration",
+} as const;
+
+/** metav1.Condition types. Ready summarises the others on every kind. */
+export const ConditionType = {
+  Ready: "Ready",
+  /** CAPI contract: set when the Cluster or the object is paused. */
+  Paused: "Paused",
+  // PhysicalHost
+  BMCReachable: "BMCReachable",
+  CredentialsValid: "CredentialsValid",
+  Inspected: "Inspected",
+  PowerStateSynced: "PowerStateSynced",
+  Provisioned: "Provisioned",
+  // Beskar7Machine
+  HostClaimed: "HostClaimed",
+  HardwareRequirementsMet: "HardwareRequirementsMet",
+  HostProvisioned: "HostProvisioned",
+  // Beskar7Cluster
+  ControlPlaneEndpointReady: "ControlPlaneEndpointReady",
+} as const;
+export type ConditionTypeName = (typeof ConditionType)[keyof typeof ConditionType];
+
+/** metav1.Condition reasons (CamelCase, as the Condition schema requires). */
+export const ConditionReason = {
+  Ready: "Ready",
+  NotReady: "NotReady",
+  Paused: "Paused",
+  NotPaused: "NotPaused",
+  Deleting: "Deleting",
+  // BMC access
+  Connected: "Connected",
+  ConnectionFailed: "ConnectionFailed",
+  SecretNotFound: "SecretNotFound",
+  SecretInvalid: "SecretInvalid",
+  AuthenticationFailed: "AuthenticationFailed",
+  CredentialsValid: "CredentialsValid",
+  // inventory / inspection
+  InventoryCollected: "InventoryCollected",
+  InspectionPending: "InspectionPending",
+  InspectionFailed: "InspectionFailed",
+  // power / provisioning
+  PowerStateMatches: "PowerStateMatches",
+  PowerStateMismatch: "PowerStateMismatch",
+  WaitingForProvisioningRequest: "WaitingForProvisioningRequest",
+  ProvisioningInProgress: "ProvisioningInProgress",
+  ProvisioningSucceeded: "ProvisioningSucceeded",
+  ProvisioningFailed: "ProvisioningFailed",
+  Deprovisioning: "Deprovisioning",
+  // machine
+  WaitingForClusterInfrastructure: "WaitingForClusterInfrastructure",
+  WaitingForBootstrapData: "WaitingForBootstrapData",
+  NoMatchingHost: "NoMatchingHost",
+  HostClaimed: "HostClaimed",
+  RequirementsMet: "RequirementsMet",
+  RequirementsNotMet: "RequirementsNotMet",
+  HostLost: "HostLost",
+  // cluster
+  EndpointSet: "EndpointSet",
+  EndpointMissing: "EndpointMissing",
+} as const;
+export type ConditionReasonName = (typeof ConditionReason)[keyof typeof ConditionReason];
+
+const ANNOTATION_PREFIX = "beskar7.infrastructure.cluster.x-k8s.io";
+
+export const Annotations = {
+  /** On a PhysicalHost: power-cycle it once; the controller removes the annotation when done. */
+  reboot: `${ANNOTATION_PREFIX}/reboot`,
+  /** On a PhysicalHost: re-read the Redfish inventory now; removed when done. */
+  refreshInventory: `${ANNOTATION_PREFIX}/refresh-inventory`,
+  /** On a PhysicalHost: the controller stops all BMC calls and reports state Unmanaged. */
+  detached: `${ANNOTATION_PREFIX}/detached`,
+  /** CAPI: pauses reconciliation of the annotated object. */
+  paused: "cluster.x-k8s.io/paused",
+} as const;
+
+export const Labels = {
+  /** CAPI: the Cluster an object belongs to. */
+  clusterName: "cluster.x-k8s.io/cluster-name",
+  /** Set by the operator on BMC credential Secrets it reads, so it can watch only those. */
+  bmcCredentials: `${ANNOTATION_PREFIX}/bmc-credentials`,
+  /** clusterctl: objects (e.g. credential Secrets) moved with the cluster by `clusterctl move`. */
+  clusterctlMove: "clusterctl.cluster.x-k8s.io/move",
+} as const;
+
+export const Finalizers = {
+  PhysicalHost: "physicalhost.infrastructure.cluster.x-k8s.io",
+  Beskar7Machine: "beskar7machine.infrastructure.cluster.x-k8s.io",
+  Beskar7Cluster: "beskar7cluster.infrastructure.cluster.x-k8s.io",
+} as const;
+
+/** Keys read from the Secret named by spec.redfishConnection.credentialsSecretRef. */
+export const CredentialsSecretKeys = { username: "username", password: "password" } as const;
+/** Key read from the Secret named by spec.redfishConnection.caBundleSecretRef (PEM). */
+export const CABundleSecretKey = "ca.crt";
+
+/** Default Kubernetes API port of a Beskar7Cluster control plane endpoint. */
+export const DEFAULT_API_SERVER_PORT = 6443;

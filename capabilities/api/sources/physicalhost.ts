@@ -1,0 +1,456 @@
+// PhysicalHost: one bare-metal server and its BMC. The spec carries how to reach the BMC and,
+// once a Beskar7Machine claims the host, the claim (consumerRef) and the boot request
+// (provisioning) the host controller executes; the status is written by the host controller only.
+import { Type } from "@sinclair/typebox";
+
+import {
+  BootMode,
+  CABundleSecretKey,
+  HostBootMethod,
+  HostErrorReason,
+  HostState,
+  HostStateDescriptions,
+  NetworkBootTarget,
+  OSConfigKernelParameter,
+  OSFamily,
+  PowerState,
+  ProvisioningStep,
+} from "../constants";
+import {
+  Conditions,
+  HttpURL,
+  List,
+  MachineAddresses,
+  ObjectName,
+  ObservedGeneration,
+  StringEnum,
+  cel,
+} from "./common";
+
+export const RedfishConnectionSchema = Type.Object(
+  {
+    address: Type.String({
+      description:
+        "URL of the BMC's Redfish service: https://host[:port], where host is a DNS name, an IPv4 address or a bracketed IPv6 literal (https://[fd00::1]:8443). http:// is accepted only with allowInsecureHTTP: true.",
+      minLength: 8,
+      maxLength: 2048,
+      pattern: "^[^\\s]+$",
+      ...cel({
+        rule: "isURL(self) && url(self).getScheme() in ['https', 'http'] && url(self).getHostname() != ''",
+        message:
+          "spec.redfishConnection.address must be an https:// URL of the BMC, e.g. https://10.0.0.5 or https://[fd00::1]:8443 (http:// only with allowInsecureHTTP: true)",
+      }),
+    }),
+    allowInsecureHTTP: Type.Optional(
+      Type.Boolean({
+        description:
+          "allow an http:// address. Credentials then cross the network in clear text: only for lab BMCs and emulators. Default false.",
+        default: false,
+      }),
+    ),
+    credentialsSecretRef: ObjectName(
+      "name of a Secret in the PhysicalHost's namespace with the keys username and password for the BMC. The operator labels the Secret it reads so it can watch it.",
+    ),
+    insecureSkipVerify: Type.Optional(
+      Type.Boolean({
+        description:
+          "skip verification of the BMC's TLS certificate. Not for production; prefer caBundleSecretRef. Mutually exclusive with caBundleSecretRef. Default false.",
+        default: false,
+      }),
+    ),
+    caBundleSecretRef: Type.Optional(
+      ObjectName(
+        `name of a Secret in the PhysicalHost's namespace whose key ${CABundleSecretKey} holds the PEM CA certificate(s) to trust for this BMC instead of the system roots (for self-signed BMC certificates). Mutually exclusive with insecureSkipVerify.`,
+      ),
+    ),
+    systemId: Type.Optional(
+      Type.String({
+        description:
+          "Redfish ComputerSystem Id to manage on a BMC that exposes several systems (e.g. a blade chassis manager); the only system is used when omitted.",
+        minLength: 1,
+        maxLength: 256,
+      }),
+    ),
+  },
+  {
+    description: "how to reach and authenticate to the host's BMC over Redfish.",
+    ...cel(
+      {
+        rule: "!(has(self.insecureSkipVerify) && self.insecureSkipVerify && has(self.caBundleSecretRef))",
+        message:
+          "spec.redfishConnection.insecureSkipVerify and spec.redfishConnection.caBundleSecretRef are mutually exclusive: trust a CA bundle or skip verification, not both",
+        fieldPath: ".insecureSkipVerify",
+      },
+      {
+        rule: "!isURL(self.address) || url(self.address).getScheme() != 'http' || (has(self.allowInsecureHTTP) && self.allowInsecureHTTP)",
+        message:
+          "spec.redfishConnection.address uses http://, which sends BMC credentials in clear text: use https:// or set spec.redfishConnection.allowInsecureHTTP: true",
+        fieldPath: ".address",
+      },
+    ),
+  },
+);
+
+export const ConsumerRefSchema = Type.Object(
+  {
+    apiVersion: Type.String({
+      description: "API version of the consumer, e.g. infrastructure.cluster.x-k8s.io/v1beta1.",
+      minLength: 1,
+      maxLength: 317,
+    }),
+    kind: Type.String({
+      description: "kind of the consumer, normally Beskar7Machine.",
+      minLength: 1,
+      maxLength: 63,
+    }),
+    name: ObjectName("name of the consumer."),
+    namespace: Type.Optional(
+      ObjectName("namespace of the consumer; the PhysicalHost's own namespace when omitted."),
+    ),
+    uid: Type.Optional(
+      Type.String({
+        description:
+          "UID of the consumer, so a re-created object of the same name is not mistaken for the claimant.",
+        maxLength: 64,
+      }),
+    ),
+  },
+  { description: "reference to the object that claimed this host (normally a Beskar7Machine)." },
+);
+
+const kernelParameterNote = Object.entries(OSConfigKernelParameter)
+  .map(([family, parameter]) => `${family}: ${parameter}`)
+  .join(", ");
+
+export const HostProvisioningSchema = Type.Object(
+  {
+    mode: StringEnum(Object.values(HostBootMethod), {
+      description:
+        "how the host boots: VirtualMedia (the BMC mounts bootISO, and configMediaURL if set, and boots from the virtual CD) or Network (boot override to networkBootTarget; the host boots the inspection image, which reports hardware details and then installs/kexecs targetImageURL).",
+    }),
+    bootMode: Type.Optional(
+      StringEnum(Object.values(BootMode), {
+        description: "firmware boot mode to set with the boot override: UEFI (default) or Legacy.",
+        default: "UEFI",
+      }),
+    ),
+    bootISO: Type.Optional(
+      HttpURL(
+        "VirtualMedia: URL of the ISO the BMC inserts as virtual CD and boots once. Required for VirtualMedia.",
+      ),
+    ),
+    configMediaURL: Type.Optional(
+      HttpURL(
+        "VirtualMedia: URL of a second image (e.g. a config drive) the BMC inserts alongside bootISO, on a second virtual media slot.",
+      ),
+    ),
+    networkBootTarget: Type.Optional(
+      StringEnum(Object.values(NetworkBootTarget), {
+        description:
+          "Network: boot source override target: Pxe (DHCP/TFTP infrastructure chains to the inspection image) or UefiHttp (firmware HTTP-boots httpBootURI; needs bootMode UEFI). Required for Network.",
+      }),
+    ),
+    httpBootURI: Type.Optional(
+      HttpURL(
+        "Network with UefiHttp: URL the firmware HTTP-boots (Redfish Boot.HttpBootUri), e.g. the iPXE/inspection EFI binary.",
+      ),
+    ),
+    targetImageURL: Type.Optional(
+      HttpURL(
+        "Network: URL of the OS image the inspection image installs or kexecs into once hardware requirements are met.",
+      ),
+    ),
+    osFamily: Type.Optional(
+      StringEnum(Object.values(OSFamily), {
+        description: `OS family being booted; selects the kernel parameter that carries configURL (${kernelParameterNote}).`,
+      }),
+    ),
+    configURL: Type.Optional(
+      HttpURL(
+        "URL of the OS configuration (cloud-config, machine config, Ignition, Combustion) handed to the OS on its kernel command line, using the osFamily's parameter. Requires osFamily.",
+      ),
+    ),
+  },
+  {
+    description:
+      "the boot/provisioning request the claiming machine writes; the host controller executes it step by step (see status.provisioning). Immutable while the host is claimed.",
+    ...cel(
+      {
+        rule: "self.mode != 'VirtualMedia' || has(self.bootISO)",
+        message:
+          "spec.provisioning.bootISO is required when spec.provisioning.mode is VirtualMedia",
+        fieldPath: ".bootISO",
+        reason: "FieldValueRequired",
+      },
+      {
+        rule: "self.mode != 'Network' || has(self.networkBootTarget)",
+        message:
+          "spec.provisioning.networkBootTarget (Pxe or UefiHttp) is required when spec.provisioning.mode is Network",
+        fieldPath: ".networkBootTarget",
+        reason: "FieldValueRequired",
+      },
+      {
+        rule: "self.mode == 'VirtualMedia' || (!has(self.bootISO) && !has(self.configMediaURL))",
+        message:
+          "spec.provisioning.bootISO and configMediaURL are only valid with spec.provisioning.mode VirtualMedia",
+      },
+      {
+        rule: "self.mode == 'Network' || (!has(self.networkBootTarget) && !has(self.httpBootURI) && !has(self.targetImageURL))",
+        message:
+          "spec.provisioning.networkBootTarget, httpBootURI and targetImageURL are only valid with spec.provisioning.mode Network",
+      },
+      {
+        rule: "!has(self.networkBootTarget) || self.networkBootTarget != 'UefiHttp' || (has(self.httpBootURI) && (!has(self.bootMode) || self.bootMode == 'UEFI'))",
+        message:
+          "spec.provisioning.networkBootTarget UefiHttp requires spec.provisioning.httpBootURI and bootMode UEFI",
+        fieldPath: ".httpBootURI",
+      },
+      {
+        rule: "!has(self.httpBootURI) || (has(self.networkBootTarget) && self.networkBootTarget == 'UefiHttp')",
+        message: "spec.provisioning.httpBootURI is only used with networkBootTarget UefiHttp",
+        fieldPath: ".httpBootURI",
+      },
+      {
+        rule: "!has(self.configURL) || has(self.osFamily)",
+        message:
+          "spec.provisioning.configURL requires spec.provisioning.osFamily, which selects the kernel parameter that carries it",
+        fieldPath: ".osFamily",
+        reason: "FieldValueRequired",
+      },
+    ),
+  },
+);
+
+export const PhysicalHostSpecSchema = Type.Object(
+  {
+    redfishConnection: RedfishConnectionSchema,
+    online: Type.Optional(
+      Type.Boolean({
+        description:
+          "desired power state: true powers the host on, false off; omitted leaves power to the provisioning flow.",
+      }),
+    ),
+    consumerRef: Type.Optional(ConsumerRefSchema),
+    provisioning: Type.Optional(HostProvisioningSchema),
+  },
+  {
+    description: "desired state of the PhysicalHost.",
+    ...cel(
+      {
+        rule: "!has(oldSelf.consumerRef) || !has(self.consumerRef) || self.consumerRef == oldSelf.consumerRef",
+        message:
+          "spec.consumerRef cannot be changed while the host is claimed: release it first (remove consumerRef and provisioning), then claim it again",
+        fieldPath: ".consumerRef",
+      },
+      {
+        rule: "!has(self.provisioning) || has(self.consumerRef)",
+        message:
+          "spec.provisioning may only be set on a claimed host: set spec.consumerRef as well (and remove both to release)",
+        fieldPath: ".provisioning",
+      },
+      {
+        rule: "!has(oldSelf.consumerRef) || !has(self.consumerRef) || !has(oldSelf.provisioning) || (has(self.provisioning) && self.provisioning == oldSelf.provisioning)",
+        message:
+          "spec.provisioning is immutable while the host is claimed: release the host (remove consumerRef and provisioning) to change it",
+        fieldPath: ".provisioning",
+      },
+    ),
+  },
+);
+
+const HealthValues = ["OK", "Warning", "Critical", "Unknown"] as const;
+
+export const HardwareDetailsSchema = Type.Object(
+  {
+    manufacturer: Type.Optional(
+      Type.String({ description: "system manufacturer, e.g. Dell Inc.", maxLength: 256 }),
+    ),
+    model: Type.Optional(Type.String({ description: "system model.", maxLength: 256 })),
+    serialNumber: Type.Optional(
+      Type.String({ description: "system serial number.", maxLength: 256 }),
+    ),
+    systemUUID: Type.Optional(
+      Type.String({ description: "SMBIOS system UUID, as Redfish reports it.", maxLength: 64 }),
+    ),
+    biosVersion: Type.Optional(
+      Type.String({ description: "BIOS/UEFI firmware version.", maxLength: 256 }),
+    ),
+    bmcFirmwareVersion: Type.Optional(
+      Type.String({
+        description: "firmware version of the BMC (Redfish Manager).",
+        maxLength: 256,
+      }),
+    ),
+    health: Type.Optional(
+      StringEnum(HealthValues, {
+        description: "rolled-up health of the system: OK, Warning, Critical or Unknown.",
+      }),
+    ),
+    cpu: Type.Optional(
+      Type.Object(
+        {
+          count: Type.Optional(
+            Type.Integer({ description: "number of CPU sockets populated.", minimum: 0 }),
+          ),
+          cores: Type.Optional(
+            Type.Integer({ description: "total physical cores over all CPUs.", minimum: 0 }),
+          ),
+          threads: Type.Optional(
+            Type.Integer({ description: "total hardware threads over all CPUs.", minimum: 0 }),
+          ),
+          model: Type.Optional(Type.String({ description: "CPU model name.", maxLength: 256 })),
+        },
+        { description: "processor summary." },
+      ),
+    ),
+    memoryGiB: Type.Optional(
+      Type.Integer({ description: "total system memory in GiB.", minimum: 0 }),
+    ),
+    disks: Type.Optional(
+      List(
+        Type.Object(
+          {
+            name: Type.String({ description: "drive name or Id.", maxLength: 256 }),
+            sizeBytes: Type.Optional(
+              Type.Integer({ description: "capacity in bytes.", minimum: 0, format: "int64" }),
+            ),
+            mediaType: Type.Optional(
+              StringEnum(["HDD", "SSD", "NVMe", "Unknown"] as const, {
+                description: "drive media: HDD, SSD, NVMe or Unknown.",
+              }),
+            ),
+          },
+          { description: "one drive." },
+        ),
+        { description: "drives of the system.", maxItems: 128 },
+      ),
+    ),
+    nics: Type.Optional(
+      List(
+        Type.Object(
+          {
+            name: Type.String({ description: "interface name or Id.", maxLength: 256 }),
+            macAddress: Type.Optional(
+              Type.String({
+                description: "MAC address, colon separated.",
+                maxLength: 64,
+                pattern: "^([0-9A-Fa-f]{2}[:-]){5,19}[0-9A-Fa-f]{2}$",
+              }),
+            ),
+            linkStatus: Type.Optional(
+              StringEnum(["Up", "Down", "Unknown"] as const, {
+                description: "link state: Up, Down or Unknown.",
+              }),
+            ),
+            speedMbps: Type.Optional(
+              Type.Integer({ description: "negotiated link speed in Mbit/s.", minimum: 0 }),
+            ),
+          },
+          { description: "one network interface." },
+        ),
+        { description: "network interfaces of the system.", maxItems: 64 },
+      ),
+    ),
+  },
+  {
+    description:
+      "hardware inventory read from Redfish and, in network modes, the inspection image.",
+  },
+);
+
+export const HostProvisioningStatusSchema = Type.Object(
+  {
+    consumerUID: Type.Optional(
+      Type.String({
+        description:
+          "UID (or name when no UID was given) of the consumer whose request this progress belongs to; progress for another consumer is discarded.",
+        maxLength: 253,
+      }),
+    ),
+    currentStep: Type.Optional(
+      StringEnum(Object.values(ProvisioningStep), {
+        description: `step being executed now. Steps in order: ${Object.values(ProvisioningStep).join(", ")} (those not needed by the mode are skipped).`,
+      }),
+    ),
+    completedSteps: Type.Optional(
+      List(
+        Type.Object(
+          {
+            step: StringEnum(Object.values(ProvisioningStep), {
+              description: "the completed step.",
+            }),
+            completedTime: Type.String({
+              description: "when it completed.",
+              format: "date-time",
+            }),
+          },
+          { description: "a completed provisioning step." },
+        ),
+        {
+          description:
+            "steps already done for this request, in order; a restarted operator resumes after the last one.",
+          maxItems: 16,
+        },
+      ),
+    ),
+    startedTime: Type.Optional(
+      Type.String({ description: "when execution of the request started.", format: "date-time" }),
+    ),
+    attempts: Type.Optional(
+      Type.Integer({
+        description: "how many times the current step has been tried (drives backoff).",
+        minimum: 0,
+      }),
+    ),
+  },
+  { description: "progress of executing spec.provisioning." },
+);
+
+const stateList = Object.entries(HostStateDescriptions)
+  .map(([state, text]) => `${state}: ${text}.`)
+  .join(" ");
+
+export const PhysicalHostStatusSchema = Type.Object(
+  {
+    state: Type.Optional(
+      StringEnum(Object.values(HostState), { description: `lifecycle state. ${stateList}` }),
+    ),
+    ready: Type.Optional(
+      Type.Boolean({
+        description: "true when the BMC is reachable, credentials work and the inventory is read.",
+      }),
+    ),
+    observedPowerState: Type.Optional(
+      StringEnum(Object.values(PowerState), {
+        description:
+          "power state last read from the BMC: On, Off, PoweringOn, PoweringOff or Unknown.",
+      }),
+    ),
+    hardwareDetails: Type.Optional(HardwareDetailsSchema),
+    addresses: Type.Optional(MachineAddresses),
+    errorReason: Type.Optional(
+      StringEnum(Object.values(HostErrorReason), {
+        description: `class of the last error, empty when healthy: ${Object.values(HostErrorReason).join(", ")}.`,
+      }),
+    ),
+    errorMessage: Type.Optional(
+      Type.String({
+        description: "details of the last error, empty when healthy.",
+        maxLength: 4096,
+      }),
+    ),
+    errorCount: Type.Optional(
+      Type.Integer({
+        description: "consecutive failed attempts; reset on success; drives the retry backoff.",
+        minimum: 0,
+      }),
+    ),
+    observedGeneration: Type.Optional(ObservedGeneration),
+    lastInventoryTime: Type.Optional(
+      Type.String({ description: "when hardwareDetails was last refreshed.", format: "date-time" }),
+    ),
+    provisioning: Type.Optional(HostProvisioningStatusSchema),
+    conditions: Type.Optional(Conditions),
+  },
+  { description: "observed state of the PhysicalHost, written by the host controller only." },
+);
