@@ -141,7 +141,7 @@ async function buildFromGoModules(dir: string, log: (line: string) => void): Pro
     [
       "build",
       "-trimpath",
-      "-ldflags=-s -w",
+      `-ldflags=-s -w ${versionFlags()}`,
       "-o",
       `${out}/`,
       "k8s.io/kubernetes/cmd/kube-apiserver",
@@ -152,6 +152,20 @@ async function buildFromGoModules(dir: string, log: (line: string) => void): Pro
   );
   await rm(join(dir, "bin"), { recursive: true, force: true });
   await rename(out, join(dir, "bin"));
+}
+
+/** Stamps the release into the binaries, as Kubernetes' own build does, so that `kubectl version`
+ *  and the API server's /version report 1.36.x instead of v0.0.0-master. */
+function versionFlags(): string {
+  const [major, minor] = KUBERNETES_VERSION.split(".");
+  const stamp = (pkg: string) =>
+    [
+      `-X ${pkg}.gitVersion=v${KUBERNETES_VERSION}`,
+      `-X ${pkg}.gitMajor=${major}`,
+      `-X ${pkg}.gitMinor=${minor}`,
+      `-X ${pkg}.gitTreeState=clean`,
+    ].join(" ");
+  return `${stamp("k8s.io/component-base/version")} ${stamp("k8s.io/client-go/pkg/version")}`;
 }
 
 /** The module paths k8s.io/kubernetes replaces with ./staging directories. */
