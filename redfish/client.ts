@@ -1,7 +1,659 @@
-import type { RedfishClient } from "./api";
-import type { RedfishClientOptions } from "./types";
+// One RedfishClient per BMC. Layers authentication, retries, error mapping, ETag handling, task
+// monitors and link caches over the transport. Operations on a ComputerSystem are in system.ts.
+import type { RedfishClient, RedfishResponse, RedfishSystem, RequestOptions } from "./api";
+import {
+  BmcAuthenticationError,
+  BmcRejectedError,
+  BmcServerError,
+  InvalidResponseError,
+  RedfishError,
+  ResourceNotFoundError,
+  SystemSelectionError,
+  TaskFailedError,
+  UnsupportedOperationError,
+  parseExtendedInfo,
+  redactSecrets,
+  type ExtendedInfo,
+  type RedfishErrorDetails,
+} from "./errors";
+import { SecretCredentials, SessionAuth } from "./session";
+import { RedfishSystemImpl } from "./system";
+import { type RawResponse, Transport, toRedfishPath } from "./transport";
+import { type WriteContext, detectVendor, isTransientWriteError } from "./vendors";
+import type { BmcVendor, RedfishClientOptions, RequestStats, TaskResult } from "./types";
+import { type ODataLink, linkPath, memberPaths } from "./resources/common";
 
-/** One client per BMC: session, keep-alive sockets, semaphore, caches and statistics. */
-export function createRedfishClient(_options: RedfishClientOptions): RedfishClient {
-  throw new Error("not implemented yet");
+export interface InternalRequestOptions extends RequestOptions {
+  /** Which transient-error rules apply to a retried write. */
+  context?: WriteContext;
+  /** Extra secrets (e.g. image-server passwords) to scrub from errors of this request. */
+  secrets?: string[];
+  /** Send the request without authentication (service root only). */
+  anonymous?: boolean;
+}
+
+export interface ResolvedClientOptions {
+  timeoutMs: number;
+  retryAttempts: number;
+  baseDelayMs: number;
+  maxDelayMs: number;
+  taskPollIntervalMs: number;
+  taskTimeoutMs: number;
+  gracefulShutdownTimeoutMs: number;
+  verifyPollIntervalMs: number;
+  verifyTimeoutMs: number;
+}
+
+const RUNNING_TASK_STATES = new Set([
+  "New",
+  "Starting",
+  "Running",
+  "Pending",
+  "Suspended",
+  "Stopping",
+  "Cancelling",
+  "Service",
+]);
+const FAILED_TASK_STATES = new Set(["Exception", "Killed", "Cancelled", "Interrupted"]);
+
+export function createRedfishClient(options: RedfishClientOptions): RedfishClient {
+  return new RedfishClientImpl(options);
+}
+
+export class RedfishClientImpl implements RedfishClient {
+  readonly baseUrl: string;
+  readonly settings: ResolvedClientOptions;
+  readonly logger: RedfishClientOptions["logger"];
+  private readonly transport: Transport;
+  private readonly auth: SessionAuth;
+  private readonly defaultSystemId?: string;
+  private rootPromise?: Promise<Record<string, unknown>>;
+  private systemsPromise?: Promise<string[]>;
+  private vendorValue?: BmcVendor;
+  private readonly etags = new Map<string, string>();
+  private readonly systems = new Map<string, RedfishSystemImpl>();
+  /** Set after a service advertised $expand but answered it with an error. */
+  private expandBroken = false;
+  private closed = false;
+
+  constructor(options: RedfishClientOptions) {
+    this.transport = new Transport({
+      baseUrl: options.address,
+      tls: options.tls ?? {},
+      timeoutMs: options.timeoutMs ?? 30_000,
+      maxConcurrentRequests: options.maxConcurrentRequests ?? 4,
+    });
+    this.baseUrl = this.transport.baseUrl;
+    this.auth = new SessionAuth(
+      this.transport,
+      new SecretCredentials(options.credentials),
+      options.auth ?? "auto",
+      options.logger,
+    );
+    this.defaultSystemId = options.systemId;
+    this.logger = options.logger;
+    this.settings = {
+      timeoutMs: options.timeoutMs ?? 30_000,
+      retryAttempts: options.retry?.attempts ?? 3,
+      baseDelayMs: options.retry?.baseDelayMs ?? 500,
+      maxDelayMs: options.retry?.maxDelayMs ?? 8_000,
+      taskPollIntervalMs: options.taskPollIntervalMs ?? 2_000,
+      taskTimeoutMs: options.taskTimeoutMs ?? 10 * 60_000,
+      gracefulShutdownTimeoutMs: options.gracefulShutdownTimeoutMs ?? 120_000,
+      verifyPollIntervalMs: options.verifyPollIntervalMs ?? 2_000,
+      verifyTimeoutMs: options.verifyTimeoutMs ?? 60_000,
+    };
+  }
+
+  // ---- raw HTTP -----------------------------------------------------------------------------
+
+  async get<T = Record<string, unknown>>(
+    path: string,
+    options: InternalRequestOptions = {},
+  ): Promise<RedfishResponse<T>> {
+    const response = await this.send("GET", path, undefined, options);
+    return response as RedfishResponse<T>;
+  }
+
+  async post<T = unknown>(
+    path: string,
+    body: unknown,
+    options: InternalRequestOptions = {},
+  ): Promise<RedfishResponse<T>> {
+    return (await this.send("POST", path, body, options)) as RedfishResponse<T>;
+  }
+
+  async delete<T = unknown>(
+    path: string,
+    options: InternalRequestOptions = {},
+  ): Promise<RedfishResponse<T>> {
+    return (await this.send("DELETE", path, undefined, options)) as RedfishResponse<T>;
+  }
+
+  /**
+   * PATCH with If-Match handling. QUIRKS: All | ETag / If-Match and Lenovo | ETag: use the ETag
+   * header else @odata.etag; a weak tag that fails is retried strong, then without If-Match; 428
+   * means a tag is required (fetch one); 412 means it is stale (re-GET and retry once).
+   */
+  async patch<T = unknown>(
+    path: string,
+    body: unknown,
+    options: InternalRequestOptions = {},
+  ): Promise<RedfishResponse<T>> {
+    const known = options.ifMatch ?? this.etags.get(toRedfishPath(path));
+    try {
+      return (await this.send("PATCH", path, body, {
+        ...options,
+        ifMatch: known,
+      })) as RedfishResponse<T>;
+    } catch (error) {
+      if (!(error instanceof RedfishError)) throw error;
+      const needsTag = error.status === 428;
+      const staleTag = error.status === 412 && known !== undefined;
+      const weakFailed = known !== undefined && isWeak(known) && error.status === 400;
+      if (!needsTag && !staleTag && !weakFailed) throw error;
+      const fresh = needsTag || staleTag ? await this.fetchEtag(path) : known;
+      const candidates = etagCandidates(fresh, known, needsTag);
+      let last: unknown = error;
+      for (const candidate of candidates) {
+        try {
+          return (await this.send("PATCH", path, body, {
+            ...options,
+            ifMatch: candidate ?? "",
+          })) as RedfishResponse<T>;
+        } catch (retryError) {
+          last = retryError;
+          if (!(retryError instanceof RedfishError)) throw retryError;
+          if (![400, 412, 428].includes(retryError.status ?? 0)) throw retryError;
+        }
+      }
+      throw last;
+    }
+  }
+
+  /** Current ETag of a resource (GET; header first, then @odata.etag). */
+  async fetchEtag(path: string): Promise<string | undefined> {
+    const response = await this.get(path);
+    return response.etag;
+  }
+
+  /** The ETag last seen for a path (from any GET), used as If-Match on the next PATCH. */
+  cachedEtag(path: string): string | undefined {
+    return this.etags.get(toRedfishPath(path));
+  }
+
+  async waitForTask(monitor: string): Promise<TaskResult> {
+    const path = toRedfishPath(monitor);
+    const deadline = Date.now() + this.settings.taskTimeoutMs;
+    for (;;) {
+      const response = await this.send("GET", path, undefined, { waitForTask: false });
+      const body = asRecord(response.body);
+      const taskState = typeof body?.TaskState === "string" ? body.TaskState : undefined;
+      const running = response.status === 202 || (taskState && RUNNING_TASK_STATES.has(taskState));
+      if (!running) {
+        const result = taskResult(body);
+        const failed =
+          (taskState && FAILED_TASK_STATES.has(taskState)) || result.taskStatus === "Critical";
+        if (failed) {
+          throw new TaskFailedError(
+            `task ${path} ended ${taskState ?? result.taskStatus}${describeMessages(result.messages)}`,
+            { path, method: "GET", status: response.status },
+          );
+        }
+        return result;
+      }
+      if (Date.now() + this.settings.taskPollIntervalMs > deadline) {
+        throw new TaskFailedError(
+          `task ${path} still running after ${this.settings.taskTimeoutMs} ms`,
+          {
+            path,
+            retryable: true,
+          },
+        );
+      }
+      await sleep(this.settings.taskPollIntervalMs);
+    }
+  }
+
+  // ---- navigation ---------------------------------------------------------------------------
+
+  /** The service root, fetched once per client. Readable without authentication per DSP0266. */
+  async root(): Promise<Record<string, unknown>> {
+    this.rootPromise ??= this.fetchRoot().catch(error => {
+      this.rootPromise = undefined;
+      throw error;
+    });
+    return this.rootPromise;
+  }
+
+  async vendor(): Promise<BmcVendor> {
+    if (this.vendorValue) return this.vendorValue;
+    this.vendorValue = detectVendor(await this.root());
+    return this.vendorValue;
+  }
+
+  /** Refines a Generic vendor guess once a system's Manufacturer is known. */
+  noteManufacturer(manufacturer: string | undefined): void {
+    if (!manufacturer || (this.vendorValue && this.vendorValue !== "Generic")) return;
+    if (!this.rootPromise) return;
+    void this.rootPromise.then(root => {
+      if (!this.vendorValue || this.vendorValue === "Generic") {
+        this.vendorValue = detectVendor(root, manufacturer);
+      }
+    });
+  }
+
+  /** Paths of every ComputerSystem (the Systems collection, fetched once per client). */
+  async systemPaths(): Promise<string[]> {
+    this.systemsPromise ??= (async () => {
+      const root = await this.root();
+      const systemsPath = linkPath(root.Systems as ODataLink | undefined);
+      if (!systemsPath) {
+        throw new UnsupportedOperationError("the service root links no Systems collection");
+      }
+      const collection = await this.get(systemsPath);
+      return memberPaths(collection.body);
+    })().catch(error => {
+      this.systemsPromise = undefined;
+      throw error;
+    });
+    return this.systemsPromise;
+  }
+
+  async systemIds(): Promise<string[]> {
+    return (await this.systemPaths()).map(lastSegment);
+  }
+
+  /** Picks a system by Id (or the only one). Errors list the available Ids. */
+  async resolveSystemPath(systemId: string | undefined): Promise<string> {
+    const paths = await this.systemPaths();
+    const ids = paths.map(lastSegment);
+    const wanted = systemId ?? this.defaultSystemId;
+    if (wanted === undefined) {
+      const only = paths[0];
+      if (paths.length === 1 && only) return only;
+      throw new SystemSelectionError(
+        paths.length === 0
+          ? "the BMC lists no ComputerSystems"
+          : `the BMC manages ${paths.length} systems; choose one with systemId (available: ${ids.join(", ")})`,
+        ids,
+      );
+    }
+    const index = ids.findIndex(id => id === wanted);
+    const caseless = ids.findIndex(id => id.toLowerCase() === wanted.toLowerCase());
+    const match = paths[index >= 0 ? index : caseless];
+    if (!match) {
+      throw new SystemSelectionError(
+        `system "${wanted}" not found on the BMC (available: ${ids.join(", ") || "none"})`,
+        ids,
+      );
+    }
+    return match;
+  }
+
+  system(systemId?: string): RedfishSystem {
+    const key = systemId ?? this.defaultSystemId ?? "";
+    let handle = this.systems.get(key);
+    if (!handle) {
+      handle = new RedfishSystemImpl(this, systemId ?? this.defaultSystemId);
+      this.systems.set(key, handle);
+    }
+    return handle;
+  }
+
+  /** Whether to ask for `$expand` (only when the service advertises it and it has worked). */
+  async expandQuery(): Promise<string | undefined> {
+    if (this.expandBroken) return undefined;
+    const root = await this.root();
+    const features = asRecord(root.ProtocolFeaturesSupported);
+    const expand = asRecord(features?.ExpandQuery);
+    if (!expand) return undefined;
+    if (expand.NoLinks === true && expand.Levels === true) return "$expand=.($levels=1)";
+    if (expand.ExpandAll === true && expand.Levels === true) return "$expand=*($levels=1)";
+    return undefined;
+  }
+
+  /**
+   * Bodies of every member of a collection: one request with $expand where it works, otherwise
+   * the collection plus one GET per member. Members that fail are reported, not fatal.
+   */
+  async collectionMembers(
+    collectionPath: string,
+  ): Promise<{ members: Record<string, unknown>[]; warnings: string[] }> {
+    const query = await this.expandQuery();
+    let collectionBody: unknown;
+    if (query) {
+      try {
+        collectionBody = (await this.get(`${collectionPath}?${query}`)).body;
+      } catch (error) {
+        if (!(error instanceof RedfishError) || ![400, 404, 405, 501].includes(error.status ?? 0)) {
+          throw error;
+        }
+        this.expandBroken = true;
+      }
+    }
+    collectionBody ??= (await this.get(collectionPath)).body;
+    const rawMembers = asRecord(collectionBody)?.Members;
+    const entries = Array.isArray(rawMembers) ? rawMembers : [];
+    const warnings: string[] = [];
+    const members = await Promise.all(
+      entries.map(async entry => {
+        const record = asRecord(entry);
+        const path = linkPath(record as ODataLink | undefined);
+        if (record && Object.keys(record).some(key => !key.startsWith("@odata"))) return record;
+        if (!path) return undefined;
+        try {
+          return (await this.get(path)).body as Record<string, unknown>;
+        } catch (error) {
+          warnings.push(`${path}: ${error instanceof Error ? error.message : String(error)}`);
+          return undefined;
+        }
+      }),
+    );
+    return { members: members.filter(isDefined), warnings };
+  }
+
+  // ---- statistics and lifecycle ----------------------------------------------------------
+
+  stats(): RequestStats {
+    return this.transport.stats();
+  }
+
+  resetStats(): void {
+    this.transport.resetStats();
+  }
+
+  get authKind(): "session" | "basic" | "none" {
+    return this.auth.kind;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.auth.logout();
+    this.transport.close();
+  }
+
+  // ---- core request loop ------------------------------------------------------------------
+
+  async send(
+    method: string,
+    path: string,
+    body: unknown,
+    options: InternalRequestOptions = {},
+  ): Promise<RedfishResponse> {
+    if (this.closed) throw new InvalidResponseError("the Redfish client is closed");
+    if (!options.anonymous) await this.ensureAuthenticated();
+    const isRead = method === "GET" || method === "HEAD";
+    const secrets = [...this.auth.secrets(), ...(options.secrets ?? [])];
+    let reauthenticated = false;
+    for (let attempt = 0; ; attempt += 1) {
+      const headers: Record<string, string> = {
+        ...options.headers,
+        ...(options.anonymous ? {} : this.auth.headers()),
+      };
+      if (options.ifMatch) headers["if-match"] = options.ifMatch;
+      let raw: RawResponse;
+      try {
+        raw = await this.transport.request({ method, path, headers, body });
+      } catch (error) {
+        const mapped = error instanceof RedfishError ? scrub(error, secrets) : error;
+        if (
+          mapped instanceof RedfishError &&
+          attempt < this.settings.retryAttempts &&
+          (isRead ? mapped.retryable : isTransientWriteError(mapped, options.context ?? "other"))
+        ) {
+          await this.backoff(attempt, method, path, mapped);
+          continue;
+        }
+        throw mapped;
+      }
+      if (raw.status === 401 && !reauthenticated && this.auth.kind === "session") {
+        // The session expired or was dropped by the BMC: log in again once.
+        reauthenticated = true;
+        this.auth.invalidate();
+        await this.ensureAuthenticated();
+        attempt -= 1;
+        continue;
+      }
+      if (raw.status < 400) {
+        const response = toResponse(raw);
+        if (isRead) this.rememberEtag(path, response);
+        else this.etags.delete(toRedfishPath(path));
+        if (raw.status === 202 && !isRead && options.waitForTask !== false) {
+          const monitor = response.location ?? taskMonitorFromBody(response.body);
+          if (!monitor) {
+            throw new InvalidResponseError(
+              `${method} ${toRedfishPath(path)} returned 202 without a task monitor`,
+              { status: 202, method, path: toRedfishPath(path) },
+            );
+          }
+          const task = await this.waitForTask(monitor);
+          return { ...response, body: task.body ?? response.body };
+        }
+        return response;
+      }
+      const error = errorFromResponse(raw, method, path, secrets, options.context ?? "other");
+      const retry = isRead
+        ? error.retryable
+        : isTransientWriteError(error, options.context ?? "other");
+      if (retry && attempt < this.settings.retryAttempts) {
+        await this.backoff(attempt, method, path, error);
+        continue;
+      }
+      throw error;
+    }
+  }
+
+  private async backoff(attempt: number, method: string, path: string, error: RedfishError) {
+    this.transport.countRetry();
+    const ceiling = Math.min(this.settings.maxDelayMs, this.settings.baseDelayMs * 2 ** attempt);
+    // Full jitter: many controllers retrying one BMC must not synchronise.
+    const delay = Math.round(Math.random() * ceiling);
+    this.logger?.debug("retrying Redfish request", {
+      method,
+      path: toRedfishPath(path),
+      attempt: attempt + 1,
+      delayMs: delay,
+      reason: error.code,
+      status: error.status,
+    });
+    await sleep(delay);
+  }
+
+  private async ensureAuthenticated(): Promise<void> {
+    if (this.auth.authenticated) return;
+    const root = await this.root();
+    await this.auth.login(sessionsPathOf(root));
+  }
+
+  private async fetchRoot(): Promise<Record<string, unknown>> {
+    let response: RedfishResponse;
+    try {
+      response = await this.send("GET", "/redfish/v1/", undefined, { anonymous: true });
+    } catch (error) {
+      // A few BMCs protect the root too; Basic gets us far enough to find SessionService.
+      if (!(error instanceof BmcAuthenticationError)) throw error;
+      await this.auth.login(undefined);
+      response = await this.send("GET", "/redfish/v1/", undefined);
+    }
+    const body = asRecord(response.body);
+    if (!body || typeof body.RedfishVersion !== "string") {
+      throw new InvalidResponseError(`${this.baseUrl}/redfish/v1/ is not a Redfish service root`);
+    }
+    return body;
+  }
+
+  private rememberEtag(path: string, response: RedfishResponse): void {
+    if (path.includes("?")) return;
+    if (response.etag) this.etags.set(toRedfishPath(path), response.etag);
+  }
+}
+
+// ---- helpers --------------------------------------------------------------------------------
+
+function sessionsPathOf(root: Record<string, unknown>): string | undefined {
+  const links = asRecord(root.Links);
+  const direct = linkPath(links?.Sessions as ODataLink | undefined);
+  if (direct) return direct;
+  const service = linkPath(root.SessionService as ODataLink | undefined);
+  return service ? `${service.replace(/\/$/, "")}/Sessions` : undefined;
+}
+
+function toResponse(raw: RawResponse): RedfishResponse {
+  const headerValue = (name: string): string | undefined => {
+    const value = raw.headers[name];
+    return Array.isArray(value) ? value[0] : value;
+  };
+  const body = raw.body;
+  const bodyEtag = asRecord(body)?.["@odata.etag"];
+  const allow = headerValue("allow");
+  return {
+    status: raw.status,
+    body,
+    etag:
+      normaliseEtag(headerValue("etag")) ?? (typeof bodyEtag === "string" ? bodyEtag : undefined),
+    location: headerValue("location"),
+    allow: allow ? allow.split(",").map(method => method.trim().toUpperCase()) : undefined,
+    headers: raw.headers,
+  };
+}
+
+/** Some BMCs double-quote the ETag header (`""abc""`); If-Match must echo a single quoting. */
+export function normaliseEtag(etag: string | undefined): string | undefined {
+  if (!etag) return undefined;
+  const trimmed = etag.trim();
+  return trimmed.replace(/^(W\/)?""(.*)""$/, '$1"$2"');
+}
+
+export function isWeak(etag: string): boolean {
+  return etag.startsWith("W/");
+}
+
+/** Order of If-Match values to try after a failure; undefined means "send none". */
+export function etagCandidates(
+  fresh: string | undefined,
+  previous: string | undefined,
+  required: boolean,
+): (string | undefined)[] {
+  const candidates: (string | undefined)[] = [];
+  const base = fresh ?? previous;
+  if (base) {
+    if (base !== previous || required) candidates.push(base);
+    if (isWeak(base)) candidates.push(base.slice(2));
+  }
+  // Without a tag is a last resort, pointless where the BMC said a tag is required.
+  if (!required) candidates.push(undefined);
+  return candidates;
+}
+
+function taskMonitorFromBody(body: unknown): string | undefined {
+  const record = asRecord(body);
+  const monitor = record?.TaskMonitor;
+  if (typeof monitor === "string") return monitor;
+  const link = linkPath(monitor as ODataLink | undefined);
+  return link;
+}
+
+function taskResult(body: Record<string, unknown> | undefined): TaskResult {
+  const messages = Array.isArray(body?.Messages) ? body.Messages : [];
+  return {
+    taskState: typeof body?.TaskState === "string" ? body.TaskState : undefined,
+    taskStatus: typeof body?.TaskStatus === "string" ? body.TaskStatus : undefined,
+    messages: messages.map(message => {
+      const entry = asRecord(message) ?? {};
+      return {
+        messageId: typeof entry.MessageId === "string" ? entry.MessageId : undefined,
+        message: typeof entry.Message === "string" ? entry.Message : undefined,
+      };
+    }),
+    body,
+  };
+}
+
+function describeMessages(messages: { messageId?: string; message?: string }[]): string {
+  const first = messages.find(message => message.message || message.messageId);
+  return first ? `: ${first.message ?? ""} [${first.messageId ?? "no MessageId"}]` : "";
+}
+
+const UNSUPPORTED_IDS = ["ActionNotSupported", "UnsupportedOperation", "OperationNotAllowed"];
+
+/** Maps a non-2xx response to the error taxonomy, with the BMC's messages attached. */
+export function errorFromResponse(
+  raw: RawResponse,
+  method: string,
+  path: string,
+  secrets: string[],
+  context: WriteContext,
+): RedfishError {
+  const status = raw.status;
+  const cleanPath = toRedfishPath(path);
+  const extendedInfo = parseExtendedInfo(raw.body).map(info => scrubInfo(info, secrets));
+  const summary = summarise(extendedInfo);
+  const details: RedfishErrorDetails = { status, method, path: cleanPath, extendedInfo };
+  const message = redactSecrets(
+    `${method} ${cleanPath} failed with HTTP ${status}${summary}`,
+    secrets,
+  );
+  if (status === 401 || status === 403) {
+    return new BmcAuthenticationError(
+      `${method} ${cleanPath}: the BMC refused the credentials (HTTP ${status})${summary}`,
+      details,
+    );
+  }
+  if (status === 404) return new ResourceNotFoundError(message, details);
+  if (status === 405 || status === 501) return new UnsupportedOperationError(message, details);
+  const unsupported = extendedInfo.some(info =>
+    UNSUPPORTED_IDS.some(id => info.messageId?.includes(id)),
+  );
+  if (status < 500 && unsupported) return new UnsupportedOperationError(message, details);
+  const probe =
+    status >= 500 ? new BmcServerError(message, details) : new BmcRejectedError(message, details);
+  // 4xx are final unless a quirk names them transient; 5xx are assumed transient.
+  if (status < 500 && isTransientWriteError(probe, context)) {
+    return new BmcRejectedError(message, { ...details, retryable: true });
+  }
+  return probe;
+}
+
+function summarise(infos: ExtendedInfo[]): string {
+  const first = infos[0];
+  if (!first) return "";
+  const id = first.messageId ? ` [${first.messageId}]` : "";
+  return `: ${first.message ?? "no message"}${id}`;
+}
+
+function scrubInfo(info: ExtendedInfo, secrets: string[]): ExtendedInfo {
+  return {
+    ...info,
+    message: info.message === undefined ? undefined : redactSecrets(info.message, secrets),
+    resolution: info.resolution === undefined ? undefined : redactSecrets(info.resolution, secrets),
+    messageArgs: info.messageArgs?.map(arg => redactSecrets(arg, secrets)),
+  };
+}
+
+function scrub(error: RedfishError, secrets: string[]): RedfishError {
+  const clean = redactSecrets(error.message, secrets);
+  if (clean === error.message) return error;
+  Object.defineProperty(error, "message", { value: clean });
+  return error;
+}
+
+export function asRecord(value: unknown): Record<string, unknown> | undefined {
+  return typeof value === "object" && value !== null && !Array.isArray(value)
+    ? (value as Record<string, unknown>)
+    : undefined;
+}
+
+function isDefined<T>(value: T | undefined): value is T {
+  return value !== undefined;
+}
+
+export function lastSegment(path: string): string {
+  const parts = path.split("/").filter(part => part.length > 0);
+  return decodeURIComponent(parts[parts.length - 1] ?? path);
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise(resolve => setTimeout(resolve, ms));
 }

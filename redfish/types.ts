@@ -54,6 +54,8 @@ export interface RedfishClientOptions {
   gracefulShutdownTimeoutMs?: number;
   /** Interval for polling power state / media state while verifying an effect. Default 2000 ms. */
   verifyPollIntervalMs?: number;
+  /** How long to wait for power or media changes to show. Default 60000 ms. */
+  verifyTimeoutMs?: number;
   logger?: RedfishLogger;
 }
 

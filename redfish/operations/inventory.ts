@@ -1,0 +1,232 @@
+// Hardware inventory of one system. Cost without $expand: system + manager + one GET per
+// collection and per member (processors only when the summary lacks core/thread counts); with
+// $expand each collection is one GET. See docs/redfish-driver.md for measured counts.
+import { linkPath, numberOf, stringOf, type ODataLink } from "../resources/common";
+import { toPowerState } from "./power";
+import type { DiskInfo, Health, HostInventory, NicInfo, ProcessorInfo } from "../types";
+import { type SystemContext, record } from "./context";
+
+export async function readInventory(context: SystemContext): Promise<HostInventory> {
+  const system = await context.systemBody();
+  context.client.noteManufacturer(stringOf(system.Manufacturer));
+  const warnings: string[] = [];
+  const root = await context.client.root();
+
+  const [manager, processors, memoryGiB, nics, disks] = await Promise.all([
+    context.managerBody().catch(error => {
+      warnings.push(`manager: ${message(error)}`);
+      return undefined;
+    }),
+    readProcessors(context, system, warnings),
+    readMemory(context, system, warnings),
+    readNics(context, system, warnings),
+    readDisks(context, system, warnings),
+  ]);
+
+  return {
+    vendor: await context.vendor(),
+    systemId: stringOf(system.Id) ?? (await context.systemPath()).split("/").pop() ?? "",
+    manufacturer: stringOf(system.Manufacturer),
+    model: stringOf(system.Model),
+    serialNumber: stringOf(system.SerialNumber),
+    sku: stringOf(system.SKU),
+    uuid: stringOf(system.UUID),
+    biosVersion: stringOf(system.BiosVersion),
+    bmcFirmwareVersion: stringOf(manager?.FirmwareVersion),
+    bmcModel: stringOf(manager?.Model),
+    redfishVersion: stringOf(root.RedfishVersion),
+    health: healthOf(system.Status),
+    powerState: toPowerState(system.PowerState),
+    processors,
+    memory: { totalGiB: memoryGiB },
+    disks,
+    nics,
+    warnings,
+  };
+}
+
+export function healthOf(status: unknown): Health {
+  const value = record(status);
+  const health = value?.HealthRollup ?? value?.Health;
+  return health === "OK" || health === "Warning" || health === "Critical" ? health : "Unknown";
+}
+
+async function readProcessors(
+  context: SystemContext,
+  system: Record<string, unknown>,
+  warnings: string[],
+): Promise<HostInventory["processors"]> {
+  const summary = record(system.ProcessorSummary);
+  const summaryCount = numberOf(summary?.Count);
+  const summaryCores = numberOf(summary?.CoreCount);
+  const summaryThreads = numberOf(summary?.LogicalProcessorCount);
+  // The summary is enough when it has all three numbers: saves 1 + N requests.
+  if (summaryCount !== undefined && summaryCores !== undefined && summaryThreads !== undefined) {
+    return { count: summaryCount, cores: summaryCores, threads: summaryThreads, items: [] };
+  }
+  const path = linkPath(system.Processors as ODataLink);
+  if (!path) {
+    return {
+      count: summaryCount ?? 0,
+      cores: summaryCores ?? 0,
+      threads: summaryThreads ?? 0,
+      items: [],
+    };
+  }
+  const { members, warnings: memberWarnings } = await context.client.collectionMembers(path);
+  warnings.push(...memberWarnings);
+  const items: ProcessorInfo[] = members
+    .filter(member => {
+      const type = stringOf(member.ProcessorType);
+      const state = stringOf(record(member.Status)?.State);
+      return (type === undefined || type === "CPU") && state !== "Absent";
+    })
+    .map(member => ({
+      id: stringOf(member.Id) ?? "",
+      model: stringOf(member.Model),
+      manufacturer: stringOf(member.Manufacturer),
+      cores: numberOf(member.TotalCores),
+      threads: numberOf(member.TotalThreads),
+      maxSpeedMHz: numberOf(member.MaxSpeedMHz),
+    }));
+  const sum = (pick: (item: ProcessorInfo) => number | undefined): number =>
+    items.reduce((total, item) => total + (pick(item) ?? 0), 0);
+  return {
+    count: summaryCount ?? items.length,
+    cores: summaryCores ?? sum(item => item.cores),
+    threads: summaryThreads ?? sum(item => item.threads),
+    items,
+  };
+}
+
+async function readMemory(
+  context: SystemContext,
+  system: Record<string, unknown>,
+  warnings: string[],
+): Promise<number> {
+  const total = numberOf(record(system.MemorySummary)?.TotalSystemMemoryGiB);
+  if (total !== undefined) return total;
+  const path = linkPath(system.Memory as ODataLink);
+  if (!path) return 0;
+  const { members, warnings: memberWarnings } = await context.client.collectionMembers(path);
+  warnings.push(...memberWarnings);
+  const mib = members.reduce((sum, member) => sum + (numberOf(member.CapacityMiB) ?? 0), 0);
+  return Math.round((mib / 1024) * 100) / 100;
+}
+
+async function readNics(
+  context: SystemContext,
+  system: Record<string, unknown>,
+  warnings: string[],
+): Promise<NicInfo[]> {
+  const path = linkPath(system.EthernetInterfaces as ODataLink);
+  if (!path) return [];
+  try {
+    const { members, warnings: memberWarnings } = await context.client.collectionMembers(path);
+    warnings.push(...memberWarnings);
+    return members.map(member => ({
+      id: stringOf(member.Id) ?? "",
+      name: stringOf(member.Name),
+      macAddress: normaliseMac(stringOf(member.MACAddress) ?? stringOf(member.PermanentMACAddress)),
+      linkStatus: stringOf(member.LinkStatus),
+      speedMbps: numberOf(member.SpeedMbps),
+      enabled: typeof member.InterfaceEnabled === "boolean" ? member.InterfaceEnabled : undefined,
+    }));
+  } catch (error) {
+    warnings.push(`EthernetInterfaces: ${message(error)}`);
+    return [];
+  }
+}
+
+function normaliseMac(mac: string | undefined): string | undefined {
+  return mac?.toLowerCase();
+}
+
+async function readDisks(
+  context: SystemContext,
+  system: Record<string, unknown>,
+  warnings: string[],
+): Promise<DiskInfo[]> {
+  const storagePath = linkPath(system.Storage as ODataLink);
+  const disks: DiskInfo[] = [];
+  if (storagePath) {
+    try {
+      const { members, warnings: memberWarnings } =
+        await context.client.collectionMembers(storagePath);
+      warnings.push(...memberWarnings);
+      const perController = await Promise.all(
+        members.map(storage => readDrives(context, storage, warnings)),
+      );
+      disks.push(...perController.flat());
+    } catch (error) {
+      warnings.push(`Storage: ${message(error)}`);
+    }
+  }
+  if (disks.length > 0) return disks;
+  // Older services (and some Supermicro boards) report disks only through SimpleStorage.
+  const simplePath = linkPath(system.SimpleStorage as ODataLink);
+  if (!simplePath) return disks;
+  try {
+    const { members, warnings: memberWarnings } =
+      await context.client.collectionMembers(simplePath);
+    warnings.push(...memberWarnings);
+    for (const controller of members) {
+      const devices = Array.isArray(controller.Devices) ? controller.Devices : [];
+      devices.forEach((device, index) => {
+        const entry = record(device);
+        if (!entry || stringOf(record(entry.Status)?.State) === "Absent") return;
+        disks.push({
+          id: stringOf(entry.Name) ?? `${stringOf(controller.Id) ?? "disk"}-${index}`,
+          name: stringOf(entry.Name),
+          model: stringOf(entry.Model),
+          sizeBytes: numberOf(entry.CapacityBytes),
+          controller: stringOf(controller.Id),
+        });
+      });
+    }
+  } catch (error) {
+    warnings.push(`SimpleStorage: ${message(error)}`);
+  }
+  return disks;
+}
+
+async function readDrives(
+  context: SystemContext,
+  storage: Record<string, unknown>,
+  warnings: string[],
+): Promise<DiskInfo[]> {
+  const entries = Array.isArray(storage.Drives) ? storage.Drives : [];
+  const drives = await Promise.all(
+    entries.map(async entry => {
+      const drive = record(entry);
+      if (drive && Object.keys(drive).some(key => !key.startsWith("@odata"))) return drive;
+      const path = linkPath(drive as ODataLink);
+      if (!path) return undefined;
+      try {
+        return (await context.client.get(path)).body;
+      } catch (error) {
+        warnings.push(`${path}: ${message(error)}`);
+        return undefined;
+      }
+    }),
+  );
+  return drives.flatMap(drive => {
+    if (!drive || stringOf(record(drive.Status)?.State) === "Absent") return [];
+    return [
+      {
+        id: stringOf(drive.Id) ?? "",
+        name: stringOf(drive.Name),
+        model: stringOf(drive.Model),
+        serialNumber: stringOf(drive.SerialNumber),
+        sizeBytes: numberOf(drive.CapacityBytes),
+        mediaType: stringOf(drive.MediaType),
+        protocol: stringOf(drive.Protocol),
+        controller: stringOf(storage.Id),
+      },
+    ];
+  });
+}
+
+function message(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

@@ -1,0 +1,375 @@
+// Virtual media: find slots (under the system and its manager), pick one by the MediaTypes it
+// accepts, insert with the smallest payload the BMC takes, verify, eject.
+// QUIRKS rows: All | InsertMedia payload; HPE iLO 5 | VirtualMedia; Lenovo XCC | VirtualMedia;
+// Supermicro X11/X12 | VirtualMedia; AMI | VirtualMedia; Cisco UCS | VirtualMedia.
+import {
+  BmcRejectedError,
+  RedfishError,
+  UnsupportedOperationError,
+  VerificationError,
+} from "../errors";
+import { linkPath, stringOf, stringsOf, type ODataLink } from "../resources/common";
+import type { InsertMediaRequest, InsertMediaResult, MediaKind, VirtualMediaSlot } from "../types";
+import { EJECT_MEDIA_BODY, preferSystemVirtualMedia, slotAcceptsRemoteImage } from "../vendors";
+import { type SystemContext, pollUntil, record } from "./context";
+
+interface SlotDetail extends VirtualMediaSlot {
+  insertTarget?: string;
+  insertActionInfo?: string;
+  ejectTarget?: string;
+}
+
+/** Collection paths of VirtualMedia linked from the system and from its manager (memoised). */
+async function mediaCollections(context: SystemContext): Promise<string[]> {
+  return context.memo("mediaCollections", async () => {
+    const system = await context.systemBody();
+    const paths: string[] = [];
+    const fromSystem = linkPath(system.VirtualMedia as ODataLink);
+    if (fromSystem) paths.push(fromSystem);
+    const manager = await context.managerBody();
+    const fromManager = linkPath(manager?.VirtualMedia as ODataLink);
+    if (fromManager && fromManager !== fromSystem) paths.push(fromManager);
+    return paths;
+  });
+}
+
+/** An image value that means "nothing": null, "", or AMI's literal string "None". */
+function imageOf(value: unknown): string | undefined {
+  const image = stringOf(value);
+  return image && image !== "None" ? image : undefined;
+}
+
+export function parseSlot(body: Record<string, unknown>, allow?: string[]): SlotDetail {
+  const path = stringOf(body["@odata.id"]) ?? "";
+  const actions = record(body.Actions);
+  const insert = record(actions?.["#VirtualMedia.InsertMedia"]);
+  const eject = record(actions?.["#VirtualMedia.EjectMedia"]);
+  const image = imageOf(body.Image);
+  const connectedVia = stringOf(body.ConnectedVia);
+  // Supermicro keeps Image after eject and AMI says "None": Inserted is authoritative when true;
+  // otherwise a NotConnected slot is empty whatever Image says.
+  const inserted =
+    body.Inserted === true
+      ? image !== undefined
+      : image !== undefined && body.Inserted !== false && connectedVia !== "NotConnected";
+  let insertMethod: VirtualMediaSlot["insertMethod"] = "none";
+  if (stringOf(insert?.target)) insertMethod = "action";
+  else if (!allow || allow.includes("PATCH")) insertMethod = "patch";
+  return {
+    path,
+    id: stringOf(body.Id) ?? path.split("/").pop() ?? "",
+    location: /\/systems\//i.test(path) ? "Systems" : "Managers",
+    mediaTypes: stringsOf(body.MediaTypes),
+    inserted,
+    image: inserted ? image : undefined,
+    writeProtected: typeof body.WriteProtected === "boolean" ? body.WriteProtected : undefined,
+    connectedVia,
+    insertMethod,
+    insertTarget: stringOf(insert?.target),
+    insertActionInfo: stringOf(insert?.["@Redfish.ActionInfo"]),
+    ejectTarget: stringOf(eject?.target),
+  };
+}
+
+function publicSlot(slot: SlotDetail): VirtualMediaSlot {
+  const { insertTarget: _insert, insertActionInfo: _info, ejectTarget: _eject, ...rest } = slot;
+  return rest;
+}
+
+async function readSlots(context: SystemContext): Promise<SlotDetail[]> {
+  const collections = await mediaCollections(context);
+  const slots: SlotDetail[] = [];
+  const seen = new Set<string>();
+  for (const collection of collections) {
+    const { members } = await context.client.collectionMembers(collection);
+    for (const member of members) {
+      const slot = parseSlot(member);
+      if (seen.has(slot.path)) continue;
+      seen.add(slot.path);
+      slots.push(slot);
+    }
+  }
+  return slots;
+}
+
+async function readSlot(context: SystemContext, path: string): Promise<SlotDetail> {
+  const response = await context.client.get(path);
+  return parseSlot(response.body, response.allow);
+}
+
+export async function listVirtualMedia(context: SystemContext): Promise<VirtualMediaSlot[]> {
+  return (await readSlots(context)).map(publicSlot);
+}
+
+export function acceptsKind(slot: VirtualMediaSlot, kind: MediaKind): boolean {
+  if (kind === "cd") return slot.mediaTypes.some(type => type === "CD" || type === "DVD");
+  return slot.mediaTypes.some(type => type === "USBStick" || type === "Floppy");
+}
+
+/** Candidate slots for a kind, best first. */
+function rankSlots(slots: SlotDetail[], kind: MediaKind, preferSystems: boolean): SlotDetail[] {
+  const score = (slot: SlotDetail): number => {
+    let value = 0;
+    if (kind === "cd") {
+      // Prefer CD slots, then DVD-only slots (QUIRKS: All | InsertMedia payload).
+      if (!slot.mediaTypes.includes("CD")) value += 4;
+    } else {
+      // Keep CD-capable slots free for the ISO when a dedicated USB slot exists.
+      if (!slot.mediaTypes.includes("USBStick")) value += 4;
+      if (acceptsKind(slot, "cd")) value += 2;
+    }
+    if (preferSystems && slot.location !== "Systems") value += 1;
+    return value;
+  };
+  return slots
+    .filter(slot => acceptsKind(slot, kind) && slot.insertMethod !== "none")
+    .sort((a, b) => score(a) - score(b));
+}
+
+function protocolOf(image: string): string | undefined {
+  const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(image)?.[1]?.toUpperCase();
+  if (!scheme) return undefined;
+  return ["HTTP", "HTTPS", "NFS", "CIFS", "FTP", "SFTP", "TFTP", "SCP"].includes(scheme)
+    ? scheme
+    : undefined;
+}
+
+export async function insertMedia(
+  context: SystemContext,
+  request: InsertMediaRequest,
+): Promise<InsertMediaResult> {
+  const kind = request.kind ?? "cd";
+  const vendor = await context.vendor();
+  const slots = await readSlots(context);
+
+  const already = slots.find(slot => slot.inserted && slot.image === request.image);
+  if (already) return { slot: publicSlot(already), parametersSent: [] };
+
+  let candidates: SlotDetail[];
+  if (request.slot) {
+    const named = slots.find(slot => slot.path === request.slot || slot.id === request.slot);
+    if (!named) {
+      throw new UnsupportedOperationError(
+        `no virtual media slot "${request.slot}" (slots: ${slots.map(slot => slot.id).join(", ")})`,
+      );
+    }
+    candidates = [named];
+  } else {
+    candidates = rankSlots(slots, kind, preferSystemVirtualMedia(vendor)).filter(slot =>
+      slotAcceptsRemoteImage(vendor, slot.id),
+    );
+    if (candidates.length === 0) {
+      throw new UnsupportedOperationError(
+        `the BMC has no virtual media slot accepting ${kind === "cd" ? "CD/DVD" : "USBStick"} images`,
+      );
+    }
+    candidates = candidates.filter(slot => !slot.inserted);
+    if (candidates.length === 0) {
+      throw new BmcRejectedError(`every virtual media slot accepting ${kind} media is occupied`);
+    }
+  }
+
+  let lastError: unknown;
+  for (const slot of candidates) {
+    try {
+      const parametersSent =
+        slot.insertMethod === "action"
+          ? await insertByAction(context, slot, request)
+          : await insertByPatch(context, slot, request);
+      const verified = await verifySlot(context, slot.path, current =>
+        current.inserted && current.image === request.image ? current : undefined,
+      );
+      if (!verified) {
+        throw new VerificationError(`${slot.path} does not show ${request.image} as inserted`);
+      }
+      return { slot: publicSlot(verified), parametersSent };
+    } catch (error) {
+      lastError = error;
+      // Some slots are internal or broken (Cisco vKVM devices, OpenBMC slots answering 405):
+      // a plain rejection moves on to the next candidate.
+      const movable =
+        error instanceof RedfishError &&
+        (error.code === "Rejected" || error.code === "Unsupported") &&
+        !error.retryable;
+      if (!movable || request.slot) throw error;
+      context.client.logger?.warn("virtual media slot refused the image; trying the next slot", {
+        slot: slot.path,
+        status: error.status,
+      });
+    }
+  }
+  throw lastError;
+}
+
+const PARAMETER_MISSING = /ActionParameterMissing|PropertyMissing|ParameterMissing/;
+const PARAMETER_UNKNOWN =
+  /ActionParameterUnknown|PropertyUnknown|ActionParameterNotSupported|PropertyNotWritable/;
+
+async function insertByAction(
+  context: SystemContext,
+  slot: SlotDetail,
+  request: InsertMediaRequest,
+): Promise<string[]> {
+  const target = slot.insertTarget;
+  if (!target) throw new UnsupportedOperationError(`${slot.path} has no InsertMedia action`);
+  const payload: Record<string, unknown> = { Image: request.image };
+  if (request.writeProtected === false) payload.WriteProtected = false;
+
+  // ActionInfo, where offered, names required parameters up front (Supermicro X13, AMI).
+  if (slot.insertActionInfo) {
+    const info = await context.memo(
+      `actionInfo:${slot.insertActionInfo}`,
+      async () => (await context.client.get(slot.insertActionInfo ?? "")).body,
+    );
+    const parameters = Array.isArray(info.Parameters) ? info.Parameters : [];
+    for (const parameter of parameters.map(record)) {
+      const name = stringOf(parameter?.Name);
+      if (name && parameter?.Required === true && !(name in payload)) {
+        addParameter(payload, name, request);
+      }
+    }
+  }
+
+  const secrets = request.imageCredentials ? [request.imageCredentials.password] : [];
+  for (let attempt = 0; attempt < 5; attempt += 1) {
+    try {
+      await context.client.post(target, payload, { context: "insertMedia", secrets });
+      return Object.keys(payload);
+    } catch (error) {
+      if (!(error instanceof RedfishError) || error.status !== 400) throw error;
+      const missing = namedParameters(error, PARAMETER_MISSING).filter(name => !(name in payload));
+      const unknown = namedParameters(error, PARAMETER_UNKNOWN).filter(
+        name => name in payload && name !== "Image",
+      );
+      if (missing.length === 0 && unknown.length === 0) throw error;
+      for (const name of unknown) delete payload[name];
+      for (const name of missing) {
+        if (!addParameter(payload, name, request)) throw error;
+      }
+    }
+  }
+  throw new BmcRejectedError(`InsertMedia on ${slot.path} kept asking for more parameters`);
+}
+
+/** Parameter names an error's MessageArgs (or message text) mentions for a family of ids. */
+function namedParameters(error: RedfishError, family: RegExp): string[] {
+  const known = [
+    "TransferProtocolType",
+    "TransferMethod",
+    "UserName",
+    "Password",
+    "Inserted",
+    "WriteProtected",
+  ];
+  const names = new Set<string>();
+  for (const info of error.extendedInfo) {
+    if (!info.messageId || !family.test(info.messageId)) continue;
+    for (const name of known) {
+      const inArgs = info.messageArgs?.some(arg => arg.includes(name));
+      if (inArgs || info.message?.includes(name)) names.add(name);
+    }
+  }
+  return [...names];
+}
+
+/** Adds a parameter the BMC asked for; false when we have no value for it. */
+function addParameter(
+  payload: Record<string, unknown>,
+  name: string,
+  request: InsertMediaRequest,
+): boolean {
+  switch (name) {
+    case "TransferProtocolType": {
+      const protocol = protocolOf(request.image);
+      if (!protocol) return false;
+      payload.TransferProtocolType = protocol;
+      return true;
+    }
+    case "TransferMethod":
+      payload.TransferMethod = "Stream";
+      return true;
+    case "UserName":
+    case "Password":
+      if (!request.imageCredentials) return false;
+      payload.UserName = request.imageCredentials.username;
+      payload.Password = request.imageCredentials.password;
+      return true;
+    case "Inserted":
+      payload.Inserted = true;
+      return true;
+    case "WriteProtected":
+      payload.WriteProtected = request.writeProtected ?? true;
+      return true;
+    default:
+      return false;
+  }
+}
+
+/** QUIRKS: Lenovo XCC | VirtualMedia — no actions; PATCH {Image, Inserted, WriteProtected}. */
+async function insertByPatch(
+  context: SystemContext,
+  slot: SlotDetail,
+  request: InsertMediaRequest,
+): Promise<string[]> {
+  const payload: Record<string, unknown> = {
+    Image: request.image,
+    Inserted: true,
+    WriteProtected: request.writeProtected ?? true,
+  };
+  if (request.imageCredentials) {
+    payload.UserName = request.imageCredentials.username;
+    payload.Password = request.imageCredentials.password;
+  }
+  await context.client.patch(slot.path, payload, {
+    context: "insertMedia",
+    secrets: request.imageCredentials ? [request.imageCredentials.password] : [],
+  });
+  return Object.keys(payload);
+}
+
+async function verifySlot(
+  context: SystemContext,
+  path: string,
+  check: (slot: SlotDetail) => SlotDetail | undefined,
+): Promise<SlotDetail | undefined> {
+  const { verifyTimeoutMs, verifyPollIntervalMs } = context.client.settings;
+  return pollUntil(
+    async () => check(await readSlot(context, path)),
+    verifyTimeoutMs,
+    verifyPollIntervalMs,
+  );
+}
+
+export async function ejectMedia(
+  context: SystemContext,
+  target: { slot?: string; kind?: MediaKind } = {},
+): Promise<VirtualMediaSlot[]> {
+  const slots = await readSlots(context);
+  let chosen: SlotDetail[];
+  if (target.slot) {
+    const named = slots.find(slot => slot.path === target.slot || slot.id === target.slot);
+    if (!named) throw new UnsupportedOperationError(`no virtual media slot "${target.slot}"`);
+    chosen = named.inserted ? [named] : [];
+  } else {
+    chosen = slots.filter(
+      slot => slot.inserted && (!target.kind || acceptsKind(slot, target.kind)),
+    );
+  }
+  const ejected: VirtualMediaSlot[] = [];
+  for (const slot of chosen) {
+    if (slot.ejectTarget) {
+      await context.client.post(slot.ejectTarget, EJECT_MEDIA_BODY);
+    } else if (slot.insertMethod === "patch" || !slot.insertTarget) {
+      await context.client.patch(slot.path, { Image: null, Inserted: false });
+    } else {
+      throw new UnsupportedOperationError(`${slot.path} offers InsertMedia but no way to eject`);
+    }
+    // Dell keeps Inserted:true for a moment after an eject (QUIRKS: Dell | insert/eject timing).
+    const verified = await verifySlot(context, slot.path, current =>
+      current.inserted ? undefined : current,
+    );
+    if (!verified) throw new VerificationError(`${slot.path} still shows media after eject`);
+    ejected.push(publicSlot(verified));
+  }
+  return ejected;
+}

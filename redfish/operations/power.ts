@@ -1,0 +1,127 @@
+// Power state and ComputerSystem.Reset, with the reset types taken from what the BMC advertises
+// (ResetType@Redfish.AllowableValues, else the @Redfish.ActionInfo parameters).
+import { UnsupportedOperationError, VerificationError } from "../errors";
+import { stringOf, stringsOf } from "../resources/common";
+import type { PowerOffOptions, PowerState, ResetType } from "../types";
+import { type SystemContext, pollUntil, record } from "./context";
+
+const POWER_STATES: PowerState[] = ["On", "Off", "PoweringOn", "PoweringOff", "Paused"];
+
+export function toPowerState(value: unknown): PowerState {
+  return POWER_STATES.find(state => state === value) ?? "Unknown";
+}
+
+interface ResetAction {
+  target: string;
+  /** Empty when the BMC does not say; then any type is attempted. */
+  allowed: ResetType[];
+}
+
+/** The Reset action's target and allowed types; read once per system handle. */
+export async function resetAction(context: SystemContext): Promise<ResetAction> {
+  return context.memo("resetAction", async () => {
+    const system = await context.systemBody();
+    const action = record(record(system.Actions)?.["#ComputerSystem.Reset"]);
+    const target = stringOf(action?.target);
+    if (!action || !target) {
+      throw new UnsupportedOperationError("the system offers no ComputerSystem.Reset action");
+    }
+    let allowed = stringsOf(action["ResetType@Redfish.AllowableValues"]);
+    const actionInfo = stringOf(action["@Redfish.ActionInfo"]);
+    if (allowed.length === 0 && actionInfo) {
+      const info = await context.client.get(actionInfo);
+      const parameters = Array.isArray(info.body.Parameters) ? info.body.Parameters : [];
+      const resetType = parameters.map(record).find(parameter => parameter?.Name === "ResetType");
+      allowed = stringsOf(resetType?.AllowableValues);
+    }
+    return { target, allowed: allowed as ResetType[] };
+  });
+}
+
+export async function readPowerState(context: SystemContext): Promise<PowerState> {
+  return toPowerState((await context.systemBody()).PowerState);
+}
+
+export async function allowedResetTypes(context: SystemContext): Promise<ResetType[]> {
+  return (await resetAction(context)).allowed;
+}
+
+function offers(action: ResetAction, type: ResetType): boolean {
+  return action.allowed.length === 0 || action.allowed.includes(type);
+}
+
+export async function sendReset(context: SystemContext, type: ResetType): Promise<void> {
+  const action = await resetAction(context);
+  if (!offers(action, type)) {
+    throw new UnsupportedOperationError(
+      `reset type ${type} is not offered by the BMC (offered: ${action.allowed.join(", ")})`,
+    );
+  }
+  await context.client.post(action.target, { ResetType: type });
+}
+
+async function waitForPower(context: SystemContext, wanted: PowerState, timeoutMs: number) {
+  const { verifyPollIntervalMs } = context.client.settings;
+  return pollUntil(
+    async () => ((await readPowerState(context)) === wanted ? true : undefined),
+    timeoutMs,
+    verifyPollIntervalMs,
+  );
+}
+
+export async function powerOn(context: SystemContext): Promise<void> {
+  if ((await readPowerState(context)) === "On") return;
+  const action = await resetAction(context);
+  const type = (["On", "ForceOn", "PushPowerButton"] as ResetType[]).find(candidate =>
+    offers(action, candidate),
+  );
+  if (!type) throw new UnsupportedOperationError("the BMC offers no reset type that powers on");
+  await sendReset(context, type);
+  if (!(await waitForPower(context, "On", context.client.settings.verifyTimeoutMs))) {
+    throw new VerificationError(`power on (${type}) sent but the system did not report On`);
+  }
+}
+
+export async function powerOff(
+  context: SystemContext,
+  options: PowerOffOptions = {},
+): Promise<void> {
+  if ((await readPowerState(context)) === "Off") return;
+  const action = await resetAction(context);
+  const { settings } = context.client;
+  if (!options.force && offers(action, "GracefulShutdown")) {
+    await sendReset(context, "GracefulShutdown");
+    const timeout = options.gracefulTimeoutMs ?? settings.gracefulShutdownTimeoutMs;
+    if (await waitForPower(context, "Off", timeout)) return;
+    context.client.logger?.warn("graceful shutdown timed out; forcing power off", {
+      timeoutMs: timeout,
+    });
+  }
+  await sendReset(context, "ForceOff");
+  if (!(await waitForPower(context, "Off", settings.verifyTimeoutMs))) {
+    throw new VerificationError("ForceOff sent but the system did not report Off");
+  }
+}
+
+export async function restart(context: SystemContext, force = false): Promise<void> {
+  const state = await readPowerState(context);
+  if (state === "Off") return powerOn(context);
+  const action = await resetAction(context);
+  const type: ResetType =
+    !force && offers(action, "GracefulRestart") ? "GracefulRestart" : "ForceRestart";
+  if (offers(action, type)) return sendReset(context, type);
+  // Neither restart type offered: off then on has the same effect.
+  await powerOff(context, { force: true });
+  await powerOn(context);
+}
+
+export async function powerCycle(context: SystemContext): Promise<void> {
+  const action = await resetAction(context);
+  if (action.allowed.includes("PowerCycle")) {
+    if ((await readPowerState(context)) === "Off") return powerOn(context);
+    return sendReset(context, "PowerCycle");
+  }
+  // HPE, Lenovo and AMI offer no PowerCycle (QUIRKS: HPE | reset, Lenovo | reset, AMI | reset).
+  await powerOff(context, { force: true });
+  await powerOn(context);
+}
