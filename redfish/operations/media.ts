@@ -201,9 +201,18 @@ export async function insertMedia(
   throw lastError;
 }
 
-const PARAMETER_MISSING = /ActionParameterMissing|PropertyMissing|ParameterMissing/;
-const PARAMETER_UNKNOWN =
-  /ActionParameterUnknown|PropertyUnknown|ActionParameterNotSupported|PropertyNotWritable/;
+interface ParameterProblem {
+  ids: RegExp;
+  text: RegExp;
+}
+const PARAMETER_MISSING: ParameterProblem = {
+  ids: /ActionParameterMissing|PropertyMissing|ParameterMissing/,
+  text: /\b(missing|required|mandatory)\b/i,
+};
+const PARAMETER_UNKNOWN: ParameterProblem = {
+  ids: /ActionParameterUnknown|PropertyUnknown|ActionParameterNotSupported|PropertyNotWritable/,
+  text: /not in the list of valid properties|not supported|unknown/i,
+};
 
 async function insertByAction(
   context: SystemContext,
@@ -252,7 +261,7 @@ async function insertByAction(
 }
 
 /** Parameter names an error's MessageArgs (or message text) mentions for a family of ids. */
-function namedParameters(error: RedfishError, family: RegExp): string[] {
+function namedParameters(error: RedfishError, family: ParameterProblem): string[] {
   const known = [
     "TransferProtocolType",
     "TransferMethod",
@@ -263,7 +272,11 @@ function namedParameters(error: RedfishError, family: RegExp): string[] {
   ];
   const names = new Set<string>();
   for (const info of error.extendedInfo) {
-    if (!info.messageId || !family.test(info.messageId)) continue;
+    // Some services say it only in prose under a GeneralError (sushy samples, Supermicro X11).
+    const matches =
+      (info.messageId !== undefined && family.ids.test(info.messageId)) ||
+      (info.message !== undefined && family.text.test(info.message));
+    if (!matches) continue;
     for (const name of known) {
       const inArgs = info.messageArgs?.some(arg => arg.includes(name));
       if (inArgs || info.message?.includes(name)) names.add(name);
