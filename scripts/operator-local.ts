@@ -14,6 +14,7 @@ import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { request } from "node:https";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+import { parseAllDocuments } from "yaml";
 
 import type * as KFC from "kubernetes-fluent-client";
 
@@ -21,6 +22,9 @@ import { freePort } from "../tests/env/controlplane";
 import { servingCertificate } from "../tests/env/pki";
 
 const ROOT = resolve(__dirname, "..");
+// A plain parser on purpose: client-node's loadAllYaml builds typed models that rename
+// x-kubernetes-* and default fields, which the API server then rejects.
+const loadAllYaml = (text: string): unknown[] => parseAllDocuments(text).map(d => d.toJS());
 const log = (line: string) => process.stderr.write(`[operator:local] ${line}\n`);
 
 interface Manifest {
@@ -31,6 +35,32 @@ interface Manifest {
     clientConfig: { url?: string; service?: { path?: string }; caBundle?: string };
   }>;
 }
+
+// The CRD of Pepr's key-value store, which `pepr deploy` creates from code rather than YAML. The
+// module waits for its store before it serves webhooks.
+const PEPR_STORE_CRD = {
+  apiVersion: "apiextensions.k8s.io/v1",
+  kind: "CustomResourceDefinition",
+  metadata: { name: "peprstores.pepr.dev" },
+  spec: {
+    group: "pepr.dev",
+    scope: "Namespaced",
+    names: { plural: "peprstores", singular: "peprstore", kind: "PeprStore" },
+    versions: [
+      {
+        name: "v1",
+        served: true,
+        storage: true,
+        schema: {
+          openAPIV3Schema: {
+            type: "object",
+            properties: { data: { type: "object", additionalProperties: { type: "string" } } },
+          },
+        },
+      },
+    ],
+  },
+};
 
 function kubeconfigPath(): string {
   if (process.env.KUBECONFIG) return process.env.KUBECONFIG;
@@ -66,14 +96,15 @@ async function main(): Promise<void> {
 
   // Imported after KUBECONFIG is settled: the fluent client reads it when first used.
   const { K8s, kind } = await import("kubernetes-fluent-client");
-  const { loadAllYaml, KubeConfig, AuthenticationV1Api } = await import("@kubernetes/client-node");
+  const { KubeConfig, AuthenticationV1Api } = await import("@kubernetes/client-node");
 
   const docs = loadAllYaml(await readFile(moduleYAML, "utf8")) as Manifest[];
   const pick = (k: string) => docs.filter(d => d?.kind === k);
 
   const kc = new KubeConfig();
   kc.loadFromDefault();
-  const review = await new AuthenticationV1Api(kc.makeApiClient(AuthenticationV1Api) as never)
+  const review = await kc
+    .makeApiClient(AuthenticationV1Api)
     .createSelfSubjectReview({
       body: { apiVersion: "authentication.k8s.io/v1", kind: "SelfSubjectReview" },
     })
@@ -82,9 +113,7 @@ async function main(): Promise<void> {
   log(`API server ${kc.getCurrentCluster()?.server} as ${identity ?? "an unknown user"}`);
 
   for (const ns of pick("Namespace")) await K8s(kind.Namespace).Apply(ns as never, { force: true });
-  for (const crd of pick("CustomResourceDefinition")) {
-    await K8s(kind.CustomResourceDefinition).Apply(crd as never, { force: true });
-  }
+  await K8s(kind.CustomResourceDefinition).Apply(PEPR_STORE_CRD as never, { force: true });
   const crdDir = join(ROOT, "manifests", "generated", "crds");
   if (existsSync(crdDir)) {
     for (const file of readdirSync(crdDir)
@@ -96,8 +125,8 @@ async function main(): Promise<void> {
         }
       }
     }
-    await waitForCRDs(K8s, kind);
   }
+  await waitForCRDs(K8s, kind);
 
   const port = process.env.BESKAR7_WEBHOOK_PORT
     ? Number(process.env.BESKAR7_WEBHOOK_PORT)
@@ -224,7 +253,25 @@ async function waitForHealthz(port: number, ca: string, timeoutMs: number): Prom
   throw new Error(`the module's webhook server did not become healthy on port ${port}`);
 }
 
+/** The fluent client rejects with plain objects ({status, statusText, data}); say what they hold. */
+function describe(err: unknown): string {
+  if (err instanceof Error) return err.message;
+  if (err && typeof err === "object") {
+    const { status, statusText, data } = err as {
+      status?: number;
+      statusText?: string;
+      data?: unknown;
+    };
+    const detail =
+      typeof data === "object" && data && "message" in data
+        ? (data as { message: string }).message
+        : data;
+    return `${status ?? ""} ${statusText ?? ""}: ${typeof detail === "string" ? detail : JSON.stringify(detail)}`;
+  }
+  return String(err);
+}
+
 main().catch(err => {
-  log(err instanceof Error ? err.message : String(err));
+  log(describe(err));
   process.exit(1);
 });
