@@ -10,7 +10,7 @@ import {
   BmcUnreachableError,
   InvalidResponseError,
   RedfishClientPool,
-  RedfishError,
+  type RedfishError,
   ResourceNotFoundError,
   SystemSelectionError,
   TaskFailedError,
@@ -20,7 +20,7 @@ import {
   type RedfishClient,
   type RedfishClientOptions,
 } from "../../../redfish/index";
-import { MockBmc, SAMPLES, errorBody, selfSignedCert, startMock } from "./helpers";
+import { type MockBmc, SAMPLES, errorBody, selfSignedCert, startMock } from "./helpers";
 
 const DMTF = "dmtf_public-rackmount1";
 const cleanups: (() => Promise<void>)[] = [];
