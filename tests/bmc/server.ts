@@ -969,6 +969,14 @@ export class TestBmc {
     if (errors.length > 0) this.fail(400, ...errors);
     const settingsBoot = dig(this.store.json(path), "Boot");
     const systemBoot = dig(this.current(systemUri), "Boot");
+    // A settings object takes only the properties it exposes (Lenovo's Pending: BootOrder alone;
+    // REDFISH-QUIRKS.md "All / HTTP boot"); AllowableValues may still come from the system.
+    const exposed = isObject(settingsBoot) ? settingsBoot : {};
+    const unexposed = isObject(body.Boot)
+      ? Object.keys(body.Boot).filter(k => !(k in exposed))
+      : [];
+    if (unexposed.length > 0)
+      this.fail(400, ...unexposed.map(k => messages.propertyUnknown(`Boot/${k}`)));
     const boot = this.validateBoot(
       body.Boot,
       isObject(settingsBoot) ? settingsBoot : {},
