@@ -393,6 +393,7 @@ export class RedfishClientImpl implements RedfishClient {
         ...(options.anonymous ? {} : this.auth.headers()),
       };
       if (options.ifMatch) headers["if-match"] = options.ifMatch;
+      const tokenUsed = this.auth.currentToken;
       let raw: RawResponse;
       try {
         raw = await this.transport.request({ method, path, headers, body });
@@ -408,10 +409,10 @@ export class RedfishClientImpl implements RedfishClient {
         }
         throw mapped;
       }
-      if (raw.status === 401 && !reauthenticated && this.auth.kind === "session") {
+      if (raw.status === 401 && !reauthenticated && tokenUsed !== undefined) {
         // The session expired or was dropped by the BMC: log in again once.
         reauthenticated = true;
-        this.auth.invalidate();
+        this.auth.invalidate(tokenUsed);
         await this.ensureAuthenticated();
         attempt -= 1;
         continue;

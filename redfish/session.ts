@@ -87,8 +87,17 @@ export class SessionAuth {
     return this.loginInFlight;
   }
 
-  /** Forgets the current token (after a 401) so the next login creates a fresh one. */
-  invalidate(): void {
+  /** The token requests are currently sent with (to detect a concurrent re-login). */
+  get currentToken(): string | undefined {
+    return this.token;
+  }
+
+  /**
+   * Forgets the token (after a 401) so the next login creates a fresh one. With `rejected`, only
+   * if that is still the current token: parallel requests failing together log in once.
+   */
+  invalidate(rejected?: string): void {
+    if (rejected !== undefined && rejected !== this.token) return;
     this.token = undefined;
     this.sessionPath = undefined;
   }

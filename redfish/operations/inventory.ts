@@ -195,11 +195,22 @@ async function readDrives(
   storage: Record<string, unknown>,
   warnings: string[],
 ): Promise<DiskInfo[]> {
-  const entries = Array.isArray(storage.Drives) ? storage.Drives : [];
+  let entries = Array.isArray(storage.Drives) ? storage.Drives : [];
+  const storagePath = linkPath(storage as ODataLink);
+  const query = await context.client.expandQuery();
+  if (query && storagePath && entries.some(entry => !hasContent(entry))) {
+    // One expanded GET of the controller instead of one GET per drive.
+    try {
+      const expanded = (await context.client.get(`${storagePath}?${query}`)).body;
+      if (Array.isArray(expanded.Drives)) entries = expanded.Drives;
+    } catch (error) {
+      warnings.push(`${storagePath}: ${message(error)}`);
+    }
+  }
   const drives = await Promise.all(
     entries.map(async entry => {
       const drive = record(entry);
-      if (drive && Object.keys(drive).some(key => !key.startsWith("@odata"))) return drive;
+      if (drive && hasContent(drive)) return drive;
       const path = linkPath(drive as ODataLink);
       if (!path) return undefined;
       try {
@@ -225,6 +236,12 @@ async function readDrives(
       },
     ];
   });
+}
+
+/** A member that is more than a bare `{"@odata.id"}` link (i.e. was expanded). */
+function hasContent(entry: unknown): boolean {
+  const value = record(entry);
+  return value !== undefined && Object.keys(value).some(key => !key.startsWith("@odata"));
 }
 
 function message(error: unknown): string {

@@ -9,7 +9,13 @@ import {
   VerificationError,
 } from "../errors";
 import { linkPath, stringOf, stringsOf, type ODataLink } from "../resources/common";
-import type { InsertMediaRequest, InsertMediaResult, MediaKind, VirtualMediaSlot } from "../types";
+import type {
+  BmcVendor,
+  InsertMediaRequest,
+  InsertMediaResult,
+  MediaKind,
+  VirtualMediaSlot,
+} from "../types";
 import { EJECT_MEDIA_BODY, preferSystemVirtualMedia, slotAcceptsRemoteImage } from "../vendors";
 import { type SystemContext, pollUntil, record } from "./context";
 
@@ -76,11 +82,11 @@ function publicSlot(slot: SlotDetail): VirtualMediaSlot {
   return rest;
 }
 
-async function readSlots(context: SystemContext): Promise<SlotDetail[]> {
-  const collections = await mediaCollections(context);
+async function readSlots(context: SystemContext, collections?: string[]): Promise<SlotDetail[]> {
+  const paths = collections ?? (await mediaCollections(context));
   const slots: SlotDetail[] = [];
   const seen = new Set<string>();
-  for (const collection of collections) {
+  for (const collection of paths) {
     const { members } = await context.client.collectionMembers(collection);
     for (const member of members) {
       const slot = parseSlot(member);
@@ -134,40 +140,76 @@ function protocolOf(image: string): string | undefined {
     : undefined;
 }
 
+interface SlotChoice {
+  already?: SlotDetail;
+  candidates: SlotDetail[];
+  error?: RedfishError;
+}
+
+function chooseSlots(
+  slots: SlotDetail[],
+  request: InsertMediaRequest,
+  kind: MediaKind,
+  vendor: BmcVendor,
+): SlotChoice {
+  const already = slots.find(slot => slot.inserted && slot.image === request.image);
+  if (already) return { already, candidates: [] };
+  if (request.slot) {
+    const named = slots.find(slot => slot.path === request.slot || slot.id === request.slot);
+    if (!named) {
+      const ids = slots.map(slot => slot.id).join(", ");
+      return {
+        candidates: [],
+        error: new UnsupportedOperationError(
+          `no virtual media slot "${request.slot}" (slots: ${ids})`,
+        ),
+      };
+    }
+    return { candidates: [named] };
+  }
+  const accepting = rankSlots(slots, kind, preferSystemVirtualMedia(vendor)).filter(slot =>
+    slotAcceptsRemoteImage(vendor, slot.id),
+  );
+  if (accepting.length === 0) {
+    const label = kind === "cd" ? "CD/DVD" : "USBStick";
+    return {
+      candidates: [],
+      error: new UnsupportedOperationError(
+        `the BMC has no virtual media slot accepting ${label} images`,
+      ),
+    };
+  }
+  const free = accepting.filter(slot => !slot.inserted);
+  if (free.length === 0) {
+    return {
+      candidates: [],
+      error: new BmcRejectedError(`every virtual media slot accepting ${kind} media is occupied`),
+    };
+  }
+  return { candidates: free };
+}
+
 export async function insertMedia(
   context: SystemContext,
   request: InsertMediaRequest,
 ): Promise<InsertMediaResult> {
   const kind = request.kind ?? "cd";
   const vendor = await context.vendor();
-  const slots = await readSlots(context);
-
-  const already = slots.find(slot => slot.inserted && slot.image === request.image);
-  if (already) return { slot: publicSlot(already), parametersSent: [] };
-
-  let candidates: SlotDetail[];
-  if (request.slot) {
-    const named = slots.find(slot => slot.path === request.slot || slot.id === request.slot);
-    if (!named) {
-      throw new UnsupportedOperationError(
-        `no virtual media slot "${request.slot}" (slots: ${slots.map(slot => slot.id).join(", ")})`,
-      );
-    }
-    candidates = [named];
-  } else {
-    candidates = rankSlots(slots, kind, preferSystemVirtualMedia(vendor)).filter(slot =>
-      slotAcceptsRemoteImage(vendor, slot.id),
-    );
-    if (candidates.length === 0) {
-      throw new UnsupportedOperationError(
-        `the BMC has no virtual media slot accepting ${kind === "cd" ? "CD/DVD" : "USBStick"} images`,
-      );
-    }
-    candidates = candidates.filter(slot => !slot.inserted);
-    if (candidates.length === 0) {
-      throw new BmcRejectedError(`every virtual media slot accepting ${kind} media is occupied`);
-    }
+  const collections = await mediaCollections(context);
+  // The system's own collection first; the manager's is read only when that has no usable slot
+  // (saves a collection and its members on Dell and Lenovo, which list slots in both places).
+  let choice = chooseSlots(
+    await readSlots(context, request.slot ? collections : collections.slice(0, 1)),
+    request,
+    kind,
+    vendor,
+  );
+  if (choice.error && !request.slot && collections.length > 1) {
+    choice = chooseSlots(await readSlots(context, collections), request, kind, vendor);
   }
+  if (choice.already) return { slot: publicSlot(choice.already), parametersSent: [] };
+  if (choice.error) throw choice.error;
+  const candidates = choice.candidates;
 
   let lastError: unknown;
   for (const slot of candidates) {
@@ -370,13 +412,7 @@ export async function ejectMedia(
   }
   const ejected: VirtualMediaSlot[] = [];
   for (const slot of chosen) {
-    if (slot.ejectTarget) {
-      await context.client.post(slot.ejectTarget, EJECT_MEDIA_BODY);
-    } else if (slot.insertMethod === "patch" || !slot.insertTarget) {
-      await context.client.patch(slot.path, { Image: null, Inserted: false });
-    } else {
-      throw new UnsupportedOperationError(`${slot.path} offers InsertMedia but no way to eject`);
-    }
+    await ejectSlot(context, slot);
     // Dell keeps Inserted:true for a moment after an eject (QUIRKS: Dell | insert/eject timing).
     const verified = await verifySlot(context, slot.path, current =>
       current.inserted ? undefined : current,
@@ -385,4 +421,29 @@ export async function ejectMedia(
     ejected.push(publicSlot(verified));
   }
   return ejected;
+}
+
+/**
+ * Ejects one slot: the advertised EjectMedia action; else, for slots that list only InsertMedia
+ * (Supermicro X13 before a mount shows up in its Actions), the sibling EjectMedia action next to
+ * the advertised InsertMedia target; else a PATCH of the slot (Lenovo).
+ */
+async function ejectSlot(context: SystemContext, slot: SlotDetail): Promise<void> {
+  if (slot.ejectTarget) {
+    await context.client.post(slot.ejectTarget, EJECT_MEDIA_BODY);
+    return;
+  }
+  const sibling = slot.insertTarget?.replace(/InsertMedia$/, "EjectMedia");
+  if (sibling && sibling !== slot.insertTarget) {
+    try {
+      await context.client.post(sibling, EJECT_MEDIA_BODY);
+      return;
+    } catch (error) {
+      const absent =
+        error instanceof RedfishError &&
+        (error.code === "NotFound" || error.code === "Unsupported");
+      if (!absent) throw error;
+    }
+  }
+  await context.client.patch(slot.path, { Image: null, Inserted: false });
 }

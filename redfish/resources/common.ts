@@ -33,7 +33,9 @@ export function linkPaths(links: unknown): string[] {
 }
 
 export function stringOf(value: unknown): string | undefined {
-  return typeof value === "string" && value.length > 0 ? value : undefined;
+  if (typeof value !== "string") return undefined;
+  const trimmed = value.trim();
+  return trimmed.length > 0 ? trimmed : undefined;
 }
 
 export function numberOf(value: unknown): number | undefined {

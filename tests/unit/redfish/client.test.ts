@@ -74,6 +74,15 @@ describe("sessions", () => {
     expect(client.stats().logins).toBe(2);
   });
 
+  it("logs in only once when parallel requests all hit an expired session", async () => {
+    const { bmc, client } = await setup();
+    await client.get("/redfish/v1/Systems");
+    bmc.sessions.clear();
+    await Promise.all([1, 2, 3, 4].map(() => client.get("/redfish/v1/Managers")));
+    expect(client.stats().logins).toBe(2);
+    expect(bmc.sessions.size).toBe(1);
+  });
+
   it("falls back to Basic auth without a usable SessionService", async () => {
     const { bmc, client } = await setup({ sessionsDisabled: true });
     await client.get("/redfish/v1/Systems");

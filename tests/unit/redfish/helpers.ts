@@ -84,6 +84,8 @@ export interface MockBmcOptions {
   etag?: "header" | "weak-header" | "none";
   /** Reject PATCH without If-Match with 428. */
   requireIfMatch?: boolean;
+  /** Honour `$expand=.($levels=1)` by inlining collection members and Drives. */
+  expand?: boolean;
 }
 
 export class MockBmc {
@@ -224,7 +226,13 @@ export class MockBmc {
       this.sessions.delete(id);
       return { status: 204 };
     }
-    if (request.method === "GET") return this.get(key);
+    if (request.method === "GET") {
+      const reply = this.get(key);
+      if (this.options.expand && request.query.includes("$expand") && reply.status === 200) {
+        reply.body = this.expand(reply.body as Record<string, unknown>);
+      }
+      return reply;
+    }
     if (request.method === "PATCH") return this.patch(key, request);
     if (request.method === "POST") return this.post(key, request);
     return { status: 405, body: errorBody("Base.1.8.OperationNotAllowed", "not allowed") };
@@ -275,6 +283,20 @@ export class MockBmc {
       headers.etag = mode === "weak-header" ? `W/${tag}` : tag;
     }
     return { status: 200, headers, body };
+  }
+
+  /** One level of expansion of Members and Drives (what `.($levels=1)` means for them). */
+  private expand(body: Record<string, unknown>): Record<string, unknown> {
+    const out = { ...body };
+    for (const property of ["Members", "Drives"]) {
+      const links = out[property];
+      if (!Array.isArray(links)) continue;
+      out[property] = links.map(link => {
+        const id = (link as { "@odata.id"?: string })["@odata.id"];
+        return (id && this.resource(id)) ?? link;
+      });
+    }
+    return out;
   }
 
   private patch(key: string, request: MockRequest): MockReply {

@@ -177,3 +177,56 @@ describe("enrollment request cost", () => {
     }
   });
 });
+
+describe("$expand", () => {
+  it("uses $expand where advertised and honoured, cutting requests", async () => {
+    const mockup = "nvidia-libredfish_lenovo_thinksystem-sr670-v2_xcc-2.83";
+    const plain = await startMock({ mockup });
+    const expanding = await startMock({ mockup, expand: true });
+    const clients = [plain, expanding].map(bmc =>
+      createRedfishClient({
+        address: bmc.url,
+        credentials: { username: bmc.username, password: bmc.password },
+        tls: { insecure: true },
+      }),
+    );
+    try {
+      const [a, b] = await Promise.all(clients.map(client => client.system().inventory()));
+      expect(b).toEqual(a);
+      const [costPlain, costExpanded] = clients.map(client => client.stats().total);
+      expect(costExpanded).toBeLessThan(costPlain ?? 0);
+      // Lenovo enrollment: root, login, Systems, system, manager, 3 expanded collections, drives.
+      expect(costExpanded).toBeLessThanOrEqual(10);
+      expect(expanding.requests.some(r => r.query.includes("$expand"))).toBe(true);
+    } finally {
+      await Promise.all(clients.map(client => client.close()));
+      await plain.stop();
+      await expanding.stop();
+    }
+  });
+
+  it("stops asking for $expand after the service rejects it", async () => {
+    const bmc = await startMock({ mockup: "dmtf_public-rackmount1" });
+    bmc.overrides.push(request =>
+      request.query.includes("$expand")
+        ? { status: 400, body: { error: { code: "X" } } }
+        : undefined,
+    );
+    const client = createRedfishClient({
+      address: bmc.url,
+      credentials: { username: bmc.username, password: bmc.password },
+      tls: { insecure: true },
+    });
+    try {
+      const first = await client.system().inventory();
+      expect(first.nics.length).toBeGreaterThan(0);
+      const expandRequests = bmc.requests.filter(r => r.query.includes("$expand")).length;
+      await client.system().inventory();
+      expect(bmc.requests.filter(r => r.query.includes("$expand")).length).toBe(expandRequests);
+      expect(expandRequests).toBeGreaterThan(0);
+    } finally {
+      await client.close();
+      await bmc.stop();
+    }
+  });
+});
