@@ -98,8 +98,10 @@ export class ClusterTemplate extends Chart {
             ),
           },
         },
-        // kubeadm defaults; OS-specific bootstrap settings belong in the user's copy.
-        kubeadmConfigSpec: {},
+        // The endpoint is a VIP or DNS name in front of the hosts: the serving cert must name it.
+        kubeadmConfigSpec: {
+          clusterConfiguration: { apiServer: { certSANs: ["${CONTROL_PLANE_ENDPOINT_HOST}"] } },
+        },
       },
     });
     new ApiObject(this, "control-plane-template", {
@@ -151,7 +153,20 @@ export class ClusterTemplate extends Chart {
       kind: "KubeadmConfigTemplate",
       metadata: meta(workers),
       spec: {
-        template: { spec: {} },
+        template: {
+          spec: {
+            joinConfiguration: {
+              nodeRegistration: {
+                kubeletExtraArgs: [
+                  {
+                    name: "node-labels",
+                    value: "beskar7.infrastructure.cluster.x-k8s.io/role=worker",
+                  },
+                ],
+              },
+            },
+          },
+        },
       },
     });
   }
