@@ -3,7 +3,8 @@
 // driver, Basic auth from a bcrypt htpasswd file and optional TLS, and run on a free 127.0.0.1
 // port. Behaviour of the pinned version (read from its source, checked by our tests): power
 // changes land 1–11 s after the request (Restart goes Off first), InsertMedia downloads the image
-// URL, there is no SessionService, virtual media lives under Systems only.
+// URL, there is no SessionService, virtual media lives under Systems only, and state persists in
+// sqlite files (kept per instance here via SUSHY_EMULATOR_STATE_DIR).
 import { type ChildProcess, execFile, spawn } from "node:child_process";
 import { randomBytes, randomUUID } from "node:crypto";
 import { existsSync } from "node:fs";
@@ -158,6 +159,9 @@ export async function startSushy(options: SushyOptions = {}): Promise<SushyEmula
     `SUSHY_EMULATOR_FEATURE_SET = ${pyString(options.featureSet ?? "full")}`,
     `SUSHY_EMULATOR_AUTH_FILE = ${pyString(authFile)}`,
     `SUSHY_EMULATOR_NO_MEMOIZE = True`,
+    // State (systems, media) persists in sqlite under $TMPDIR/sushy-emulator by default, which
+    // leaks systems between runs: keep it in this instance's directory.
+    `SUSHY_EMULATOR_STATE_DIR = ${pyString(join(dir, "state"))}`,
     `SUSHY_EMULATOR_FAKE_SYSTEMS = [`,
     ...systems.map(
       s =>
