@@ -51,9 +51,11 @@ async function locateBoot(context: SystemContext): Promise<BootLocation> {
     record(record(system["@Redfish.Settings"])?.SettingsObject)?.["@odata.id"],
   );
   if (settingsPath && settingsPath !== systemPath) {
+    // Only when the settings object carries the override itself: Lenovo's `Pending` holds just
+    // BootOrder and rejects BootSourceOverrideTarget (QUIRKS: Lenovo | boot / BIOS).
     const settingsBoot = await context.memo(`settingsBoot:${settingsPath}`, async () => {
       const settings = await context.client.get(settingsPath);
-      return record(settings.body.Boot) !== undefined;
+      return "BootSourceOverrideTarget" in (record(settings.body.Boot) ?? {});
     });
     if (settingsBoot) return { writePath: settingsPath, boot };
   }

@@ -128,10 +128,14 @@ describe("boot override", () => {
   });
 
   it("falls back from Continuous to Once where the BMC offers no Continuous (Lenovo)", async () => {
-    const { client } = await setup(LENOVO);
+    const { bmc, client } = await setup(LENOVO);
     const result = await client.system().setBootOverride({ target: "Hdd", persistent: true });
     expect(result.persistenceFellBackToOnce).toBe(true);
     expect(result.state.enabled).toBe("Once");
+    // Lenovo's settings object (Pending) holds only BootOrder: the override goes to the system.
+    expect(bmc.requests.filter(r => r.method === "PATCH").map(r => r.path)).toEqual([
+      "/redfish/v1/Systems/1",
+    ]);
   });
 
   it("sends UsbCd for a virtual CD on Supermicro and keeps Mode in the PATCH", async () => {
@@ -153,6 +157,25 @@ describe("boot override", () => {
       .catch(e => e);
     expect(error).toBeInstanceOf(UnsupportedOperationError);
     expect(error.message).toContain("Pxe");
+  });
+
+  it("writes the override to a settings object that carries it (AMI SD style)", async () => {
+    const { bmc, client } = await setup(DELL);
+    const systemPath = "/redfish/v1/Systems/System.Embedded.1";
+    const system = bmc.resource(systemPath) ?? {};
+    bmc.setResource(systemPath, {
+      ...system,
+      "@Redfish.Settings": { SettingsObject: { "@odata.id": `${systemPath}/SD` } },
+    });
+    bmc.setResource(`${systemPath}/SD`, {
+      "@odata.id": `${systemPath}/SD`,
+      Boot: { BootSourceOverrideTarget: "None", BootSourceOverrideEnabled: "Disabled" },
+    });
+    const result = await client.system().setBootOverride({ target: "Pxe" });
+    expect(result.state.target).toBe("Pxe");
+    expect(bmc.requests.filter(r => r.method === "PATCH").map(r => r.path)).toEqual([
+      `${systemPath}/SD`,
+    ]);
   });
 
   it("writes HttpBootUri with UefiHttp where the Boot object has it (BlueField)", async () => {
