@@ -4,7 +4,9 @@
 // port. Behaviour of the pinned version (read from its source, checked by our tests): power
 // changes land 1–11 s after the request (Restart goes Off first), InsertMedia downloads the image
 // URL, there is no SessionService, virtual media lives under Systems only, and state persists in
-// sqlite files (kept per instance here via SUSHY_EMULATOR_STATE_DIR).
+// sqlite files (kept per instance here via SUSHY_EMULATOR_STATE_DIR). Also seen on 2.2.0: the
+// fake system always reports BootSourceOverrideEnabled "Continuous", and links a Memory collection
+// that answers 404.
 import { type ChildProcess, execFile, spawn } from "node:child_process";
 import { randomBytes, randomUUID } from "node:crypto";
 import { existsSync } from "node:fs";
