@@ -37,6 +37,11 @@ const AGE: PrinterColumn = {
   description: "time since creation",
 };
 
+/** schemaProblems minus the standard envelope (apiVersion/kind/metadata), which the API server bounds. */
+export function crdSchemaProblems(root: JSONSchemaProps): string[] {
+  return schemaProblems(root).filter(p => !/^(apiVersion|kind|metadata):/.test(p));
+}
+
 export function openAPISchemaFor(schema: KindSchema): JSONSchemaProps {
   const properties: Record<string, JSONSchemaProps> = {
     apiVersion: {
@@ -61,10 +66,7 @@ export function openAPISchemaFor(schema: KindSchema): JSONSchemaProps {
     // An infrastructure cluster may start empty (endpoint and domains filled in later).
     ...(schema.kind === "Beskar7Cluster" ? {} : { required: ["spec"] }),
   };
-  const problems = schemaProblems(root).filter(
-    // apiVersion/kind/metadata are the standard Kubernetes envelope, bounded by the API server.
-    p => !/^(apiVersion|kind|metadata):/.test(p),
-  );
+  const problems = crdSchemaProblems(root);
   if (problems.length > 0) {
     throw new Error(`schema of ${schema.kind} is not a valid CRD schema:\n${problems.join("\n")}`);
   }
