@@ -4,7 +4,7 @@
 import { ApiObject, Chart, JsonPatch } from "cdk8s";
 import type { Construct } from "constructs";
 
-import { API_GROUP, DEFAULT_API_SERVER_PORT, Kinds } from "../capabilities/api/constants";
+import { API_GROUP, DEFAULT_API_SERVER_PORT, Kinds, Labels } from "../capabilities/api/constants";
 
 export class ClusterctlMetadata extends Chart {
   constructor(scope: Construct, id: string) {
@@ -47,7 +47,7 @@ function machineTemplateSpec(configURL: string, role: string) {
     configURL,
     bootMode: "UEFI",
     // Hosts are labelled by the administrator to say which role they may take.
-    hostSelector: { matchLabels: { "beskar7.infrastructure.cluster.x-k8s.io/role": role } },
+    hostSelector: { matchLabels: { [Labels.hostRole]: role } },
   };
 }
 

@@ -164,12 +164,22 @@ export type MachineAddressTypeName = (typeof MachineAddressType)[keyof typeof Ma
 
 /** status.errorReason values of a PhysicalHost (also used as Event reasons). */
 export const HostErrorReason = {
-  RedfishConnectionError: "RedfishConnectionError",
-  CredentialsError: "CredentialsError",
-  InspectionError: "InspectionError",
-  PowerManagementError: "PowerManagementError",
-  ProvisioningError: "ProvisioningError",
-  DeprovisioningError: "DeprovisioningError",
+  /** The Secret named by credentialsSecretRef does not exist. */
+  SecretNotFound: "SecretNotFound",
+  /** The Secret lacks a non-empty username or password (or the CA bundle Secret lacks ca.crt). */
+  SecretInvalid: "SecretInvalid",
+  /** The BMC rejected the credentials. */
+  AuthenticationFailed: "AuthenticationFailed",
+  /** The BMC did not answer: connection refused, timed out or reset. */
+  BMCUnreachable: "BMCUnreachable",
+  /** The BMC's TLS certificate is not trusted or does not match its address. */
+  TLSFailure: "TLSFailure",
+  /** The BMC refused an action (4xx) or cannot do it on this hardware. */
+  ActionRejected: "ActionRejected",
+  /** The BMC answered with a server error or something that is not Redfish. */
+  BMCError: "BMCError",
+  /** The BMC exposes several systems and spec.redfishConnection.systemId does not pick one. */
+  SystemSelection: "SystemSelection",
 } as const;
 export type HostErrorReasonName = (typeof HostErrorReason)[keyof typeof HostErrorReason];
 
@@ -261,6 +271,10 @@ export const Labels = {
   bmcCredentials: `${ANNOTATION_PREFIX}/bmc-credentials`,
   /** clusterctl: objects (e.g. credential Secrets) moved with the cluster by `clusterctl move`. */
   clusterctlMove: "clusterctl.cluster.x-k8s.io/move",
+  /** On a PhysicalHost, by convention: the role it may take (selected through hostSelector). */
+  hostRole: `${ANNOTATION_PREFIX}/role`,
+  /** On a PhysicalHost: its failure domain, matched against a machine's failureDomain. */
+  zone: "topology.kubernetes.io/zone",
 } as const;
 
 export const Finalizers = {
@@ -273,6 +287,19 @@ export const Finalizers = {
 export const CredentialsSecretKeys = { username: "username", password: "password" } as const;
 /** Key read from the Secret named by spec.redfishConnection.caBundleSecretRef (PEM). */
 export const CABundleSecretKey = "ca.crt";
+
+/** Node provider IDs are beskar7://<namespace>/<physicalhost-name>. */
+export const PROVIDER_ID_PREFIX = "beskar7://";
+
+export function providerIDFor(namespace: string, hostName: string): string {
+  return `${PROVIDER_ID_PREFIX}${namespace}/${hostName}`;
+}
+
+/** The host a provider ID names, or undefined when it is not a Beskar7 provider ID. */
+export function parseProviderID(id: string): { namespace: string; name: string } | undefined {
+  const match = /^beskar7:\/\/([a-z0-9][-a-z0-9]*)\/([a-z0-9][-a-z0-9.]*)$/.exec(id);
+  return match ? { namespace: match[1]!, name: match[2]! } : undefined;
+}
 
 /** Default Kubernetes API port of a Beskar7Cluster control plane endpoint. */
 export const DEFAULT_API_SERVER_PORT = 6443;

@@ -63,3 +63,22 @@ describe("capabilities/api runtime surface", () => {
     }
   });
 });
+
+describe("provider IDs", () => {
+  it("round-trip between a host and its provider ID", () => {
+    const id = api.providerIDFor("metal", "server-01");
+    expect(id).toBe("beskar7://metal/server-01");
+    expect(api.parseProviderID(id)).toEqual({ namespace: "metal", name: "server-01" });
+  });
+
+  it("reject IDs of other providers or malformed ones", () => {
+    for (const id of [
+      "aws:///us-east-1a/i-0abc",
+      "beskar7://metal",
+      "beskar7:///server",
+      "beskar7://Metal/x",
+    ]) {
+      expect(api.parseProviderID(id), id).toBeUndefined();
+    }
+  });
+});
