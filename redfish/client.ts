@@ -409,6 +409,11 @@ export class RedfishClientImpl implements RedfishClient {
         }
         throw mapped;
       }
+      this.logger?.debug("redfish request", {
+        method,
+        path: toRedfishPath(path),
+        status: raw.status,
+      });
       if (raw.status === 401 && !reauthenticated && tokenUsed !== undefined) {
         // The session expired or was dropped by the BMC: log in again once.
         reauthenticated = true;

@@ -57,14 +57,26 @@ async function locateBoot(context: SystemContext): Promise<BootLocation> {
       const settings = await context.client.get(settingsPath);
       return "BootSourceOverrideTarget" in (record(settings.body.Boot) ?? {});
     });
-    if (settingsBoot) return { writePath: settingsPath, boot };
+    if (settingsBoot) {
+      // Pending values live in the settings object until the next reset: read them from there,
+      // keeping the system's AllowableValues.
+      const pending = record((await context.client.get(settingsPath)).body.Boot) ?? {};
+      const allowable = Object.entries(boot).filter(([key]) =>
+        key.endsWith("@Redfish.AllowableValues"),
+      );
+      // BlueField's settings copy carries its own stale AllowableValues: the system's win.
+      return {
+        writePath: settingsPath,
+        boot: { ...boot, ...pending, ...Object.fromEntries(allowable) },
+      };
+    }
   }
   return { writePath: systemPath, boot };
 }
 
+/** The override that applies at the next boot (pending values where a settings object holds them). */
 export async function readBootOverride(context: SystemContext): Promise<BootOverrideState> {
-  const system = await context.systemBody();
-  return parseBoot(record(system.Boot));
+  return parseBoot((await locateBoot(context)).boot);
 }
 
 export async function setBootOverride(
@@ -147,7 +159,7 @@ export async function setBootOverride(
   }
   await context.client.patch(writePath, { Boot: payload }, { context: "bootOverride" });
 
-  const state = await readBack(context, writePath);
+  const state = await readBootOverride(context);
   const targets = acceptableReadBackTargets(vendor, target);
   const uriOk =
     payload.HttpBootUri === undefined || state.httpBootUri === (payload.HttpBootUri ?? undefined);
@@ -159,13 +171,6 @@ export async function setBootOverride(
   return { state, targetSent: target, persistenceFellBackToOnce, warnings };
 }
 
-async function readBack(context: SystemContext, writePath: string): Promise<BootOverrideState> {
-  const systemPath = await context.systemPath();
-  if (writePath === systemPath) return readBootOverride(context);
-  const settings = await context.client.get(writePath);
-  return parseBoot(record(settings.body.Boot));
-}
-
 export async function clearBootOverride(context: SystemContext): Promise<BootOverrideState> {
   const vendor = await context.vendor();
   const { writePath, boot } = await locateBoot(context);
@@ -173,7 +178,7 @@ export async function clearBootOverride(context: SystemContext): Promise<BootOve
   if (current.enabled === "Disabled" && !current.httpBootUri) return current;
   const payload = clearPayload(vendor, current, boot);
   await context.client.patch(writePath, { Boot: payload }, { context: "bootOverride" });
-  const state = await readBack(context, writePath);
+  const state = await readBootOverride(context);
   if (state.enabled !== "Disabled") {
     throw new VerificationError(`boot override still reads ${state.enabled}/${state.target}`);
   }
