@@ -21,6 +21,27 @@ function list(name: string, fallback: string[]): string[] {
 }
 
 export interface Config {
+  /** Reconciles running at once, across all hosts. */
+  maxConcurrentReconciles: number;
+  /** Reconciles running at once against one BMC address. */
+  maxReconcilesPerBMC: number;
+  /** Redfish requests in flight per BMC. */
+  maxRequestsPerBMC: number;
+  /** Timeout of one Redfish request. */
+  bmcRequestTimeoutMs: number;
+  /** An idle host's power state is re-read this often. */
+  powerCheckIntervalMs: number;
+  /** The inventory is re-read this often (and on the refresh-inventory annotation). */
+  inventoryIntervalMs: number;
+  /** Wait before checking that a power change landed. */
+  powerSettleMs: number;
+  /** Backoff of failed reconciles: first delay and cap. */
+  errorBackoffBaseMs: number;
+  errorBackoffMaxMs: number;
+  /** Graceful shutdown before a forced power off. */
+  gracefulShutdownTimeoutMs: number;
+  /** Deprovisioning attempts on delete before the finalizer is removed anyway. */
+  deleteAttempts: number;
   /** Port of the admission webhook server (Pepr's Service targets 3000 in a cluster). */
   webhookPort: number;
   /**
@@ -31,6 +52,22 @@ export interface Config {
 }
 
 export const config: Readonly<Config> = Object.freeze({
+  maxConcurrentReconciles: integer("BESKAR7_MAX_CONCURRENT_RECONCILES", 64, 1, 10_000),
+  maxReconcilesPerBMC: integer("BESKAR7_MAX_RECONCILES_PER_BMC", 1, 1, 100),
+  maxRequestsPerBMC: integer("BESKAR7_MAX_REQUESTS_PER_BMC", 4, 1, 64),
+  bmcRequestTimeoutMs: integer("BESKAR7_BMC_TIMEOUT_MS", 30_000, 100, 600_000),
+  powerCheckIntervalMs: integer("BESKAR7_POWER_CHECK_INTERVAL_MS", 5 * 60_000, 1000, 86_400_000),
+  inventoryIntervalMs: integer(
+    "BESKAR7_INVENTORY_INTERVAL_MS",
+    24 * 3_600_000,
+    60_000,
+    30 * 86_400_000,
+  ),
+  powerSettleMs: integer("BESKAR7_POWER_SETTLE_MS", 10_000, 100, 600_000),
+  errorBackoffBaseMs: integer("BESKAR7_ERROR_BACKOFF_BASE_MS", 5_000, 10, 3_600_000),
+  errorBackoffMaxMs: integer("BESKAR7_ERROR_BACKOFF_MAX_MS", 5 * 60_000, 10, 86_400_000),
+  gracefulShutdownTimeoutMs: integer("BESKAR7_GRACEFUL_SHUTDOWN_TIMEOUT_MS", 120_000, 0, 3_600_000),
+  deleteAttempts: integer("BESKAR7_DELETE_ATTEMPTS", 5, 1, 100),
   webhookPort: integer("BESKAR7_WEBHOOK_PORT", 3000, 1, 65535),
   // Pepr runs both the admission and the watcher Deployment as this service account.
   operatorUsernames: list("BESKAR7_OPERATOR_USERNAMES", [

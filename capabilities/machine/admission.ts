@@ -1,0 +1,160 @@
+// Admission rules for Beskar7Machine and Beskar7MachineTemplate beyond the CRD's own validation,
+// and the defaults that need logic.
+import {
+  IsoProvisioningModes,
+  NetworkProvisioningModes,
+  ProvisioningMode,
+  type Beskar7Machine,
+  type Beskar7MachineSpec,
+  type Beskar7MachineTemplate,
+  type ProvisioningModeName,
+} from "../api";
+import {
+  changed,
+  checkURL,
+  isBeingDeleted,
+  problem,
+  type AdmissionInput,
+  type Problem,
+} from "../lib/admission";
+
+/**
+ * The provisioning mode a spec asks for. When provisioningMode is omitted it follows from the
+ * fields given, as in the CRD's CEL rules: an inspection image means network boot (iPXE), a
+ * config URL means a generic ISO with remote config, and otherwise a pre-baked ISO.
+ */
+export function effectiveProvisioningMode(spec: Partial<Beskar7MachineSpec>): ProvisioningModeName {
+  if (spec.provisioningMode) return spec.provisioningMode;
+  if (spec.inspectionImageURL) return ProvisioningMode.iPXE;
+  if (spec.configURL) return ProvisioningMode.RemoteConfig;
+  return ProvisioningMode.PreBakedISO;
+}
+
+const URL_FIELDS = [
+  "imageURL",
+  "configURL",
+  "inspectionImageURL",
+  "targetImageURL",
+  "configurationURL",
+] as const;
+
+/** Rules for a machine spec, shared by machines and templates; `path` prefixes field names. */
+export function checkMachineSpec(
+  spec: Partial<Beskar7MachineSpec> | undefined,
+  path: string,
+): Problem[] {
+  if (!spec) return [problem(path, "is required")];
+  const found: Problem[] = [];
+  const mode = effectiveProvisioningMode(spec);
+  for (const field of URL_FIELDS) {
+    found.push(...checkURL(`${path}.${field}`, spec[field], { schemes: ["http", "https"] }));
+  }
+  if (IsoProvisioningModes.includes(mode) && !spec.imageURL) {
+    found.push(
+      problem(
+        `${path}.imageURL`,
+        `is required for provisioningMode ${mode}: the ISO the BMC mounts as virtual media`,
+      ),
+    );
+  }
+  if (mode === ProvisioningMode.RemoteConfig && !spec.configURL) {
+    found.push(
+      problem(
+        `${path}.configURL`,
+        "is required for provisioningMode RemoteConfig: the URL the OS reads its configuration from",
+      ),
+    );
+  }
+  if (NetworkProvisioningModes.includes(mode)) {
+    for (const field of ["inspectionImageURL", "targetImageURL"] as const) {
+      if (!spec[field])
+        found.push(problem(`${path}.${field}`, `is required for provisioningMode ${mode}`));
+    }
+  }
+  const requirements = spec.hardwareRequirements ?? {};
+  for (const [field, value] of Object.entries(requirements)) {
+    if (typeof value === "number" && (!Number.isInteger(value) || value < 1)) {
+      found.push(
+        problem(
+          `${path}.hardwareRequirements.${field}`,
+          `must be a whole number of at least 1 (got ${value})`,
+        ),
+      );
+    }
+  }
+  return found;
+}
+
+/** Once a machine holds a host, its spec is what the host was provisioned from: fixed. */
+const FIXED_ONCE_CLAIMED = [
+  "spec.provisioningMode",
+  "spec.osFamily",
+  "spec.imageURL",
+  "spec.configURL",
+  "spec.inspectionImageURL",
+  "spec.targetImageURL",
+  "spec.configurationURL",
+  "spec.hardwareRequirements",
+  "spec.hostSelector",
+  "spec.bootMode",
+  "spec.failureDomain",
+];
+
+export function validateBeskar7Machine(input: AdmissionInput<Beskar7Machine>): Problem[] {
+  if (isBeingDeleted(input)) return [];
+  const found = checkMachineSpec(input.object.spec, "spec");
+  const old = input.oldObject;
+  if (input.operation === "UPDATE" && old) {
+    const provisioned = !!old.status?.initialization?.provisioned || !!old.status?.ready;
+    if (provisioned || old.status?.hostRef) {
+      const why = provisioned
+        ? "the machine is provisioned"
+        : `host ${old.status?.hostRef?.name} is claimed for it`;
+      for (const field of changed(FIXED_ONCE_CLAIMED, old, input.object)) {
+        found.push(problem(field, `cannot change once ${why}; create a new machine instead`));
+      }
+    }
+  }
+  return found;
+}
+
+export function validateBeskar7MachineTemplate(
+  input: AdmissionInput<Beskar7MachineTemplate>,
+): Problem[] {
+  if (isBeingDeleted(input)) return [];
+  const spec = input.object.spec?.template?.spec as
+    | (Partial<Beskar7MachineSpec> & { providerID?: string })
+    | undefined;
+  const found = checkMachineSpec(spec, "spec.template.spec");
+  if (spec?.providerID) {
+    found.push(
+      problem(
+        "spec.template.spec.providerID",
+        "must not be set in a template: each machine gets its own from the host it claims",
+      ),
+    );
+  }
+  const old = input.oldObject;
+  if (input.operation === "UPDATE" && old && changed(["spec.template"], old, input.object).length) {
+    // Cluster API rolls machines by pointing at a new template; editing one in place would
+    // leave existing machines out of step with it.
+    found.push(
+      problem(
+        "spec.template",
+        "is immutable; create a new Beskar7MachineTemplate and point the MachineDeployment or control plane at it",
+      ),
+    );
+  }
+  return found;
+}
+
+/** Defaults that need logic; returns the spec fields to merge (empty when nothing to add). */
+export function machineDefaults(
+  spec: Partial<Beskar7MachineSpec> | undefined,
+): Partial<Beskar7MachineSpec> {
+  if (!spec || spec.provisioningMode) return {};
+  const hasAnyImage = !!(spec.imageURL || spec.inspectionImageURL || spec.configURL);
+  if (!hasAnyImage) return {};
+  if (spec.imageURL && spec.inspectionImageURL) return {}; // ambiguous: the CRD asks the user to choose
+  return { provisioningMode: effectiveProvisioningMode(spec) };
+}

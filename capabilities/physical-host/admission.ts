@@ -1,0 +1,94 @@
+// Admission rules for PhysicalHost that need logic beyond the CRD's OpenAPI and CEL rules.
+import { HostState, type PhysicalHost } from "../api";
+import {
+  changed,
+  checkURL,
+  isBeingDeleted,
+  problem,
+  type AdmissionInput,
+  type Problem,
+} from "../lib/admission";
+
+/** Connection fields that must not change while a machine has the host: the claim is on a
+ *  specific server, and pointing the object at another BMC would swap the server underneath. */
+const CONNECTION_FIELDS_FIXED_WHILE_CLAIMED = [
+  "spec.redfishConnection.address",
+  "spec.redfishConnection.systemId",
+];
+
+/** States in which the host is working for a consumer; the connection is fixed in them too. */
+const BUSY_STATES: string[] = [
+  HostState.Claimed,
+  HostState.Inspecting,
+  HostState.Provisioning,
+  HostState.Provisioned,
+  HostState.Deprovisioning,
+];
+
+export function validatePhysicalHost(
+  input: AdmissionInput<PhysicalHost>,
+  operatorUsernames: readonly string[],
+): Problem[] {
+  if (isBeingDeleted(input)) return [];
+  const found: Problem[] = [];
+  const host = input.object;
+  const connection = host.spec?.redfishConnection;
+
+  if (!connection) {
+    found.push(problem("spec.redfishConnection", "is required: the BMC's address and credentials"));
+  } else {
+    const schemes = connection.allowInsecureHTTP ? ["https", "http"] : ["https"];
+    found.push(
+      ...checkURL("spec.redfishConnection.address", connection.address, {
+        schemes,
+        basePathOnly: true,
+      }),
+    );
+    if (!connection.credentialsSecretRef?.trim()) {
+      found.push(
+        problem(
+          "spec.redfishConnection.credentialsSecretRef",
+          "must name a Secret in the host's namespace with keys username and password",
+        ),
+      );
+    }
+    if (connection.insecureSkipVerify && connection.caBundleSecretRef) {
+      found.push(
+        problem(
+          "spec.redfishConnection.insecureSkipVerify",
+          "cannot be true together with caBundleSecretRef: either verify against the CA bundle or skip verification",
+        ),
+      );
+    }
+  }
+
+  const old = input.oldObject;
+  const consumerChanged =
+    JSON.stringify(old?.spec?.consumerRef ?? null) !==
+      JSON.stringify(host.spec?.consumerRef ?? null) ||
+    JSON.stringify(old?.spec?.provisioning ?? null) !==
+      JSON.stringify(host.spec?.provisioning ?? null);
+  if (consumerChanged && !operatorUsernames.includes(input.username ?? "")) {
+    found.push(
+      problem(
+        host.spec?.consumerRef || old?.spec?.consumerRef ? "spec.consumerRef" : "spec.provisioning",
+        "is written only by the Beskar7 operator when a Beskar7Machine claims or releases the host; create or delete a Beskar7Machine instead",
+      ),
+    );
+  }
+
+  if (input.operation === "UPDATE" && old) {
+    const claimed = !!old.spec?.consumerRef || BUSY_STATES.includes(old.status?.state ?? "");
+    if (claimed) {
+      for (const field of changed(CONNECTION_FIELDS_FIXED_WHILE_CLAIMED, old, host)) {
+        found.push(
+          problem(
+            field,
+            `cannot change while the host is claimed (state ${old.status?.state ?? "Claimed"}); release it from its machine first`,
+          ),
+        );
+      }
+    }
+  }
+  return found;
+}

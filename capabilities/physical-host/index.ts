@@ -1,0 +1,193 @@
+// PhysicalHost capability: wires Pepr bindings to plain functions. Pepr's Reconcile feeds a work
+// queue (requeues, backoff, per-BMC limits), Finalize runs the delete flow, Validate the
+// admission rules, and a watch on labelled credential Secrets re-reconciles the hosts using them.
+//
+// Top-level code here also runs when `pepr build` loads the module, so everything with side
+// effects (clients, queues, metrics) is created lazily on first use.
+import { Capability, K8s, Log, a, kind } from "pepr";
+
+import { HostState, Labels, PhysicalHost, type HostStateName } from "../api";
+import { config } from "../lib/config";
+import { apiServerEventRecorder } from "../lib/events";
+import { add, Metrics, registerMetrics } from "../lib/metrics";
+import { admit } from "../lib/pepr-admission";
+import { WorkQueue } from "../lib/workqueue";
+import { validatePhysicalHost } from "./admission";
+import { poolConnector } from "./bmc";
+import { reconcileHost, type HostControllerDeps } from "./controller";
+import { referencedSecrets, type SecretData } from "./credentials";
+import { finalizeHost, type FinalizeDeps } from "./finalize";
+import type { StatusUpdate } from "./states";
+
+export const PhysicalHostCapability = new Capability({
+  name: "beskar7-physical-host",
+  description: "PhysicalHost: enrollment, inventory, power and provisioning actions over Redfish",
+});
+
+const { When } = PhysicalHostCapability;
+
+interface Runtime {
+  queue: WorkQueue<PhysicalHost>;
+  finalize: FinalizeDeps;
+}
+
+let runtime: Runtime | undefined;
+
+function describeError(err: unknown): string {
+  if (err instanceof Error) return err.message;
+  const e = err as { status?: number; statusText?: string; data?: { message?: string } };
+  return (
+    `${e?.status ?? ""} ${e?.statusText ?? ""} ${e?.data?.message ?? ""}`.trim() || String(err)
+  );
+}
+
+function start(): Runtime {
+  registerMetrics();
+  const log = Log.child({ controller: "physicalhost" });
+  const record = apiServerEventRecorder((msg, err) => log.warn({ err: describeError(err) }, msg));
+  const { connect } = poolConnector({
+    readSecret: async (namespace, name) => {
+      try {
+        return (await K8s(kind.Secret).InNamespace(namespace).Get(name)) as SecretData;
+      } catch (err) {
+        if ((err as { status?: number }).status === 404) return undefined;
+        throw err;
+      }
+    },
+    labelSecret: async (namespace, name) => {
+      // Server-side apply of the label alone: the operator owns that one field and nothing else.
+      // Labelled Secrets are the only ones this operator watches.
+      await K8s(kind.Secret).Apply(
+        { metadata: { name, namespace, labels: { [Labels.bmcCredentials]: "true" } } },
+        { force: true },
+      );
+    },
+    logger: {
+      debug: (message, fields) => log.debug(fields ?? {}, message),
+      info: (message, fields) => log.info(fields ?? {}, message),
+      warn: (message, fields) => log.warn(fields ?? {}, message),
+    },
+    requestTimeoutMs: config.bmcRequestTimeoutMs,
+    maxConcurrentRequests: config.maxRequestsPerBMC,
+  });
+
+  const patchStatus = async (host: PhysicalHost, status: StatusUpdate) => {
+    await K8s(PhysicalHost).PatchStatus({
+      metadata: { name: host.metadata!.name, namespace: host.metadata!.namespace },
+      status,
+    } as never);
+  };
+  const hostConfig = { ...config };
+  const deps: HostControllerDeps = {
+    connect,
+    patchStatus,
+    removeAnnotations: async (host, keys) => {
+      await K8s(PhysicalHost, {
+        namespace: host.metadata!.namespace,
+        name: host.metadata!.name,
+      }).Patch(
+        keys.map(key => ({
+          op: "remove",
+          path: `/metadata/annotations/${key.replace(/~/g, "~0").replace(/\//g, "~1")}`,
+        })),
+      );
+    },
+    record,
+    config: hostConfig,
+    onTransition: (from, to) => {
+      if (from) add(Metrics.hostsByState, { state: from }, -1);
+      add(Metrics.hostsByState, { state: to });
+      add(Metrics.stateTransitions, { from: from ?? "", to });
+    },
+  };
+
+  const queue = new WorkQueue<PhysicalHost>({
+    name: "physicalhost",
+    concurrency: config.maxConcurrentReconciles,
+    groupConcurrency: config.maxReconcilesPerBMC,
+    groupOf: host => host.spec?.redfishConnection?.address,
+    backoffBaseMs: config.errorBackoffBaseMs,
+    backoffMaxMs: config.errorBackoffMaxMs,
+    fetch: async (namespace, name) => {
+      try {
+        return await K8s(PhysicalHost)
+          .InNamespace(namespace ?? "default")
+          .Get(name);
+      } catch (err) {
+        if ((err as { status?: number }).status === 404) return undefined;
+        throw err;
+      }
+    },
+    reconcile: host => reconcileHost(host, deps),
+    onError: (host, err, failures, retryInMs) =>
+      log.warn(
+        {
+          host: host.metadata?.name,
+          namespace: host.metadata?.namespace,
+          failures,
+          retryInMs,
+          err: describeError(err),
+        },
+        "reconcile failed",
+      ),
+    onRun: (host, ms, ok) => {
+      add(Metrics.reconciles, { controller: "physicalhost", result: ok ? "success" : "error" });
+      add(Metrics.reconcileMs, { controller: "physicalhost" }, ms);
+      log.debug({ host: host.metadata?.name, ms, ok }, "reconciled");
+    },
+  });
+
+  const finalize: FinalizeDeps = {
+    connect,
+    patchStatus,
+    record,
+    config: hostConfig,
+    retryAfter: (host, delayMs, attempt) => {
+      // Touching status is an update, and Pepr calls Finalize again on every update.
+      setTimeout(() => {
+        patchStatus(host, { errorCount: attempt }).catch(err =>
+          log.warn(
+            { host: host.metadata?.name, err: describeError(err) },
+            "could not schedule a delete retry",
+          ),
+        );
+      }, delayMs).unref();
+    },
+  };
+  return { queue, finalize };
+}
+
+const rt = (): Runtime => (runtime ??= start());
+
+When(PhysicalHost)
+  .IsCreatedOrUpdated()
+  .Validate(req => admit(req, input => validatePhysicalHost(input, config.operatorUsernames)));
+
+When(PhysicalHost)
+  .IsCreatedOrUpdated()
+  .Reconcile(async host => rt().queue.add(host))
+  .Finalize(host => finalizeHost(host, rt().finalize));
+
+When(PhysicalHost)
+  .IsDeleted()
+  .Watch(host => {
+    rt().queue.forget(host.metadata?.namespace, host.metadata?.name ?? "");
+    if (host.status?.state)
+      add(Metrics.hostsByState, { state: host.status.state as HostStateName }, -1);
+  });
+
+// Credentials: a change to (or the deletion of) a labelled Secret re-reconciles the hosts in its
+// namespace that use it, so a fixed password takes effect without a restart.
+async function requeueHostsUsing(secret: a.Secret): Promise<void> {
+  const namespace = secret.metadata?.namespace;
+  const name = secret.metadata?.name;
+  if (!namespace || !name) return;
+  const hosts = await K8s(PhysicalHost).InNamespace(namespace).Get();
+  for (const host of hosts.items) {
+    if (referencedSecrets(host).includes(name) && host.status?.state !== HostState.Unmanaged)
+      rt().queue.add(host);
+  }
+}
+
+When(a.Secret).IsCreatedOrUpdated().WithLabel(Labels.bmcCredentials).Watch(requeueHostsUsing);
+When(a.Secret).IsDeleted().WithLabel(Labels.bmcCredentials).Watch(requeueHostsUsing);

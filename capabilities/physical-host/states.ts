@@ -1,0 +1,739 @@
+// The PhysicalHost state machine: one table from state to handler. A handler looks at the host
+// (and, when it must, the BMC) and returns a Transition: the next state, the status fields and
+// conditions to set, events to record and when to look again. Handlers never write to the API
+// server; controller.ts applies a Transition in one status patch. Every BMC action is idempotent
+// (it checks before it acts), so a handler re-run after a crash or a lost patch does no harm.
+//
+//            +--------------------------- Error <------------------------------+
+//            |  (retried with backoff; back to the settled state when fixed)   | terminal failures
+//            v                                                                  |
+//   Enrolling --> Available --consumerRef--> Claimed --provisioning--> Provisioning --> Provisioned
+//                     ^                                                                      |
+//                     +--------------- Deprovisioning <------- consumerRef removed ----------+
+//
+// Unmanaged (detached annotation) and Paused (CAPI paused annotation) stop all BMC calls.
+import {
+  Annotations,
+  ConditionReason,
+  ConditionType,
+  HostBootMethod,
+  HostErrorReason,
+  HostState,
+  ProvisioningStep,
+  type HardwareDetails,
+  type HostErrorReasonName,
+  type HostProvisioning,
+  type HostStateName,
+  type MachineAddress,
+  type PhysicalHost,
+  type PhysicalHostStatus,
+  type PowerStateName,
+  type ProvisioningStepName,
+} from "../api";
+import type { ConditionInput } from "../lib/conditions";
+import type { EventInput } from "../lib/events";
+import type { HostBmc, HostInventory } from "./bmc";
+
+export interface HostControllerConfig {
+  /** How often an idle (Available/Provisioned) host's power state is re-read. */
+  powerCheckIntervalMs: number;
+  /** How often the inventory is re-read without being asked. */
+  inventoryIntervalMs: number;
+  /** How long to wait before checking again that a power change landed. */
+  powerSettleMs: number;
+  /** Backoff for a host in Error: base and cap. */
+  errorBackoffBaseMs: number;
+  errorBackoffMaxMs: number;
+  /** Graceful shutdown before force off when deprovisioning or enforcing spec.online=false. */
+  gracefulShutdownTimeoutMs: number;
+}
+
+export const defaultHostControllerConfig: HostControllerConfig = {
+  powerCheckIntervalMs: 5 * 60_000,
+  inventoryIntervalMs: 24 * 3600_000,
+  powerSettleMs: 10_000,
+  errorBackoffBaseMs: 5_000,
+  errorBackoffMaxMs: 5 * 60_000,
+  gracefulShutdownTimeoutMs: 120_000,
+};
+
+/** Fields of status a Transition may set; null clears a field. */
+export type StatusUpdate = {
+  [K in keyof PhysicalHostStatus]?: PhysicalHostStatus[K] | null;
+};
+
+export interface Transition {
+  state: HostStateName;
+  status?: StatusUpdate;
+  conditions?: ConditionInput[];
+  events?: EventInput[];
+  /** Look again after this long; undefined waits for the next change to the object. */
+  requeueAfterMs?: number;
+  removeAnnotations?: string[];
+}
+
+export interface HostContext {
+  host: PhysicalHost;
+  now: Date;
+  config: HostControllerConfig;
+  /** The host's BMC, connected on first use in this reconcile. */
+  bmc(): Promise<HostBmc>;
+}
+
+type Handler = (ctx: HostContext) => Promise<Transition>;
+
+/**
+ * What a failure does in each state. "error": any failure moves the host to Error. "keep": the
+ * host keeps its state (a claim or a running node is never lost to a BMC blip) and conditions
+ * report the failure; terminal failures in a working state still move to Error, except in
+ * Provisioned, where a node runs regardless of its BMC.
+ */
+export const FailurePolicy: Record<HostStateName, "error" | "keep" | "keep-always"> = {
+  Enrolling: "error",
+  Available: "error",
+  Claimed: "keep",
+  Inspecting: "keep",
+  Provisioning: "keep",
+  Provisioned: "keep-always",
+  Deprovisioning: "keep",
+  Error: "error",
+  Unmanaged: "keep-always",
+  Deleting: "keep-always",
+};
+
+export const handlers: Record<HostStateName, Handler> = {
+  Enrolling: enroll,
+  Available: available,
+  Claimed: claimed,
+  // The inspection image's report arrives through the machine controller (network modes);
+  // until then an Inspecting host is kept and watched like a provisioned one.
+  Inspecting: provisioned,
+  Provisioning: provisioning,
+  Provisioned: provisioned,
+  Deprovisioning: deprovisioning,
+  Error: recover,
+  // Both are entered and left by controller.ts before a handler runs.
+  Unmanaged: async ctx => ({ state: ctx.host.status?.state ?? HostState.Unmanaged }),
+  Deleting: async ctx => ({
+    state: HostState.Deleting,
+    requeueAfterMs: ctx.config.powerCheckIntervalMs,
+  }),
+};
+
+// ---------------------------------------------------------------------------------------------
+
+/** Where a host belongs once its BMC is known to work, from spec and recorded progress. */
+export function settledState(host: PhysicalHost): HostStateName {
+  const consumer = host.spec?.consumerRef;
+  const progress = host.status?.provisioning;
+  if (consumer) {
+    const sameConsumer =
+      !progress?.consumerUID || !consumer.uid || progress.consumerUID === consumer.uid;
+    if (sameConsumer && host.spec?.provisioning && planComplete(host)) return HostState.Provisioned;
+    return HostState.Claimed;
+  }
+  if (progress && (progress.completedSteps?.length || progress.currentStep))
+    return HostState.Deprovisioning;
+  return HostState.Available;
+}
+
+async function enroll(ctx: HostContext): Promise<Transition> {
+  const bmc = await ctx.bmc();
+  const inventory = await bmc.inventory();
+  const next = settledState(ctx.host);
+  return {
+    state: next,
+    status: {
+      ...inventoryStatus(inventory, ctx.now),
+      errorReason: null,
+      errorMessage: null,
+      errorCount: null,
+    },
+    conditions: [...healthyBmc(), inspected(inventory)],
+    events: [
+      {
+        type: "Normal",
+        reason: "Enrolled",
+        message: `${describe(inventory)} enrolled through ${ctx.host.spec?.redfishConnection?.address}`,
+      },
+    ],
+    requeueAfterMs: next === HostState.Available ? ctx.config.powerCheckIntervalMs : 0,
+  };
+}
+
+async function available(ctx: HostContext): Promise<Transition> {
+  if (ctx.host.spec?.consumerRef) {
+    return {
+      state: HostState.Claimed,
+      events: [
+        { type: "Normal", reason: "Claimed", message: `claimed by ${consumerName(ctx.host)}` },
+      ],
+      requeueAfterMs: 0,
+    };
+  }
+  return idle(ctx, HostState.Available);
+}
+
+async function claimed(ctx: HostContext): Promise<Transition> {
+  const { host } = ctx;
+  if (!host.spec?.consumerRef) return released(ctx);
+  if (!host.spec.provisioning) {
+    return {
+      state: HostState.Claimed,
+      conditions: [
+        {
+          type: ConditionType.Provisioned,
+          status: "False",
+          reason: ConditionReason.WaitingForProvisioningRequest,
+          message: `claimed by ${consumerName(host)}; waiting for spec.provisioning`,
+        },
+      ],
+      ...(await maintenance(ctx)),
+    };
+  }
+  const progress = host.status?.provisioning;
+  const fresh = !progress || (progress.consumerUID ?? "") !== (host.spec.consumerRef.uid ?? "");
+  return {
+    state: HostState.Provisioning,
+    status: fresh
+      ? {
+          provisioning: {
+            consumerUID: host.spec.consumerRef.uid,
+            startedTime: ctx.now.toISOString(),
+            completedSteps: [],
+            attempts: 0,
+          },
+        }
+      : {},
+    events: [
+      {
+        type: "Normal",
+        reason: "ProvisioningStarted",
+        message: `provisioning for ${consumerName(host)}: ${describeRequest(host.spec.provisioning)}`,
+      },
+    ],
+    requeueAfterMs: 0,
+  };
+}
+
+/** The steps that execute a provisioning request, in order. */
+export function provisioningPlan(request: HostProvisioning): ProvisioningStepName[] {
+  const steps: ProvisioningStepName[] = [ProvisioningStep.PowerOff, ProvisioningStep.EjectMedia];
+  if (request.mode === HostBootMethod.VirtualMedia) {
+    steps.push(ProvisioningStep.InsertBootMedia);
+    if (request.configMediaURL) steps.push(ProvisioningStep.InsertConfigMedia);
+  }
+  // The override goes last, right before power-on: some BMCs drop an override set before
+  // media are inserted.
+  steps.push(ProvisioningStep.SetBootOverride, ProvisioningStep.PowerOn);
+  return steps;
+}
+
+function planComplete(host: PhysicalHost): boolean {
+  const request = host.spec?.provisioning;
+  if (!request) return false;
+  const done = new Set(host.status?.provisioning?.completedSteps?.map(s => s.step));
+  return provisioningPlan(request).every(step => done.has(step));
+}
+
+async function provisioning(ctx: HostContext): Promise<Transition> {
+  const { host } = ctx;
+  const request = host.spec?.provisioning;
+  if (!host.spec?.consumerRef || !request) return released(ctx);
+  const progress = host.status?.provisioning ?? { completedSteps: [] };
+  const done = new Set(progress.completedSteps?.map(s => s.step));
+  const next = provisioningPlan(request).find(step => !done.has(step));
+  if (!next) {
+    return {
+      state: HostState.Provisioned,
+      status: { provisioning: { ...progress, currentStep: undefined } },
+      conditions: [
+        {
+          type: ConditionType.Provisioned,
+          status: "True",
+          reason: ConditionReason.ProvisioningSucceeded,
+          message: describeRequest(request),
+        },
+      ],
+      events: [
+        { type: "Normal", reason: "Provisioned", message: `booting ${describeRequest(request)}` },
+      ],
+      requeueAfterMs: ctx.config.powerCheckIntervalMs,
+    };
+  }
+
+  const bmc = await ctx.bmc();
+  const outcome = await runStep(next, request, bmc);
+  const completedSteps = [
+    ...(progress.completedSteps ?? []),
+    { step: next, completedTime: ctx.now.toISOString() },
+  ];
+  return {
+    state: HostState.Provisioning,
+    status: {
+      provisioning: { ...progress, currentStep: next, completedSteps },
+      ...(outcome.power ? { observedPowerState: outcome.power } : {}),
+    },
+    conditions: [
+      ...healthyBmc(),
+      {
+        type: ConditionType.Provisioned,
+        status: "False",
+        reason: ConditionReason.ProvisioningInProgress,
+        message: `step ${next} done${outcome.note ? `: ${outcome.note}` : ""}`,
+      },
+    ],
+    events: outcome.note ? [{ type: "Normal", reason: next, message: outcome.note }] : [],
+    requeueAfterMs: 0,
+  };
+}
+
+interface StepOutcome {
+  note?: string;
+  power?: PowerStateName;
+}
+
+/** Runs one provisioning step; each looks before it acts, so a repeat is harmless. */
+export async function runStep(
+  step: ProvisioningStepName,
+  request: HostProvisioning,
+  bmc: HostBmc,
+): Promise<StepOutcome> {
+  switch (step) {
+    case ProvisioningStep.PowerOff: {
+      if ((await bmc.powerState()) === "Off") return { power: "Off" };
+      // The host is about to be re-imaged: nothing on it needs a graceful shutdown.
+      await bmc.powerOff({ force: true });
+      return { note: "powered off", power: "Off" };
+    }
+    case ProvisioningStep.EjectMedia: {
+      const inserted = (await bmc.virtualMedia()).filter(s => s.inserted);
+      if (!inserted.length) return {};
+      await bmc.ejectMedia();
+      return { note: `ejected ${inserted.map(s => s.image ?? s.id).join(", ")}` };
+    }
+    case ProvisioningStep.InsertBootMedia:
+      return insertOnce(bmc, request.bootISO!, "cd");
+    case ProvisioningStep.InsertConfigMedia:
+      return insertOnce(bmc, request.configMediaURL!, "usb");
+    case ProvisioningStep.SetBootOverride: {
+      const target =
+        request.mode === HostBootMethod.VirtualMedia ? "Cd" : (request.networkBootTarget ?? "Pxe");
+      const result = await bmc.setBootOverride({
+        target,
+        persistent: false,
+        mode: request.bootMode,
+        httpBootUri: target === "UefiHttp" ? request.httpBootURI : undefined,
+      });
+      return {
+        note: `one-time boot from ${result.targetSent} (${result.state.mode ?? request.bootMode ?? "UEFI"})`,
+      };
+    }
+    case ProvisioningStep.PowerOn: {
+      // PowerOff ran first in this plan, so On here means this step already powered it on.
+      if ((await bmc.powerState()) === "On") return { power: "On" };
+      await bmc.powerOn();
+      return { note: "powered on", power: "On" };
+    }
+    default:
+      throw new Error(`provisioning step ${step} is not run by the PhysicalHost controller`);
+  }
+}
+
+async function insertOnce(bmc: HostBmc, image: string, kind: "cd" | "usb"): Promise<StepOutcome> {
+  const slots = await bmc.virtualMedia();
+  if (slots.some(s => s.inserted && s.image === image)) return {};
+  const result = await bmc.insertMedia({ image, kind });
+  return { note: `inserted ${image} into ${result.slot.id}` };
+}
+
+async function provisioned(ctx: HostContext): Promise<Transition> {
+  if (!ctx.host.spec?.consumerRef) return released(ctx);
+  return idle(
+    ctx,
+    ctx.host.status?.state === HostState.Inspecting ? HostState.Inspecting : HostState.Provisioned,
+  );
+}
+
+/** The consumer let go: clean up if anything was done, else the host is free again. */
+function released(ctx: HostContext): Transition {
+  const progress = ctx.host.status?.provisioning;
+  if (progress && (progress.completedSteps?.length || progress.currentStep)) {
+    return {
+      state: HostState.Deprovisioning,
+      events: [
+        { type: "Normal", reason: "Released", message: "released by its consumer; deprovisioning" },
+      ],
+      requeueAfterMs: 0,
+    };
+  }
+  return {
+    state: HostState.Available,
+    status: { provisioning: null },
+    conditions: [notProvisioned()],
+    events: [{ type: "Normal", reason: "Released", message: "released by its consumer" }],
+    requeueAfterMs: ctx.config.powerCheckIntervalMs,
+  };
+}
+
+async function deprovisioning(ctx: HostContext): Promise<Transition> {
+  const bmc = await ctx.bmc();
+  const done: string[] = [];
+  if ((await bmc.virtualMedia()).some(s => s.inserted)) {
+    await bmc.ejectMedia();
+    done.push("ejected virtual media");
+  }
+  const override = await bmc.bootOverride();
+  if (override.enabled !== "Disabled") {
+    await bmc.clearBootOverride();
+    done.push("cleared the boot override");
+  }
+  if ((await bmc.powerState()) !== "Off") {
+    await bmc.powerOff({ gracefulTimeoutMs: ctx.config.gracefulShutdownTimeoutMs });
+    done.push("powered off");
+  }
+  const host: PhysicalHost = {
+    ...ctx.host,
+    status: { ...ctx.host.status, provisioning: undefined },
+  };
+  const next = settledState(host);
+  return {
+    state: next,
+    status: { provisioning: null, observedPowerState: "Off" },
+    conditions: [...healthyBmc(), notProvisioned()],
+    events: [
+      {
+        type: "Normal",
+        reason: "Deprovisioned",
+        message: done.length ? done.join(", ") : "nothing to clean up",
+      },
+    ],
+    requeueAfterMs: next === HostState.Available ? ctx.config.powerCheckIntervalMs : 0,
+  };
+}
+
+/** Error: try the BMC again; when it answers, re-enroll into the settled state. */
+async function recover(ctx: HostContext): Promise<Transition> {
+  const result = await enroll(ctx);
+  return {
+    ...result,
+    events: [
+      {
+        type: "Normal",
+        reason: "Recovered",
+        message: `recovered from ${ctx.host.status?.errorReason ?? "error"}`,
+      },
+    ],
+  };
+}
+
+/** An idle host (Available, Provisioned): keep power observed and enforced, act on annotations. */
+async function idle(ctx: HostContext, state: HostStateName): Promise<Transition> {
+  const m = await maintenance(ctx);
+  return { state, ...m, requeueAfterMs: m.requeueAfterMs ?? ctx.config.powerCheckIntervalMs };
+}
+
+/** Power observation, spec.online, the reboot and refresh-inventory annotations. */
+async function maintenance(ctx: HostContext): Promise<Omit<Transition, "state">> {
+  const { host, config, now } = ctx;
+  const bmc = await ctx.bmc();
+  const annotations = host.metadata?.annotations ?? {};
+  const out: Omit<Transition, "state"> = {
+    status: {},
+    conditions: [...healthyBmc()],
+    events: [],
+    removeAnnotations: [],
+  };
+
+  const lastInventory = host.status?.lastInventoryTime
+    ? Date.parse(host.status.lastInventoryTime)
+    : 0;
+  if (
+    Annotations.refreshInventory in annotations ||
+    now.getTime() - lastInventory >= config.inventoryIntervalMs
+  ) {
+    const inventory = await bmc.inventory();
+    Object.assign(out.status!, inventoryStatus(inventory, now));
+    out.conditions!.push(inspected(inventory));
+    if (Annotations.refreshInventory in annotations) {
+      out.removeAnnotations!.push(Annotations.refreshInventory);
+      out.events!.push({
+        type: "Normal",
+        reason: "InventoryRefreshed",
+        message: describe(inventory),
+      });
+    }
+  }
+
+  let power = await bmc.powerState();
+  if (Annotations.reboot in annotations) {
+    const hard = annotations[Annotations.reboot] === "hard";
+    if (power === "Off") await bmc.powerOn();
+    else await bmc.restart({ force: hard });
+    out.removeAnnotations!.push(Annotations.reboot);
+    out.events!.push({
+      type: "Normal",
+      reason: "Rebooted",
+      message: hard ? "hard reset (ForceRestart)" : "graceful restart",
+    });
+    power = "PoweringOn";
+    out.requeueAfterMs = config.powerSettleMs;
+  }
+
+  const desired = host.spec?.online;
+  if (desired !== undefined && power !== "PoweringOn" && power !== "PoweringOff") {
+    const want: PowerStateName = desired ? "On" : "Off";
+    if (power !== want) {
+      if (desired) await bmc.powerOn();
+      else await bmc.powerOff({ gracefulTimeoutMs: config.gracefulShutdownTimeoutMs });
+      out.events!.push({
+        type: "Normal",
+        reason: desired ? "PoweredOn" : "PoweredOff",
+        message: `spec.online is ${desired}; the host was ${power}`,
+      });
+      power = desired ? "PoweringOn" : "PoweringOff";
+      out.requeueAfterMs = config.powerSettleMs;
+    }
+    out.conditions!.push({
+      type: ConditionType.PowerStateSynced,
+      status: power === want ? "True" : "False",
+      reason:
+        power === want ? ConditionReason.PowerStateMatches : ConditionReason.PowerStateMismatch,
+      message: `spec.online=${desired}, observed ${power}`,
+    });
+  }
+  out.status!.observedPowerState = normalisePower(power);
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+
+/** Maps a failure to a reason and whether waiting can fix it without anyone's help. */
+export function classify(err: unknown): {
+  reason: HostErrorReasonName;
+  transient: boolean;
+  message: string;
+} {
+  const e = err as {
+    name?: string;
+    code?: string;
+    reason?: HostErrorReasonName;
+    retryable?: boolean;
+    message?: string;
+  };
+  const message = e?.message ?? String(err);
+  if (e?.name === "CredentialsError" && e.reason)
+    return { reason: e.reason, transient: false, message };
+  switch (e?.code) {
+    case "Unreachable":
+      return { reason: HostErrorReason.BMCUnreachable, transient: true, message };
+    case "TlsFailure":
+      return { reason: HostErrorReason.TLSFailure, transient: false, message };
+    case "AuthenticationFailed":
+      return { reason: HostErrorReason.AuthenticationFailed, transient: false, message };
+    case "SystemSelection":
+      return { reason: HostErrorReason.SystemSelection, transient: false, message };
+    case "Rejected":
+    case "Unsupported":
+    case "NotFound":
+    case "TaskFailed":
+      return { reason: HostErrorReason.ActionRejected, transient: !!e.retryable, message };
+    default:
+      return { reason: HostErrorReason.BMCError, transient: e?.retryable ?? true, message };
+  }
+}
+
+/** The Transition for a failed handler, by the state's failure policy. */
+export function failure(
+  host: PhysicalHost,
+  err: unknown,
+  config: HostControllerConfig,
+  random = Math.random,
+): Transition {
+  const state = (host.status?.state ?? HostState.Enrolling) as HostStateName;
+  const { reason, transient, message } = classify(err);
+  const errorCount = (host.status?.errorCount ?? 0) + 1;
+  const raw = Math.min(
+    config.errorBackoffMaxMs,
+    config.errorBackoffBaseMs * 2 ** Math.min(errorCount - 1, 20),
+  );
+  const requeueAfterMs = Math.round(raw * (0.5 + random() / 2));
+  const policy = FailurePolicy[state];
+  const next =
+    policy === "keep-always" || (policy === "keep" && transient) ? state : HostState.Error;
+  const conditions: ConditionInput[] = [bmcCondition(reason, message)];
+  if (
+    reason === HostErrorReason.AuthenticationFailed ||
+    reason === HostErrorReason.SecretNotFound ||
+    reason === HostErrorReason.SecretInvalid
+  ) {
+    conditions.push({
+      type: ConditionType.CredentialsValid,
+      status: "False",
+      reason:
+        reason === HostErrorReason.AuthenticationFailed
+          ? ConditionReason.AuthenticationFailed
+          : reason === HostErrorReason.SecretNotFound
+            ? ConditionReason.SecretNotFound
+            : ConditionReason.SecretInvalid,
+      message,
+    });
+  }
+  const firstTime = host.status?.errorReason !== reason || host.status?.errorMessage !== message;
+  return {
+    state: next,
+    status: { errorReason: reason, errorMessage: message, errorCount },
+    conditions,
+    events: firstTime
+      ? [
+          {
+            type: "Warning",
+            reason,
+            message: next !== state ? `${state} -> Error: ${message}` : message,
+          },
+        ]
+      : [],
+    requeueAfterMs,
+  };
+}
+
+function bmcCondition(reason: HostErrorReasonName, message: string): ConditionInput {
+  const credentials =
+    reason === HostErrorReason.SecretNotFound || reason === HostErrorReason.SecretInvalid;
+  return {
+    type: ConditionType.BMCReachable,
+    status: credentials ? "Unknown" : reason === HostErrorReason.ActionRejected ? "True" : "False",
+    reason: credentials
+      ? reason === HostErrorReason.SecretNotFound
+        ? ConditionReason.SecretNotFound
+        : ConditionReason.SecretInvalid
+      : reason === HostErrorReason.AuthenticationFailed
+        ? ConditionReason.AuthenticationFailed
+        : ConditionReason.ConnectionFailed,
+    message,
+  };
+}
+
+function healthyBmc(): ConditionInput[] {
+  return [
+    { type: ConditionType.BMCReachable, status: "True", reason: ConditionReason.Connected },
+    {
+      type: ConditionType.CredentialsValid,
+      status: "True",
+      reason: ConditionReason.CredentialsValid,
+    },
+  ];
+}
+
+function inspected(inventory: HostInventory): ConditionInput {
+  return {
+    type: ConditionType.Inspected,
+    status: "True",
+    reason: ConditionReason.InventoryCollected,
+    message: describe(inventory),
+  };
+}
+
+function notProvisioned(): ConditionInput {
+  return {
+    type: ConditionType.Provisioned,
+    status: "False",
+    reason: ConditionReason.NotReady,
+    message: "not provisioned",
+  };
+}
+
+export function inventoryStatus(inventory: HostInventory, now: Date): StatusUpdate {
+  const details: HardwareDetails = {
+    manufacturer: inventory.manufacturer,
+    model: inventory.model,
+    serialNumber: inventory.serialNumber,
+    systemUUID: inventory.uuid,
+    biosVersion: inventory.biosVersion,
+    bmcFirmwareVersion: inventory.bmcFirmwareVersion,
+    health: inventory.health,
+    cpu: {
+      count: inventory.processors.count,
+      cores: inventory.processors.cores,
+      threads: inventory.processors.threads,
+      model: inventory.processors.items.find(p => p.model)?.model,
+    },
+    memoryGiB: Math.round(inventory.memory.totalGiB),
+    disks: inventory.disks.slice(0, 64).map(d => ({
+      name: d.name ?? d.id,
+      sizeBytes: d.sizeBytes,
+      mediaType: diskType(d.mediaType, d.protocol),
+    })),
+    nics: inventory.nics.slice(0, 64).map(n => ({
+      name: n.id,
+      macAddress: MAC.test(n.macAddress ?? "") ? n.macAddress!.toLowerCase() : undefined,
+      linkStatus: linkStatus(n.linkStatus),
+      speedMbps: n.speedMbps,
+    })),
+  };
+  const addresses = addressesOf(inventory);
+  return {
+    hardwareDetails: prune(details),
+    addresses: addresses.length ? addresses : null,
+    observedPowerState: normalisePower(inventory.powerState),
+    lastInventoryTime: now.toISOString(),
+  };
+}
+
+function addressesOf(inventory: HostInventory): MachineAddress[] {
+  const out: MachineAddress[] = [];
+  const seen = new Set<string>();
+  const add = (type: MachineAddress["type"], address: string | undefined) => {
+    if (address && !seen.has(`${type}/${address}`)) {
+      seen.add(`${type}/${address}`);
+      out.push({ type, address });
+    }
+  };
+  add("Hostname", inventory.hostName);
+  for (const nic of inventory.nics) for (const ip of nic.ipAddresses ?? []) add("InternalIP", ip);
+  return out.slice(0, 32);
+}
+
+const MAC = /^([0-9A-Fa-f]{2}[:-]){5,19}[0-9A-Fa-f]{2}$/;
+
+/** Redfish Drive.MediaType is HDD/SSD/SMR and the protocol says NVMe; the API has four values. */
+function diskType(mediaType?: string, protocol?: string): "HDD" | "SSD" | "NVMe" | "Unknown" {
+  if (protocol === "NVMe") return "NVMe";
+  if (mediaType === "SSD") return "SSD";
+  if (mediaType === "HDD" || mediaType === "SMR") return "HDD";
+  return "Unknown";
+}
+
+/** Redfish LinkStatus is LinkUp/LinkDown/NoLink. */
+function linkStatus(value?: string): "Up" | "Down" | "Unknown" {
+  if (value === "LinkUp") return "Up";
+  if (value === "LinkDown" || value === "NoLink") return "Down";
+  return "Unknown";
+}
+
+function normalisePower(power: string): PowerStateName {
+  return power === "On" || power === "Off" || power === "PoweringOn" || power === "PoweringOff"
+    ? power
+    : "Unknown";
+}
+
+/** Drops undefined fields, so the status patch holds only what the BMC reported. */
+function prune<T>(value: T): T {
+  return JSON.parse(JSON.stringify(value)) as T;
+}
+
+function describe(inventory: HostInventory): string {
+  const name = [inventory.manufacturer, inventory.model].filter(Boolean).join(" ") || "host";
+  return `${name} (serial ${inventory.serialNumber ?? "unknown"}, ${inventory.processors.cores} cores, ${inventory.memory.totalGiB} GiB)`;
+}
+
+function describeRequest(request: HostProvisioning): string {
+  return request.mode === HostBootMethod.VirtualMedia
+    ? `virtual media ${request.bootISO}${request.configMediaURL ? ` + ${request.configMediaURL}` : ""}`
+    : `network boot (${request.networkBootTarget}${request.httpBootURI ? ` ${request.httpBootURI}` : ""})`;
+}
+
+function consumerName(host: PhysicalHost): string {
+  const ref = host.spec?.consumerRef;
+  return ref ? `${ref.kind} ${ref.namespace ?? host.metadata?.namespace}/${ref.name}` : "nobody";
+}
