@@ -12,6 +12,7 @@ import { cpus, freemem, platform, release, totalmem } from "node:os";
 import { dirname, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
+import * as prettier from "prettier";
 
 import { createRedfishClient, type RedfishSystem } from "../redfish/index";
 import { listMockups } from "../tests/bmc/mockup-store";
@@ -261,10 +262,13 @@ async function main(): Promise<void> {
     "",
   ].join("\n");
 
-  console.log(doc);
   const out = resolve(repoRoot, values.out);
+  // Formatted like every other file in the repository, so `prettier --check .` stays clean.
+  const options = (await prettier.resolveConfig(out)) ?? {};
+  const formatted = await prettier.format(doc, { ...options, filepath: out });
+  console.log(formatted);
   mkdirSync(dirname(out), { recursive: true });
-  writeFileSync(out, doc);
+  writeFileSync(out, formatted);
   process.stderr.write(`written to ${out}\n`);
 }
 
