@@ -14,6 +14,8 @@ declare module "vitest" {
     kubeconfig: string;
     kubectl: string;
     apiServerURL: string;
+    /** A directory for this run; tests/integration/support keeps the built module's marker here. */
+    runDir: string;
   }
 }
 
@@ -30,6 +32,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
   project.provide("kubeconfig", plane.kubeconfig);
   project.provide("kubectl", plane.binaries.kubectl);
   project.provide("apiServerURL", plane.apiServerURL);
+  project.provide("runDir", dir);
   return async () => {
     await plane.stop();
     await rm(dir, { recursive: true, force: true });

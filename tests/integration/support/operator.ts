@@ -1,0 +1,81 @@
+// Runs the real operator for a test: `npm run operator:local`'s script, as a child process against
+// the suite's API server, webhooks included. The module is built once per test run.
+import { spawn, type ChildProcess, execFileSync } from "node:child_process";
+import { existsSync, writeFileSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { inject } from "vitest";
+
+const ROOT = resolve(__dirname, "..", "..", "..");
+
+/** Short intervals so behaviour that takes minutes in production shows within a test. */
+export const FAST_ENV: Record<string, string> = {
+  BESKAR7_POWER_CHECK_INTERVAL_MS: "1500",
+  BESKAR7_POWER_SETTLE_MS: "300",
+  BESKAR7_ERROR_BACKOFF_BASE_MS: "200",
+  BESKAR7_ERROR_BACKOFF_MAX_MS: "2000",
+  BESKAR7_BMC_TIMEOUT_MS: "3000",
+  BESKAR7_GRACEFUL_SHUTDOWN_TIMEOUT_MS: "1000",
+  BESKAR7_DELETE_ATTEMPTS: "3",
+};
+
+export interface Operator {
+  child: ChildProcess;
+  /** Everything the operator and its module printed. */
+  output(): string;
+  /** SIGINT, as a person's Ctrl-C; resolves with the exit code. */
+  stop(): Promise<number | null>;
+  /** SIGKILL: a crash, with no chance to clean up. */
+  kill(): Promise<void>;
+}
+
+export function ensureModuleBuilt(): void {
+  const marker = join(inject("runDir"), "module-built");
+  if (existsSync(marker)) return;
+  execFileSync(join(ROOT, "node_modules", ".bin", "pepr"), ["build"], {
+    cwd: ROOT,
+    stdio: ["ignore", "ignore", "pipe"],
+  });
+  writeFileSync(marker, new Date().toISOString());
+}
+
+export async function startOperator(env: Record<string, string> = {}): Promise<Operator> {
+  ensureModuleBuilt();
+  let output = "";
+  const child = spawn(join(ROOT, "node_modules", ".bin", "tsx"), ["scripts/operator-local.ts"], {
+    cwd: ROOT,
+    env: {
+      ...process.env,
+      ...FAST_ENV,
+      ...env,
+      BESKAR7_SKIP_BUILD: "1",
+      KUBECONFIG: inject("kubeconfig"),
+    },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  const ready = new Promise<void>((resolvePromise, reject) => {
+    const onData = (chunk: Buffer) => {
+      output += chunk.toString();
+      if (output.includes("[operator:local] ready:")) resolvePromise();
+    };
+    child.stdout!.on("data", onData);
+    child.stderr!.on("data", onData);
+    child.once("exit", code =>
+      reject(new Error(`operator exited (${code}) before it was ready:\n${output.slice(-3000)}`)),
+    );
+  });
+  const timer = setTimeout(() => child.kill("SIGKILL"), 120_000);
+  await ready.finally(() => clearTimeout(timer));
+  const exited = new Promise<number | null>(r => child.once("exit", code => r(code)));
+  return {
+    child,
+    output: () => output,
+    stop: async () => {
+      if (child.exitCode === null && child.signalCode === null) child.kill("SIGINT");
+      return exited;
+    },
+    kill: async () => {
+      if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+      await exited;
+    },
+  };
+}
