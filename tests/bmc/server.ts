@@ -51,6 +51,8 @@ export type Fault =
       count?: number;
       match?: RequestMatch;
       retryAfterSeconds?: number;
+      /** Error body to send instead of ServiceTemporarilyUnavailable (see errorBody()). */
+      body?: JsonObject;
     }
   | { kind: "drop"; count?: number; match?: RequestMatch }
   | { kind: "hang"; count?: number; match?: RequestMatch };
@@ -466,6 +468,11 @@ export class TestBmc {
     this.actions.push({ ...action, at: Date.now() } as BmcAction);
   }
 
+  /** An error body in this BMC's vendor shape, e.g. for a status fault. */
+  errorBody(...list: Message[]): JsonObject {
+    return this.error(list);
+  }
+
   private error(list: Message[]): JsonObject {
     return errorBody(this.profile, list);
   }
@@ -496,12 +503,8 @@ export class TestBmc {
       if (fault.retryAfterSeconds !== undefined)
         headers["Retry-After"] = String(fault.retryAfterSeconds);
       const seconds = fault.retryAfterSeconds ?? 1;
-      this.send(
-        res,
-        fault.status,
-        this.error([messages.serviceTemporarilyUnavailable(seconds)]),
-        headers,
-      );
+      const body = fault.body ?? this.error([messages.serviceTemporarilyUnavailable(seconds)]);
+      this.send(res, fault.status, body, headers);
       return;
     }
 

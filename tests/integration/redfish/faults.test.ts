@@ -11,6 +11,7 @@ import {
   createRedfishClient,
   isRedfishError,
 } from "../../../redfish/index";
+import { messages } from "../../bmc/errors";
 import { listMockups } from "../../bmc/mockup-store";
 import { TestBmc } from "../../bmc/server";
 import { fastClient, measured, type Rig, startRig } from "./harness";
@@ -130,6 +131,43 @@ describe("driver under injected faults", () => {
     const err = await r.system.powerState().catch((e: unknown) => e);
     expect(err).toBeInstanceOf(BmcUnreachableError);
     expect((err as BmcUnreachableError).retryable).toBe(true);
+  });
+
+  it("retries a boot override HPE refuses during POST, until the window passes", async () => {
+    const r = await startRig(
+      { mockup: folder("hpe"), powerState: "Off", profile: { postWindowMs: 400 } },
+      { retry: { attempts: 5, baseDelayMs: 100, maxDelayMs: 400 } },
+    );
+    rigs.push(r);
+    await r.system.powerOn();
+    const systemPath = r.bmc.systems[0] ?? "";
+    const before = r.bmc.requests.count({ method: "PATCH", path: systemPath });
+    await r.system.setBootOverride({ target: "Pxe", mode: "UEFI" });
+    expect(r.bmc.bootOverride()).toMatchObject({
+      BootSourceOverrideTarget: "Pxe",
+      BootSourceOverrideEnabled: "Once",
+    });
+    // At least one PATCH was refused with UnableToModifyDuringSystemPOST and retried.
+    expect(
+      r.bmc.requests.count({ method: "PATCH", path: systemPath }) - before,
+    ).toBeGreaterThanOrEqual(2);
+    expect(r.bmc.actionsOf("boot")).toHaveLength(1);
+  });
+
+  it("retries an insert answered 500 SYS518 (iDRAC not ready) and mounts once", async () => {
+    const r = await rig("dell");
+    await r.system.virtualMedia();
+    r.bmc.inject({
+      kind: "status",
+      status: 500,
+      match: { method: "POST", path: /InsertMedia$/ },
+      body: r.bmc.errorBody(messages.dellNotReady()),
+    });
+    const image = "http://127.0.0.1:9/installer.iso";
+    await r.system.insertMedia({ image, kind: "cd" });
+    expect(r.bmc.requests.count({ method: "POST", path: /InsertMedia$/ })).toBe(2);
+    expect(r.bmc.actionsOf("insert")).toHaveLength(1);
+    expect(r.bmc.insertedMedia().map(s => s.image)).toEqual([image]);
   });
 
   it("logs in again when the session expires, and keeps working", async () => {
