@@ -54,7 +54,9 @@ export async function capiCrdPaths(version: string = CAPI_VERSION): Promise<Capi
     });
   }
   const info = JSON.parse(stdout) as { Dir?: string; Error?: string };
-  if (!info.Dir) throw new Error(`go mod download gave no module directory: ${info.Error ?? stdout}`);
+  if (!info.Dir) {
+    throw new Error(`go mod download gave no module directory: ${info.Error ?? stdout}`);
+  }
   const moduleDir = info.Dir;
 
   const entries = await Promise.all(
