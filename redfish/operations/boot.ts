@@ -18,12 +18,6 @@ import {
 import { setBiosAttributes } from "./bios";
 import { type SystemContext, record } from "./context";
 
-interface BootLocation {
-  /** Where Boot is written: the system, or its settings object when that carries Boot. */
-  writePath: string;
-  boot: Record<string, unknown>;
-}
-
 export function parseBoot(boot: Record<string, unknown> | undefined): BootOverrideState {
   const source = boot ?? {};
   return {
@@ -38,45 +32,80 @@ export function parseBoot(boot: Record<string, unknown> | undefined): BootOverri
   };
 }
 
-/**
- * Finds where Boot lives. QUIRKS: All | HTTP boot and AMI | boot — when the system has a
- * @Redfish.Settings object that exposes Boot (AMI `SD`), the override is written there.
- */
-async function locateBoot(context: SystemContext): Promise<BootLocation> {
-  const system = await context.systemBody();
-  const boot = record(system.Boot);
-  if (!boot) throw new UnsupportedOperationError("the system has no Boot property");
+interface BootLocation {
+  /** Where Boot is written: the system, or its settings object when that carries the override. */
+  writePath: string;
+  /** The Boot object at writePath, with the system's AllowableValues. */
+  boot: Record<string, unknown>;
+}
+
+/** The system's settings object path when that object carries the boot override, else undefined. */
+async function bootSettingsPath(
+  context: SystemContext,
+  system: Record<string, unknown>,
+): Promise<{ path: string; allowedTargets: string[] } | undefined> {
   const systemPath = await context.systemPath();
   const settingsPath = stringOf(
     record(record(system["@Redfish.Settings"])?.SettingsObject)?.["@odata.id"],
   );
-  if (settingsPath && settingsPath !== systemPath) {
-    // Only when the settings object carries the override itself: Lenovo's `Pending` holds just
-    // BootOrder and rejects BootSourceOverrideTarget (QUIRKS: Lenovo | boot / BIOS).
-    const settingsBoot = await context.memo(`settingsBoot:${settingsPath}`, async () => {
-      const settings = await context.client.get(settingsPath);
-      return "BootSourceOverrideTarget" in (record(settings.body.Boot) ?? {});
-    });
-    if (settingsBoot) {
-      // Pending values live in the settings object until the next reset: read them from there,
-      // keeping the system's AllowableValues.
-      const pending = record((await context.client.get(settingsPath)).body.Boot) ?? {};
-      const allowable = Object.entries(boot).filter(([key]) =>
-        key.endsWith("@Redfish.AllowableValues"),
-      );
-      // BlueField's settings copy carries its own stale AllowableValues: the system's win.
-      return {
-        writePath: settingsPath,
-        boot: { ...boot, ...pending, ...Object.fromEntries(allowable) },
-      };
-    }
-  }
-  return { writePath: systemPath, boot };
+  if (!settingsPath || settingsPath === systemPath) return undefined;
+  // Only when the settings object carries the override itself: Lenovo's `Pending` holds just
+  // BootOrder and rejects BootSourceOverrideTarget (QUIRKS: Lenovo | boot / BIOS).
+  return context.memo(`bootSettings:${settingsPath}`, async () => {
+    const boot = record((await context.client.get(settingsPath)).body.Boot) ?? {};
+    if (!("BootSourceOverrideTarget" in boot)) return undefined;
+    return {
+      path: settingsPath,
+      allowedTargets: stringsOf(boot["BootSourceOverrideTarget@Redfish.AllowableValues"]),
+    };
+  });
 }
 
-/** The override that applies at the next boot (pending values where a settings object holds them). */
+/**
+ * Finds where to write an override for `target`. QUIRKS: All | HTTP boot and AMI | boot — when
+ * the system's @Redfish.Settings object exposes the override (AMI `SD`), it is written there,
+ * unless that object's own AllowableValues exclude the target (BlueField's settings copy lists
+ * no UefiHttp, which only the system offers).
+ */
+async function locateBoot(context: SystemContext, target?: string): Promise<BootLocation> {
+  const system = await context.systemBody();
+  const boot = record(system.Boot);
+  if (!boot) throw new UnsupportedOperationError("the system has no Boot property");
+  const settings = await bootSettingsPath(context, system);
+  const settingsTakes =
+    settings &&
+    (target === undefined ||
+      settings.allowedTargets.length === 0 ||
+      settings.allowedTargets.includes(target));
+  if (!settings || !settingsTakes) return { writePath: await context.systemPath(), boot };
+  return { writePath: settings.path, boot: await pendingBoot(context, settings.path, boot) };
+}
+
+/** Pending Boot values from a settings object, keeping the system's AllowableValues. */
+async function pendingBoot(
+  context: SystemContext,
+  settingsPath: string,
+  systemBoot: Record<string, unknown>,
+): Promise<Record<string, unknown>> {
+  const pending = record((await context.client.get(settingsPath)).body.Boot) ?? {};
+  const allowable = Object.entries(systemBoot).filter(([key]) =>
+    key.endsWith("@Redfish.AllowableValues"),
+  );
+  return { ...systemBoot, ...pending, ...Object.fromEntries(allowable) };
+}
+
+/** Reads back the override where it was written. */
+async function readBack(context: SystemContext, writePath: string): Promise<BootOverrideState> {
+  const system = await context.systemBody();
+  const boot = record(system.Boot) ?? {};
+  if (writePath === (await context.systemPath())) return parseBoot(boot);
+  return parseBoot(await pendingBoot(context, writePath, boot));
+}
+
+/** The override the system reports now (a settings object may hold a pending change). */
 export async function readBootOverride(context: SystemContext): Promise<BootOverrideState> {
-  return parseBoot((await locateBoot(context)).boot);
+  const system = await context.systemBody();
+  return parseBoot(record(system.Boot));
 }
 
 export async function setBootOverride(
@@ -84,12 +113,13 @@ export async function setBootOverride(
   request: BootOverrideRequest,
 ): Promise<BootOverrideResult> {
   const vendor = await context.vendor();
-  const { writePath, boot } = await locateBoot(context);
+  const system = parseBoot(record((await context.systemBody()).Boot));
+  const target =
+    request.target === "Cd" ? virtualCdBootTarget(vendor, system.allowedTargets) : request.target;
+  const { writePath, boot } = await locateBoot(context, target);
   const current = parseBoot(boot);
   const warnings: string[] = [];
 
-  const target =
-    request.target === "Cd" ? virtualCdBootTarget(vendor, current.allowedTargets) : request.target;
   if (current.allowedTargets.length > 0 && !current.allowedTargets.includes(target)) {
     throw new UnsupportedOperationError(
       `boot target ${target} is not offered by the BMC (offered: ${current.allowedTargets.join(", ")})`,
@@ -159,7 +189,7 @@ export async function setBootOverride(
   }
   await context.client.patch(writePath, { Boot: payload }, { context: "bootOverride" });
 
-  const state = await readBootOverride(context);
+  const state = await readBack(context, writePath);
   const targets = acceptableReadBackTargets(vendor, target);
   const uriOk =
     payload.HttpBootUri === undefined || state.httpBootUri === (payload.HttpBootUri ?? undefined);
@@ -171,16 +201,33 @@ export async function setBootOverride(
   return { state, targetSent: target, persistenceFellBackToOnce, warnings };
 }
 
+/** Clears the override on the system and, where it holds one, on its settings object. */
 export async function clearBootOverride(context: SystemContext): Promise<BootOverrideState> {
   const vendor = await context.vendor();
-  const { writePath, boot } = await locateBoot(context);
-  const current = parseBoot(boot);
-  if (current.enabled === "Disabled" && !current.httpBootUri) return current;
-  const payload = clearPayload(vendor, current, boot);
-  await context.client.patch(writePath, { Boot: payload }, { context: "bootOverride" });
-  const state = await readBootOverride(context);
-  if (state.enabled !== "Disabled") {
-    throw new VerificationError(`boot override still reads ${state.enabled}/${state.target}`);
+  const system = await context.systemBody();
+  const systemBoot = record(system.Boot);
+  if (!systemBoot) throw new UnsupportedOperationError("the system has no Boot property");
+  const settings = await bootSettingsPath(context, system);
+  const places: BootLocation[] = [{ writePath: await context.systemPath(), boot: systemBoot }];
+  if (settings) {
+    places.push({
+      writePath: settings.path,
+      boot: await pendingBoot(context, settings.path, systemBoot),
+    });
+  }
+  let state = parseBoot(systemBoot);
+  for (const { writePath, boot } of places) {
+    const current = parseBoot(boot);
+    if (current.enabled === "Disabled" && !current.httpBootUri) continue;
+    const payload = clearPayload(vendor, current, boot);
+    await context.client.patch(writePath, { Boot: payload }, { context: "bootOverride" });
+    const after = await readBack(context, writePath);
+    if (after.enabled !== "Disabled") {
+      throw new VerificationError(
+        `boot override at ${writePath} still reads ${after.enabled}/${after.target}`,
+      );
+    }
+    if (writePath === places[0]?.writePath) state = after;
   }
   return state;
 }

@@ -188,6 +188,10 @@ describe("boot override", () => {
       Boot: Record<string, unknown>;
     };
     expect(patch.Boot.HttpBootUri).toBe("http://10.0.0.1/boot.efi");
+    // Its settings object lists no UefiHttp, so the override goes to the system itself.
+    expect(bmc.requests.filter(r => r.method === "PATCH").map(r => r.path)).toEqual([
+      "/redfish/v1/Systems/Bluefield",
+    ]);
   });
 
   it("retries HPE's UnableToModifyDuringSystemPOST and clears keeping a real target", async () => {
