@@ -577,7 +577,7 @@ export class TestBmc {
     switch (method) {
       case "GET":
       case "HEAD":
-        return this.sendResource(res, path);
+        return this.sendResource(res, path, expandRequested(req.url ?? ""));
       case "PATCH":
         return this.patch(path, req, raw, res);
       case "POST":
@@ -631,7 +631,7 @@ export class TestBmc {
 
   // ---------------------------------------------------------------- GET
 
-  private sendResource(res: http.ServerResponse, path: string): void {
+  private sendResource(res: http.ServerResponse, path: string, expand = false): void {
     const task = this.tasks.get(path);
     if (task) {
       // A task monitor answers 202 until the task is done, then the finished Task.
@@ -648,7 +648,7 @@ export class TestBmc {
     const headers: Record<string, string> = { ETag: rendered.etag };
     const allow = this.allowFor(path);
     if (allow) headers.Allow = allow;
-    this.send(res, 200, rendered.text, headers);
+    this.send(res, 200, expand ? this.expandMembers(rendered.text) : rendered.text, headers);
   }
 
   private render(key: string): { text: string; etag: string } | undefined {
@@ -696,6 +696,21 @@ export class TestBmc {
     const etag = this.etagOf(key);
     if (!changed && base) return { text: base.text, etag };
     return { text: JSON.stringify(body), etag };
+  }
+
+  /**
+   * `$expand` one level, as every capture's ProtocolFeaturesSupported.ExpandQuery advertises:
+   * collection members are replaced by their bodies (members that do not resolve stay links).
+   */
+  private expandMembers(text: string): string {
+    const body = JSON.parse(text) as JsonObject;
+    if (!Array.isArray(body.Members)) return text;
+    body.Members = body.Members.map(member => {
+      const id = dig(member, "@odata.id");
+      const rendered = typeof id === "string" ? this.render(normalisePath(id)) : undefined;
+      return rendered ? (JSON.parse(rendered.text) as JsonObject) : member;
+    });
+    return JSON.stringify(body);
   }
 
   private allowFor(key: string): string | undefined {
@@ -1330,6 +1345,12 @@ export class TestBmc {
     if (!this.profile.taskMonitorInBody) headers.Location = monitor;
     this.send(res, 202, task.body, headers);
   }
+}
+
+function expandRequested(url: string): boolean {
+  const query = url.split("?")[1];
+  if (!query) return false;
+  return new URLSearchParams(query).has("$expand");
 }
 
 async function readBody(req: http.IncomingMessage): Promise<Buffer> {

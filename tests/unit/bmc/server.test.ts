@@ -85,6 +85,22 @@ describe("test BMC: serving a capture", () => {
     }
   });
 
+  it("expands collection members one level on $expand", async () => {
+    const bmc = await startBmc("dell");
+    const plain = await call(bmc, "GET", "/redfish/v1/Systems/System.Embedded.1/Processors");
+    const expanded = await call(
+      bmc,
+      "GET",
+      "/redfish/v1/Systems/System.Embedded.1/Processors?$expand=.($levels=1)",
+    );
+    const plainMembers = plain.json?.Members as Record<string, unknown>[];
+    const members = expanded.json?.Members as Record<string, unknown>[];
+    expect(members).toHaveLength(plainMembers.length);
+    expect(Object.keys(plainMembers[0] ?? {})).toEqual(["@odata.id"]);
+    expect(members[0]?.["@odata.id"]).toBe(plainMembers[0]?.["@odata.id"]);
+    expect(members[0]).toHaveProperty("Id");
+  });
+
   it("counts requests by method and path", async () => {
     const bmc = await startBmc("dmtf");
     await call(bmc, "GET", "/redfish/v1/Systems");
