@@ -18,7 +18,7 @@ const usbImage = "http://127.0.0.1:9/images/config.img";
  * headroom). Inventory walks collections, so its budget scales with what the capture links.
  */
 const budget = {
-  inventory: 80,
+  inventory: 50,
   bootOverride: 8,
   // Choosing a slot reads each one: media budgets add one request per slot the BMC lists.
   insertCd: 8,
