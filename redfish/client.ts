@@ -22,6 +22,7 @@ import { type RawResponse, Transport, toRedfishPath } from "./transport";
 import { type WriteContext, detectVendor, isTransientWriteError } from "./vendors";
 import type { BmcVendor, RedfishClientOptions, RequestStats, TaskResult } from "./types";
 import { type ODataLink, linkPath, memberPaths } from "./resources/common";
+import type { ServiceRoot } from "./resources/schema";
 
 export interface InternalRequestOptions extends RequestOptions {
   /** Which transient-error rules apply to a retried write. */
@@ -67,7 +68,7 @@ export class RedfishClientImpl implements RedfishClient {
   private readonly transport: Transport;
   private readonly auth: SessionAuth;
   private readonly defaultSystemId?: string;
-  private rootPromise?: Promise<Record<string, unknown>>;
+  private rootPromise?: Promise<ServiceRoot>;
   private systemsPromise?: Promise<string[]>;
   private vendorValue?: BmcVendor;
   private readonly etags = new Map<string, string>();
@@ -82,6 +83,7 @@ export class RedfishClientImpl implements RedfishClient {
       tls: options.tls ?? {},
       timeoutMs: options.timeoutMs ?? 30_000,
       maxConcurrentRequests: options.maxConcurrentRequests ?? 4,
+      onRequest: options.onRequest,
     });
     this.baseUrl = this.transport.baseUrl;
     this.auth = new SessionAuth(
@@ -218,7 +220,7 @@ export class RedfishClientImpl implements RedfishClient {
   // ---- navigation ---------------------------------------------------------------------------
 
   /** The service root, fetched once per client. Readable without authentication per DSP0266. */
-  async root(): Promise<Record<string, unknown>> {
+  async root(): Promise<ServiceRoot> {
     this.rootPromise ??= this.fetchRoot().catch(error => {
       this.rootPromise = undefined;
       throw error;
@@ -473,7 +475,7 @@ export class RedfishClientImpl implements RedfishClient {
     await this.auth.login(sessionsPathOf(root));
   }
 
-  private async fetchRoot(): Promise<Record<string, unknown>> {
+  private async fetchRoot(): Promise<ServiceRoot> {
     let response: RedfishResponse;
     try {
       response = await this.send("GET", "/redfish/v1/", undefined, { anonymous: true });

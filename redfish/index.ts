@@ -27,6 +27,7 @@ export {
   type ExtendedInfo,
   type RedfishErrorCode,
 } from "./errors";
+export type * as RedfishSchema from "./resources/schema";
 export { createRedfishClient } from "./client";
 export { createProvisioner } from "./provisioner";
 export { RedfishClientPool, clientKey, type RedfishClientPoolOptions } from "./pool";

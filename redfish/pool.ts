@@ -36,6 +36,17 @@ function normaliseAddress(address: string): string {
   return `${url.protocol}//${url.host}`.toLowerCase();
 }
 
+/** Request options over pool defaults; an option left undefined keeps the default. */
+function withDefaults(
+  options: RedfishClientOptions,
+  defaults: RedfishClientPoolOptions["defaults"],
+): RedfishClientOptions {
+  const given = Object.fromEntries(
+    Object.entries(options).filter(([, value]) => value !== undefined),
+  ) as unknown as RedfishClientOptions;
+  return { ...defaults, ...given };
+}
+
 interface PoolEntry {
   client: RedfishClient;
   holders: number;
@@ -63,7 +74,7 @@ export class RedfishClientPool {
     const key = clientKey(options);
     let entry = this.entries.get(key);
     if (!entry) {
-      entry = { client: this.factory({ ...this.defaults, ...options }), holders: 0 };
+      entry = { client: this.factory(withDefaults(options, this.defaults)), holders: 0 };
       this.entries.set(key, entry);
     }
     if (entry.idleTimer) {

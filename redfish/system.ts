@@ -17,6 +17,7 @@ import {
   sendReset,
 } from "./operations/power";
 import { linkPaths, stringOf } from "./resources/common";
+import type { ComputerSystem, Manager } from "./resources/schema";
 import type {
   BiosSettings,
   BmcVendor,
@@ -54,20 +55,19 @@ export class RedfishSystemImpl implements RedfishSystem, SystemContext {
     return this.pathPromise;
   }
 
-  async systemBody(): Promise<Record<string, unknown>> {
-    const body = (await this.client.get(await this.systemPath())).body;
+  async systemBody(): Promise<ComputerSystem> {
+    const body = (await this.client.get<ComputerSystem>(await this.systemPath())).body;
     if (this.managerPath === undefined) {
-      const links = body.Links as Record<string, unknown> | undefined;
-      this.managerPath = linkPaths(links?.ManagedBy)[0] ?? null;
+      this.managerPath = linkPaths(body.Links?.ManagedBy)[0] ?? null;
     }
     this.client.noteManufacturer(stringOf(body.Manufacturer));
     return body;
   }
 
-  async managerBody(): Promise<Record<string, unknown> | undefined> {
+  async managerBody(): Promise<Manager | undefined> {
     if (this.managerPath === undefined) await this.systemBody();
     if (!this.managerPath) return undefined;
-    return (await this.client.get(this.managerPath)).body;
+    return (await this.client.get<Manager>(this.managerPath)).body;
   }
 
   vendor(): Promise<BmcVendor> {

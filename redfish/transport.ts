@@ -12,6 +12,7 @@ export interface TransportOptions {
   tls: BmcTlsOptions;
   timeoutMs: number;
   maxConcurrentRequests: number;
+  onRequest?: (record: RequestRecord) => void;
 }
 
 export interface RawResponse {
@@ -244,6 +245,11 @@ export class Transport {
     };
     stats.recent.push(record);
     if (stats.recent.length > RECENT_LIMIT) stats.recent.shift();
+    try {
+      this.options.onRequest?.(record);
+    } catch {
+      // A metrics sink must never break a BMC operation.
+    }
   }
 
   private mapNetworkError(error: unknown, request: RawRequest): Error {

@@ -57,6 +57,8 @@ export interface RedfishClientOptions {
   /** How long to wait for power or media changes to show. Default 60000 ms. */
   verifyTimeoutMs?: number;
   logger?: RedfishLogger;
+  /** Called after every HTTP request (for metrics). Must not throw. */
+  onRequest?: (record: RequestRecord) => void;
 }
 
 /** Per-client counters so tests and benchmarks can assert what an operation cost. */

@@ -1,5 +1,6 @@
 // BIOS attributes: read from Bios, written to the @Redfish.Settings object (Dell `Settings`, HPE
 // `settings/`, Lenovo `Pending`, Supermicro/AMI `SD`) with an apply time where one is supported.
+import type { Bios } from "../resources/schema";
 import { UnsupportedOperationError, VerificationError } from "../errors";
 import { linkPath, stringsOf, type ODataLink } from "../resources/common";
 import type { BiosSettings, SetBiosResult } from "../types";
@@ -16,7 +17,7 @@ async function locateBios(context: SystemContext): Promise<BiosLocation> {
   const system = await context.systemBody();
   const biosPath = linkPath(system.Bios as ODataLink);
   if (!biosPath) throw new UnsupportedOperationError("the system links no Bios resource");
-  const bios = (await context.client.get(biosPath)).body;
+  const bios = (await context.client.get<Bios>(biosPath)).body;
   const settings = record(bios["@Redfish.Settings"]);
   return {
     biosPath,
@@ -32,7 +33,7 @@ export async function readBios(context: SystemContext): Promise<BiosSettings> {
   let pending: Record<string, unknown> = {};
   if (location.settingsPath && location.settingsPath !== location.biosPath) {
     const settings =
-      record((await context.client.get(location.settingsPath)).body.Attributes) ?? {};
+      record((await context.client.get<Bios>(location.settingsPath)).body.Attributes) ?? {};
     // HPE's pending area holds every writable attribute: report only real differences.
     pending = Object.fromEntries(
       Object.entries(settings).filter(([name, value]) => attributes[name] !== value),
@@ -66,7 +67,7 @@ export async function setBiosAttributes(
   if (applyTime) body["@Redfish.SettingsApplyTime"] = { ApplyTime: applyTime };
   await context.client.patch(target, body);
 
-  const written = record((await context.client.get(target)).body.Attributes) ?? {};
+  const written = record((await context.client.get<Bios>(target)).body.Attributes) ?? {};
   const missing = Object.entries(attributes).filter(([name, value]) => written[name] !== value);
   if (missing.length > 0) {
     throw new VerificationError(

@@ -1,5 +1,6 @@
 // Boot source override: set, read back, clear. Values are checked against the AllowableValues the
 // BMC advertises; where the system exposes a settings object that carries Boot, writes go there.
+import type { ComputerSystem } from "../resources/schema";
 import { InvalidResponseError, UnsupportedOperationError, VerificationError } from "../errors";
 import { stringOf, stringsOf } from "../resources/common";
 import type {
@@ -52,7 +53,7 @@ async function bootSettingsPath(
   // Only when the settings object carries the override itself: Lenovo's `Pending` holds just
   // BootOrder and rejects BootSourceOverrideTarget (QUIRKS: Lenovo | boot / BIOS).
   return context.memo(`bootSettings:${settingsPath}`, async () => {
-    const boot = record((await context.client.get(settingsPath)).body.Boot) ?? {};
+    const boot = record((await context.client.get<ComputerSystem>(settingsPath)).body.Boot) ?? {};
     if (!("BootSourceOverrideTarget" in boot)) return undefined;
     return {
       path: settingsPath,
@@ -87,7 +88,7 @@ async function pendingBoot(
   settingsPath: string,
   systemBoot: Record<string, unknown>,
 ): Promise<Record<string, unknown>> {
-  const pending = record((await context.client.get(settingsPath)).body.Boot) ?? {};
+  const pending = record((await context.client.get<ComputerSystem>(settingsPath)).body.Boot) ?? {};
   const allowable = Object.entries(systemBoot).filter(([key]) =>
     key.endsWith("@Redfish.AllowableValues"),
   );

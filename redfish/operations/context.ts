@@ -1,6 +1,7 @@
 // What every operation gets: the client and a handle on one resolved ComputerSystem, with the
 // links that never change (system path, manager path, action targets) cached per handle.
 import type { RedfishClientImpl } from "../client";
+import type { ComputerSystem, Manager } from "../resources/schema";
 import type { BmcVendor } from "../types";
 
 export interface SystemContext {
@@ -8,9 +9,9 @@ export interface SystemContext {
   /** The ComputerSystem's @odata.id (resolved once). */
   systemPath(): Promise<string>;
   /** A fresh GET of the ComputerSystem. */
-  systemBody(): Promise<Record<string, unknown>>;
+  systemBody(): Promise<ComputerSystem>;
   /** The first manager that manages this system, fetched fresh; undefined if none linked. */
-  managerBody(): Promise<Record<string, unknown> | undefined>;
+  managerBody(): Promise<Manager | undefined>;
   vendor(): Promise<BmcVendor>;
   /** Per-handle memo for things read once (ActionInfo, collection paths). */
   memo<T>(key: string, compute: () => Promise<T>): Promise<T>;

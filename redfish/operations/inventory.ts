@@ -1,7 +1,8 @@
 // Hardware inventory of one system. Cost without $expand: system + manager + one GET per
 // collection and per member (processors only when the summary lacks core/thread counts); with
 // $expand each collection is one GET. See docs/redfish-driver.md for measured counts.
-import { linkPath, numberOf, stringOf, type ODataLink } from "../resources/common";
+import type { Chassis, Drive, Storage } from "../resources/schema";
+import { linkPath, linkPaths, numberOf, stringOf, type ODataLink } from "../resources/common";
 import { toPowerState } from "./power";
 import type { DiskInfo, Health, HostInventory, NicInfo, ProcessorInfo } from "../types";
 import { type SystemContext, record } from "./context";
@@ -23,12 +24,25 @@ export async function readInventory(context: SystemContext): Promise<HostInvento
     readDisks(context, system, warnings),
   ]);
 
+  // Some BMCs leave identity on the chassis only; one extra GET, and only then.
+  let chassis: Chassis | undefined;
+  const chassisPath = linkPaths(system.Links?.Chassis)[0];
+  if (chassisPath && (!stringOf(system.SerialNumber) || !stringOf(system.Manufacturer))) {
+    chassis = await context.client
+      .get<Chassis>(chassisPath)
+      .then(response => response.body)
+      .catch(error => {
+        warnings.push(`chassis: ${message(error)}`);
+        return undefined;
+      });
+  }
+
   return {
     vendor: await context.vendor(),
     systemId: stringOf(system.Id) ?? (await context.systemPath()).split("/").pop() ?? "",
-    manufacturer: stringOf(system.Manufacturer),
-    model: stringOf(system.Model),
-    serialNumber: stringOf(system.SerialNumber),
+    manufacturer: stringOf(system.Manufacturer) ?? stringOf(chassis?.Manufacturer),
+    model: stringOf(system.Model) ?? stringOf(chassis?.Model),
+    serialNumber: stringOf(system.SerialNumber) ?? stringOf(chassis?.SerialNumber),
     sku: stringOf(system.SKU),
     uuid: stringOf(system.UUID),
     biosVersion: stringOf(system.BiosVersion),
@@ -201,7 +215,7 @@ async function readDrives(
   if (query && storagePath && entries.some(entry => !hasContent(entry))) {
     // One expanded GET of the controller instead of one GET per drive.
     try {
-      const expanded = (await context.client.get(`${storagePath}?${query}`)).body;
+      const expanded = (await context.client.get<Storage>(`${storagePath}?${query}`)).body;
       if (Array.isArray(expanded.Drives)) entries = expanded.Drives;
     } catch (error) {
       warnings.push(`${storagePath}: ${message(error)}`);
@@ -214,7 +228,7 @@ async function readDrives(
       const path = linkPath(drive as ODataLink);
       if (!path) return undefined;
       try {
-        return (await context.client.get(path)).body;
+        return (await context.client.get<Drive>(path)).body;
       } catch (error) {
         warnings.push(`${path}: ${message(error)}`);
         return undefined;

@@ -2,6 +2,7 @@
 // accepts, insert with the smallest payload the BMC takes, verify, eject.
 // QUIRKS rows: All | InsertMedia payload; HPE iLO 5 | VirtualMedia; Lenovo XCC | VirtualMedia;
 // Supermicro X11/X12 | VirtualMedia; AMI | VirtualMedia; Cisco UCS | VirtualMedia.
+import type { ActionInfo, VirtualMedia } from "../resources/schema";
 import {
   BmcRejectedError,
   RedfishError,
@@ -99,7 +100,7 @@ async function readSlots(context: SystemContext, collections?: string[]): Promis
 }
 
 async function readSlot(context: SystemContext, path: string): Promise<SlotDetail> {
-  const response = await context.client.get(path);
+  const response = await context.client.get<VirtualMedia>(path);
   return parseSlot(response.body, response.allow);
 }
 
@@ -270,7 +271,7 @@ async function insertByAction(
   if (slot.insertActionInfo) {
     const info = await context.memo(
       `actionInfo:${slot.insertActionInfo}`,
-      async () => (await context.client.get(slot.insertActionInfo ?? "")).body,
+      async () => (await context.client.get<ActionInfo>(slot.insertActionInfo ?? "")).body,
     );
     const parameters = Array.isArray(info.Parameters) ? info.Parameters : [];
     for (const parameter of parameters.map(record)) {

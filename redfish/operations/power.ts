@@ -1,5 +1,6 @@
 // Power state and ComputerSystem.Reset, with the reset types taken from what the BMC advertises
 // (ResetType@Redfish.AllowableValues, else the @Redfish.ActionInfo parameters).
+import type { ActionInfo } from "../resources/schema";
 import { UnsupportedOperationError, VerificationError } from "../errors";
 import { stringOf, stringsOf } from "../resources/common";
 import type { PowerOffOptions, PowerState, ResetType } from "../types";
@@ -29,7 +30,7 @@ export async function resetAction(context: SystemContext): Promise<ResetAction> 
     let allowed = stringsOf(action["ResetType@Redfish.AllowableValues"]);
     const actionInfo = stringOf(action["@Redfish.ActionInfo"]);
     if (allowed.length === 0 && actionInfo) {
-      const info = await context.client.get(actionInfo);
+      const info = await context.client.get<ActionInfo>(actionInfo);
       const parameters = Array.isArray(info.body.Parameters) ? info.body.Parameters : [];
       const resetType = parameters.map(record).find(parameter => parameter?.Name === "ResetType");
       allowed = stringsOf(resetType?.AllowableValues);

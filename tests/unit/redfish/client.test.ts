@@ -417,6 +417,29 @@ describe("system selection and pool", () => {
     expect(bmc.url).not.toBe(multi.url);
   });
 
+  it("applies pool defaults under request options and reports every request", async () => {
+    const bmc = await startMock({ mockup: DMTF });
+    cleanups.push(() => bmc.stop());
+    const seen: string[] = [];
+    const pool = new RedfishClientPool({
+      idleTimeoutMs: 30,
+      defaults: { tls: { insecure: true }, onRequest: record => seen.push(record.method) },
+    });
+    const { client, release } = pool.acquire({
+      address: bmc.url,
+      credentials: { username: bmc.username, password: bmc.password },
+      tls: undefined,
+    });
+    await client.system().powerState();
+    expect(seen).toContain("POST");
+    expect(seen.length).toBe(client.stats().total);
+    release();
+    // Idle past the timeout: the client logs out and leaves the pool.
+    await new Promise(resolve => setTimeout(resolve, 120));
+    expect(pool.size).toBe(0);
+    expect(bmc.sessions.size).toBe(0);
+  });
+
   it("shares one client per BMC and credentials, and closes it when evicted", async () => {
     const bmc = await startMock({ mockup: DMTF });
     cleanups.push(() => bmc.stop());

@@ -230,3 +230,29 @@ describe("$expand", () => {
     }
   });
 });
+
+describe("identity fallback", () => {
+  it("takes serial and manufacturer from the chassis when the system lacks them", async () => {
+    const bmc = await startMock({ mockup: "dmtf_public-rackmount1" });
+    const systemPath = "/redfish/v1/Systems/437XR1138R2";
+    const system = { ...bmc.resource(systemPath) };
+    delete system.SerialNumber;
+    delete system.Manufacturer;
+    bmc.setResource(systemPath, system);
+    const chassis = bmc.resource("/redfish/v1/Chassis/1U") ?? {};
+    const client = createRedfishClient({
+      address: bmc.url,
+      credentials: { username: bmc.username, password: bmc.password },
+      tls: { insecure: true },
+    });
+    try {
+      const inventory = await client.system().inventory();
+      expect(inventory.serialNumber).toBe(chassis.SerialNumber);
+      expect(inventory.manufacturer).toBe(chassis.Manufacturer);
+      expect(inventory.serialNumber).toBeTruthy();
+    } finally {
+      await client.close();
+      await bmc.stop();
+    }
+  });
+});

@@ -298,6 +298,45 @@ describe("virtual media", () => {
     expect(posts(bmc, "VirtualMedia.InsertMedia")).toHaveLength(1);
   });
 
+  it("drops parameters the BMC rejects (Supermicro X11: Inserted/WriteProtected)", async () => {
+    const { bmc, client } = await setup(HPE);
+    bmc.overrides.push(request => {
+      if (!request.path.endsWith("VirtualMedia.InsertMedia")) return undefined;
+      const body = request.body as Record<string, unknown>;
+      if ("WriteProtected" in body) {
+        return {
+          status: 400,
+          body: errorBody(
+            "Base.1.4.GeneralError",
+            "WriteProtected is not in the list of valid properties for the resource.",
+          ),
+        };
+      }
+      return undefined;
+    });
+    const result = await client
+      .system()
+      .insertMedia({ image: "http://10.0.0.1/rw.img", kind: "usb", writeProtected: false });
+    expect(result.parametersSent).toEqual(["Image"]);
+    expect(posts(bmc, "VirtualMedia.InsertMedia")).toEqual([
+      { Image: "http://10.0.0.1/rw.img", WriteProtected: false },
+      { Image: "http://10.0.0.1/rw.img" },
+    ]);
+  });
+
+  it("moves to the next slot when one refuses the image (Cisco vKVM devices)", async () => {
+    const { bmc, client } = await setup(DELL);
+    let refused = "";
+    bmc.overrides.push(request => {
+      if (!request.path.endsWith("VirtualMedia.InsertMedia") || refused) return undefined;
+      refused = request.path;
+      return { status: 400, body: errorBody("Base.1.8.GeneralError", "internal device") };
+    });
+    const result = await client.system().insertMedia({ image: "http://10.0.0.1/boot.iso" });
+    expect(refused).not.toBe("");
+    expect(refused.startsWith(result.slot.path)).toBe(false);
+  });
+
   it("PATCHes EXT slots on Lenovo, which have no InsertMedia action", async () => {
     const { bmc, client } = await setup(LENOVO, { requireIfMatch: true });
     const result = await client.system().insertMedia({ image: "http://10.0.0.1/boot.iso" });
