@@ -53,12 +53,12 @@ export function parseSlot(body: Record<string, unknown>, allow?: string[]): Slot
   const eject = record(actions?.["#VirtualMedia.EjectMedia"]);
   const image = imageOf(body.Image);
   const connectedVia = stringOf(body.ConnectedVia);
-  // Supermicro keeps Image after eject and AMI says "None": Inserted is authoritative when true;
-  // otherwise a NotConnected slot is empty whatever Image says.
-  const inserted =
-    body.Inserted === true
-      ? image !== undefined
-      : image !== undefined && body.Inserted !== false && connectedVia !== "NotConnected";
+  // AMI says "None" for an empty slot; Supermicro keeps Image/ImageName after an eject, so a
+  // NotConnected slot without Inserted:true is empty whatever Image says.
+  let inserted: boolean;
+  if (stringOf(body.Image) === "None") inserted = false;
+  else if (typeof body.Inserted === "boolean") inserted = body.Inserted;
+  else inserted = image !== undefined && connectedVia !== "NotConnected";
   let insertMethod: VirtualMediaSlot["insertMethod"] = "none";
   if (stringOf(insert?.target)) insertMethod = "action";
   else if (!allow || allow.includes("PATCH")) insertMethod = "patch";
@@ -68,7 +68,7 @@ export function parseSlot(body: Record<string, unknown>, allow?: string[]): Slot
     location: /\/systems\//i.test(path) ? "Systems" : "Managers",
     mediaTypes: stringsOf(body.MediaTypes),
     inserted,
-    image: inserted ? image : undefined,
+    image: inserted ? (image ?? imageOf(body.ImageName)) : undefined,
     writeProtected: typeof body.WriteProtected === "boolean" ? body.WriteProtected : undefined,
     connectedVia,
     insertMethod,
@@ -76,6 +76,24 @@ export function parseSlot(body: Record<string, unknown>, allow?: string[]): Slot
     insertActionInfo: stringOf(insert?.["@Redfish.ActionInfo"]),
     ejectTarget: stringOf(eject?.target),
   };
+}
+
+/**
+ * Whether a slot shows the image that was inserted. BMCs may echo the URL re-encoded or only the
+ * file name (ImageName), or show nothing but Inserted:true.
+ */
+export function sameImage(shown: string | undefined, requested: string): boolean {
+  if (shown === undefined || shown === requested) return true;
+  const decode = (value: string): string => {
+    try {
+      return decodeURIComponent(value);
+    } catch {
+      return value;
+    }
+  };
+  if (decode(shown) === decode(requested)) return true;
+  const name = decode(requested).split("/").pop();
+  return name !== undefined && name.length > 0 && decode(shown).endsWith(name);
 }
 
 function publicSlot(slot: SlotDetail): VirtualMediaSlot {
@@ -220,7 +238,7 @@ export async function insertMedia(
           ? await insertByAction(context, slot, request)
           : await insertByPatch(context, slot, request);
       const verified = await verifySlot(context, slot.path, current =>
-        current.inserted && current.image === request.image ? current : undefined,
+        current.inserted && sameImage(current.image, request.image) ? current : undefined,
       );
       if (!verified) {
         throw new VerificationError(`${slot.path} does not show ${request.image} as inserted`);
