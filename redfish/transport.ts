@@ -91,7 +91,8 @@ export function normaliseBaseUrl(address: string): string {
   try {
     url = new URL(withScheme);
   } catch {
-    throw new InvalidResponseError(`invalid BMC address "${trimmed}"`);
+    // Echo the address without any user:password@ part someone may have put in it.
+    throw new InvalidResponseError(`invalid BMC address "${trimmed.replace(/^.*@/, "")}"`);
   }
   if (url.protocol !== "https:" && url.protocol !== "http:") {
     throw new InvalidResponseError(`unsupported BMC address scheme "${url.protocol}"`);
