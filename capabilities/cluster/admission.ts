@@ -8,6 +8,7 @@ import {
 import {
   changed,
   isBeingDeleted,
+  isTopologyDryRun,
   problem,
   type AdmissionInput,
   type Problem,
@@ -70,7 +71,12 @@ export function validateBeskar7ClusterTemplate(
     "spec.template.spec.controlPlaneEndpoint",
   );
   const old = input.oldObject;
-  if (input.operation === "UPDATE" && old && changed(["spec.template"], old, input.object).length) {
+  if (
+    input.operation === "UPDATE" &&
+    old &&
+    !isTopologyDryRun(input) &&
+    changed(["spec.template"], old, input.object).length
+  ) {
     found.push(
       problem(
         "spec.template",

@@ -13,6 +13,19 @@ export interface AdmissionInput<T> {
   oldObject?: T;
   /** The authenticated user making the request. */
   username?: string;
+  dryRun?: boolean;
+}
+
+/** Cluster API's topology controller checks templates with dry-run server-side applies that
+ *  carry this annotation; the contract says immutability checks must let those through. */
+export const TOPOLOGY_DRY_RUN_ANNOTATION = "topology.cluster.x-k8s.io/dry-run";
+
+export function isTopologyDryRun(
+  input: AdmissionInput<{ metadata?: { annotations?: Record<string, string> } }>,
+): boolean {
+  return (
+    !!input.dryRun && TOPOLOGY_DRY_RUN_ANNOTATION in (input.object?.metadata?.annotations ?? {})
+  );
 }
 
 /** A denial names the field; the message says what is wrong and what is accepted. */

@@ -12,6 +12,7 @@ export function admissionInput<T extends KubernetesObject>(
     object: req.Raw,
     oldObject: req.OldResource as T | undefined,
     username: req.Request.userInfo?.username,
+    dryRun: req.Request.dryRun,
   };
 }
 

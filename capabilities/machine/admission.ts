@@ -13,6 +13,7 @@ import {
   changed,
   checkURL,
   isBeingDeleted,
+  isTopologyDryRun,
   problem,
   type AdmissionInput,
   type Problem,
@@ -135,7 +136,12 @@ export function validateBeskar7MachineTemplate(
     );
   }
   const old = input.oldObject;
-  if (input.operation === "UPDATE" && old && changed(["spec.template"], old, input.object).length) {
+  if (
+    input.operation === "UPDATE" &&
+    old &&
+    !isTopologyDryRun(input) &&
+    changed(["spec.template"], old, input.object).length
+  ) {
     // Cluster API rolls machines by pointing at a new template; editing one in place would
     // leave existing machines out of step with it.
     found.push(

@@ -16,8 +16,12 @@ export interface SecretData {
 
 /** Reads a Secret; undefined when it does not exist. */
 export type SecretReader = (namespace: string, name: string) => Promise<SecretData | undefined>;
-/** Adds the credentials label to a Secret that lacks it. */
-export type SecretLabeller = (namespace: string, name: string) => Promise<void>;
+/** Adds the credentials label to a Secret that lacks it (given the labels it has). */
+export type SecretLabeller = (
+  namespace: string,
+  name: string,
+  labels: Record<string, string> | undefined,
+) => Promise<void>;
 
 export interface BmcAccess {
   address: string;
@@ -60,8 +64,9 @@ export async function bmcAccess(
       `Secret ${namespace}/${secretName} named by spec.redfishConnection.credentialsSecretRef does not exist`,
     );
   }
-  if (secret.metadata?.labels?.[Labels.bmcCredentials] === undefined)
-    await label(namespace, secretName);
+  if (secret.metadata?.labels?.[Labels.bmcCredentials] === undefined) {
+    await label(namespace, secretName, secret.metadata?.labels);
+  }
   const username = decode(secret.data, CredentialsSecretKeys.username);
   const password = decode(secret.data, CredentialsSecretKeys.password);
   const missing = [
@@ -85,7 +90,7 @@ export async function bmcAccess(
       );
     }
     if (ca.metadata?.labels?.[Labels.bmcCredentials] === undefined) {
-      await label(namespace, connection.caBundleSecretRef);
+      await label(namespace, connection.caBundleSecretRef, ca.metadata?.labels);
     }
     caBundle = decode(ca.data, CABundleSecretKey);
     if (!caBundle.includes("BEGIN CERTIFICATE")) {

@@ -54,13 +54,16 @@ function start(): Runtime {
         throw err;
       }
     },
-    labelSecret: async (namespace, name) => {
-      // Server-side apply of the label alone: the operator owns that one field and nothing else.
-      // Labelled Secrets are the only ones this operator watches.
-      await K8s(kind.Secret).Apply(
-        { metadata: { name, namespace, labels: { [Labels.bmcCredentials]: "true" } } },
-        { force: true },
-      );
+    labelSecret: async (namespace, name, labels) => {
+      // A JSON patch that adds the one label: server-side apply would take over (and could drop)
+      // fields another writer with Pepr's field manager set. Labelled Secrets are the only ones
+      // this operator watches.
+      const key = Labels.bmcCredentials.replace(/~/g, "~0").replace(/\//g, "~1");
+      await K8s(kind.Secret, { namespace, name }).Patch([
+        labels
+          ? { op: "add", path: `/metadata/labels/${key}`, value: "true" }
+          : { op: "add", path: "/metadata/labels", value: { [Labels.bmcCredentials]: "true" } },
+      ]);
     },
     logger: {
       debug: (message, fields) => log.debug(fields ?? {}, message),

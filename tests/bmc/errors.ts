@@ -62,9 +62,9 @@ export function errorBody(profile: VendorProfile, messages: Message[]): JsonObje
       : undefined;
   return {
     error: {
-      code: single ? messageId(profile, first.id) : general,
+      code: single ? messageId(profile, single.id) : general,
       message: single
-        ? first.message
+        ? single.message
         : "A general error has occurred. See ExtendedInfo for more information.",
       "@Message.ExtendedInfo": extended as Json[],
     },

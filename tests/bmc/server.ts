@@ -76,6 +76,8 @@ export type BmcAction = { at: number } & (
 );
 
 type ActionKindName = BmcAction["kind"];
+/** An action as recorded, before its timestamp (Omit distributed over the union). */
+type ActionInput = BmcAction extends infer A ? (A extends BmcAction ? Omit<A, "at"> : never) : never;
 export type ActionOf<K extends ActionKindName> = Extract<BmcAction, { kind: K }>;
 
 export interface BootRecord {
@@ -464,7 +466,7 @@ export class TestBmc {
     }
   }
 
-  private record<A extends BmcAction>(action: Omit<A, "at">): void {
+  private record(action: ActionInput): void {
     this.actions.push({ ...action, at: Date.now() } as BmcAction);
   }
 

@@ -16,8 +16,7 @@ describe("operator:local against the real API server", () => {
   let ns: string;
 
   beforeAll(async () => {
-    bmc = new TestBmc({ mockup: "dmtf_public-rackmount1", password: "round-trip-secret" });
-    await bmc.up();
+    bmc = await TestBmc.start({ mockup: "dmtf_public-rackmount1", password: "round-trip-secret" });
     operator = await startOperator();
     ns = await createNamespace("roundtrip");
     await createSecret(ns, "bmc", { username: bmc.username, password: bmc.password });
@@ -50,10 +49,14 @@ describe("operator:local against the real API server", () => {
         },
       }),
     );
-    expect(denied.message).toContain('admission webhook "pepr-beskar7.pepr.dev" denied the request');
+    expect(denied.message).toContain(
+      'admission webhook "pepr-beskar7.pepr.dev" denied the request',
+    );
     expect(denied.message).toContain("spec.redfishConnection.address: must not embed credentials");
     expect(denied.message).toContain("without a path");
-    await expect(K8s(PhysicalHost).InNamespace(ns).Get("bad")).rejects.toMatchObject({ status: 404 });
+    await expect(K8s(PhysicalHost).InNamespace(ns).Get("bad")).rejects.toMatchObject({
+      status: 404,
+    });
   });
 
   it("reconciles an object created through the API server and writes its status", async () => {

@@ -51,6 +51,8 @@ export async function startOperator(env: Record<string, string> = {}): Promise<O
       KUBECONFIG: inject("kubeconfig"),
     },
     stdio: ["ignore", "pipe", "pipe"],
+    // Its own process group, so kill() takes the module's process down with it, like a pod dying.
+    detached: true,
   });
   const ready = new Promise<void>((resolvePromise, reject) => {
     const onData = (chunk: Buffer) => {
@@ -74,7 +76,8 @@ export async function startOperator(env: Record<string, string> = {}): Promise<O
       return exited;
     },
     kill: async () => {
-      if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+      if (child.exitCode === null && child.signalCode === null)
+        process.kill(-child.pid!, "SIGKILL");
       await exited;
     },
   };
