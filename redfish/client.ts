@@ -150,7 +150,8 @@ export class RedfishClientImpl implements RedfishClient {
       })) as RedfishResponse<T>;
     } catch (error) {
       if (!(error instanceof RedfishError)) throw error;
-      const needsTag = error.status === 428;
+      // 428 says a tag is required; some BMCs say so with 412 when none was sent.
+      const needsTag = error.status === 428 || (error.status === 412 && known === undefined);
       const staleTag = error.status === 412 && known !== undefined;
       const weakFailed = known !== undefined && isWeak(known) && error.status === 400;
       if (!needsTag && !staleTag && !weakFailed) throw error;

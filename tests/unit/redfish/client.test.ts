@@ -293,6 +293,22 @@ describe("ETag handling", () => {
     expect(bmc.resource("/redfish/v1/Systems/437XR1138R2")?.AssetTag).toBe("x");
   });
 
+  it("treats 412 without If-Match like 428", async () => {
+    const { bmc, client } = await setup({ etag: "header" });
+    bmc.overrides.push(request =>
+      request.method === "PATCH" && !request.headers["if-match"]
+        ? { status: 412, body: errorBody("Base.1.8.PreconditionFailed", "needs If-Match") }
+        : undefined,
+    );
+    await client.patch("/redfish/v1/Systems/437XR1138R2", { AssetTag: "y" });
+    expect(bmc.resource("/redfish/v1/Systems/437XR1138R2")?.AssetTag).toBe("y");
+    const statuses = client
+      .stats()
+      .recent.filter(r => r.method === "PATCH")
+      .map(r => r.status);
+    expect(statuses).toEqual([412, 204]);
+  });
+
   it("re-GETs and retries once on 412 with a stale ETag", async () => {
     const { bmc, client } = await setup({ etag: "header" });
     await client.get("/redfish/v1/Systems/437XR1138R2");
