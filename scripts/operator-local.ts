@@ -216,7 +216,7 @@ async function main(): Promise<void> {
     registered.push(webhook);
   }
   log(
-    `ready: webhooks at https://127.0.0.1:${port} (${webhooks.map(w => w.kind).join(", ") || "none"}); Ctrl-C to stop`,
+    `ready: webhooks at https://127.0.0.1:${port} (${webhooks.map(w => w.kind).join(", ") || "none"}); module pid ${child.pid}; Ctrl-C to stop`,
   );
 }
 
