@@ -29,5 +29,5 @@ export {
 } from "./errors";
 export type * as RedfishSchema from "./resources/schema";
 export { createRedfishClient } from "./client";
-export { createProvisioner } from "./provisioner";
+export { createProvisioner, type ProvisionerOptions } from "./provisioner";
 export { RedfishClientPool, clientKey, type RedfishClientPoolOptions } from "./pool";
