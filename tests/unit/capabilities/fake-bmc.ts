@@ -1,0 +1,268 @@
+// An in-memory BMC for the PhysicalHost controller's unit tests. It implements the narrow HostBmc
+// port the controller uses, keeps just enough state (power, two virtual media slots, the boot
+// override) for the controller's checks-before-actions to be meaningful, counts every call, and
+// can be told to fail with the driver's real error classes.
+import type {
+  BmcConnection,
+  BmcConnector,
+  HostBmc,
+  HostInventory,
+} from "../../../capabilities/physical-host/bmc";
+import type {
+  BootOverrideRequest,
+  BootOverrideResult,
+  BootOverrideState,
+  InsertMediaRequest,
+  InsertMediaResult,
+  MediaKind,
+  PowerOffOptions,
+  PowerState,
+  VirtualMediaSlot,
+} from "../../../redfish";
+
+export type BmcMethod = keyof HostBmc;
+
+/** Methods that change something on the BMC (as opposed to reading it). */
+export const ACTIONS: readonly BmcMethod[] = [
+  "powerOn",
+  "powerOff",
+  "restart",
+  "insertMedia",
+  "ejectMedia",
+  "setBootOverride",
+  "clearBootOverride",
+];
+
+const ALL_METHODS: readonly BmcMethod[] = [
+  "inventory",
+  "powerState",
+  "powerOn",
+  "powerOff",
+  "restart",
+  "virtualMedia",
+  "insertMedia",
+  "ejectMedia",
+  "bootOverride",
+  "setBootOverride",
+  "clearBootOverride",
+];
+
+export interface BmcCall {
+  method: BmcMethod;
+  args: unknown[];
+}
+
+/** A plausible two-socket server as the driver reports it. */
+export function sampleInventory(): HostInventory {
+  return {
+    vendor: "Generic",
+    systemId: "1",
+    manufacturer: "Contoso",
+    model: "R3500",
+    serialNumber: "SN-0001",
+    uuid: "4c4c4544-0033-3510-8052-b4c04f4e4a32",
+    biosVersion: "2.19.1",
+    bmcFirmwareVersion: "7.10.30",
+    health: "OK",
+    powerState: "Off",
+    processors: {
+      count: 2,
+      cores: 32,
+      threads: 64,
+      items: [{ id: "CPU1" }, { id: "CPU2", model: "Xeon Gold 6338" }],
+    },
+    memory: { totalGiB: 255.8 },
+    disks: [
+      { id: "Disk.0", name: "Boot SSD", sizeBytes: 480_000_000_000, mediaType: "SSD" },
+      { id: "Disk.1", sizeBytes: 3_840_000_000_000, protocol: "NVMe", mediaType: "SSD" },
+      { id: "Disk.2", mediaType: "SMR" },
+      { id: "Disk.3" },
+    ],
+    nics: [
+      {
+        id: "NIC.1",
+        macAddress: "AA:BB:CC:DD:EE:01",
+        linkStatus: "LinkUp",
+        speedMbps: 25_000,
+        ipAddresses: ["10.0.0.21", "10.0.0.21"],
+      },
+      { id: "NIC.2", macAddress: "not-a-mac", linkStatus: "NoLink" },
+    ],
+    hostName: "node-21",
+    warnings: [],
+  };
+}
+
+function slot(id: string, mediaTypes: string[]): VirtualMediaSlot {
+  return {
+    path: `/redfish/v1/Managers/1/VirtualMedia/${id}`,
+    id,
+    location: "Managers",
+    mediaTypes,
+    inserted: false,
+    insertMethod: "action",
+  };
+}
+
+const clone = <T>(value: T): T => structuredClone(value);
+
+export class FakeBmc implements HostBmc {
+  power: PowerState = "Off";
+  slots: VirtualMediaSlot[] = [slot("CD1", ["CD", "DVD"]), slot("USB1", ["USBStick"])];
+  override: BootOverrideState = {
+    enabled: "Disabled",
+    target: "None",
+    mode: "UEFI",
+    allowedTargets: ["None", "Pxe", "Cd", "Hdd", "UefiHttp"],
+    allowedEnabled: ["Disabled", "Once", "Continuous"],
+    allowedModes: ["UEFI", "Legacy"],
+  };
+  inventoryData: HostInventory = sampleInventory();
+
+  /** Calls per method, failed ones included. */
+  readonly calls = Object.fromEntries(ALL_METHODS.map(m => [m, 0])) as Record<BmcMethod, number>;
+  readonly log: BmcCall[] = [];
+  private readonly failures = new Map<BmcMethod | "*", Error>();
+
+  constructor(init: { power?: PowerState } = {}) {
+    if (init.power) this.power = init.power;
+  }
+
+  /** Every call (to the given methods, or to any) throws err until heal(). */
+  fail(err: Error, ...methods: BmcMethod[]): this {
+    for (const m of methods.length ? methods : (["*"] as const)) this.failures.set(m, err);
+    return this;
+  }
+
+  heal(): this {
+    this.failures.clear();
+    return this;
+  }
+
+  /** The state-changing calls made, in order, e.g. ["powerOff", "insertMedia"]. */
+  actions(): BmcMethod[] {
+    return this.log.filter(c => ACTIONS.includes(c.method)).map(c => c.method);
+  }
+
+  argsOf(method: BmcMethod): unknown[][] {
+    return this.log.filter(c => c.method === method).map(c => c.args);
+  }
+
+  resetCounters(): void {
+    for (const m of ALL_METHODS) this.calls[m] = 0;
+    this.log.length = 0;
+  }
+
+  /** Inserts an image directly (as if someone had used the BMC's web UI). */
+  preload(image: string, kind: MediaKind = "cd"): void {
+    const s = this.slotFor(kind);
+    s.inserted = true;
+    s.image = image;
+  }
+
+  /** A connector handing out this BMC, counting connects and releases. */
+  connector(): { connect: BmcConnector; connects: () => number; releases: () => number } {
+    let connects = 0;
+    let releases = 0;
+    const connect: BmcConnector = async host => {
+      connects++;
+      const connection: BmcConnection = {
+        bmc: this,
+        address: host.spec?.redfishConnection?.address ?? "",
+        release: () => {
+          releases++;
+        },
+      };
+      return connection;
+    };
+    return { connect, connects: () => connects, releases: () => releases };
+  }
+
+  private enter(method: BmcMethod, args: unknown[]): void {
+    this.calls[method]++;
+    this.log.push({ method, args: clone(args) });
+    const err = this.failures.get(method) ?? this.failures.get("*");
+    if (err) throw err;
+  }
+
+  private slotFor(kind: MediaKind): VirtualMediaSlot {
+    return kind === "usb" ? this.slots[1]! : this.slots[0]!;
+  }
+
+  async inventory(): Promise<HostInventory> {
+    this.enter("inventory", []);
+    return { ...clone(this.inventoryData), powerState: this.power };
+  }
+
+  async powerState(): Promise<PowerState> {
+    this.enter("powerState", []);
+    return this.power;
+  }
+
+  async powerOn(): Promise<void> {
+    this.enter("powerOn", []);
+    this.power = "On";
+  }
+
+  async powerOff(options?: PowerOffOptions): Promise<void> {
+    this.enter("powerOff", [options]);
+    this.power = "Off";
+  }
+
+  async restart(options?: { force?: boolean }): Promise<void> {
+    this.enter("restart", [options]);
+    this.power = "On";
+  }
+
+  async virtualMedia(): Promise<VirtualMediaSlot[]> {
+    this.enter("virtualMedia", []);
+    return clone(this.slots);
+  }
+
+  async insertMedia(request: InsertMediaRequest): Promise<InsertMediaResult> {
+    this.enter("insertMedia", [request]);
+    const s = this.slotFor(request.kind ?? "cd");
+    s.inserted = true;
+    s.image = request.image;
+    return { slot: clone(s), parametersSent: ["Image", "Inserted", "WriteProtected"] };
+  }
+
+  async ejectMedia(target?: { slot?: string; kind?: MediaKind }): Promise<VirtualMediaSlot[]> {
+    this.enter("ejectMedia", [target]);
+    for (const s of this.slots) {
+      if (target?.slot && s.id !== target.slot) continue;
+      s.inserted = false;
+      delete s.image;
+    }
+    return clone(this.slots);
+  }
+
+  async bootOverride(): Promise<BootOverrideState> {
+    this.enter("bootOverride", []);
+    return clone(this.override);
+  }
+
+  async setBootOverride(request: BootOverrideRequest): Promise<BootOverrideResult> {
+    this.enter("setBootOverride", [request]);
+    this.override = {
+      ...this.override,
+      enabled: request.persistent ? "Continuous" : "Once",
+      target: request.target,
+      mode: request.mode ?? this.override.mode,
+      httpBootUri: request.httpBootUri,
+    };
+    return {
+      state: clone(this.override),
+      targetSent: request.target,
+      persistenceFellBackToOnce: false,
+      warnings: [],
+    };
+  }
+
+  async clearBootOverride(): Promise<BootOverrideState> {
+    this.enter("clearBootOverride", []);
+    this.override = { ...this.override, enabled: "Disabled", target: "None" };
+    delete this.override.httpBootUri;
+    return clone(this.override);
+  }
+}

@@ -1,0 +1,169 @@
+// Builders and a small harness for the PhysicalHost controller tests: the harness plays the API
+// server's part (merge-patching status, removing annotations, keeping events) around
+// reconcileHost, so a test can drive a host through several reconciles and look at the result.
+import type { Condition, PhysicalHost, PhysicalHostStatus } from "../../../capabilities/api";
+import type { EventInput } from "../../../capabilities/lib/events";
+import type { Outcome } from "../../../capabilities/lib/workqueue";
+import {
+  reconcileHost,
+  type HostControllerDeps,
+} from "../../../capabilities/physical-host/controller";
+import {
+  defaultHostControllerConfig,
+  type HostControllerConfig,
+  type StatusUpdate,
+} from "../../../capabilities/physical-host/states";
+import { FakeBmc } from "./fake-bmc";
+
+export const NOW = new Date("2025-03-01T12:00:00.000Z");
+export const ADDRESS = "https://10.0.0.21";
+export const CONSUMER = {
+  apiVersion: "infrastructure.cluster.x-k8s.io/v1beta1",
+  kind: "Beskar7Machine",
+  name: "worker-0",
+  namespace: "lab",
+  uid: "uid-worker-0",
+};
+export const BOOT_ISO = "https://images.example.com/kairos.iso";
+export const CONFIG_ISO = "https://images.example.com/config.img";
+
+const clone = <T>(value: T): T => structuredClone(value);
+
+export function makeHost(
+  init: {
+    spec?: Partial<NonNullable<PhysicalHost["spec"]>>;
+    status?: PhysicalHostStatus;
+    annotations?: Record<string, string>;
+    generation?: number;
+  } = {},
+): PhysicalHost {
+  return {
+    apiVersion: "infrastructure.cluster.x-k8s.io/v1beta1",
+    kind: "PhysicalHost",
+    metadata: {
+      name: "server-21",
+      namespace: "lab",
+      uid: "uid-server-21",
+      generation: init.generation ?? 1,
+      ...(init.annotations ? { annotations: init.annotations } : {}),
+    },
+    spec: {
+      redfishConnection: { address: ADDRESS, credentialsSecretRef: "server-21-bmc" },
+      ...init.spec,
+    },
+    ...(init.status ? { status: init.status } : {}),
+  };
+}
+
+/** RFC 7386 JSON merge patch, as the API server applies a status patch. */
+export function mergePatch(target: unknown, patch: unknown): unknown {
+  if (patch === null || typeof patch !== "object" || Array.isArray(patch)) return clone(patch);
+  const out: Record<string, unknown> =
+    target !== null && typeof target === "object" && !Array.isArray(target)
+      ? { ...(target as Record<string, unknown>) }
+      : {};
+  for (const [key, value] of Object.entries(patch as Record<string, unknown>)) {
+    if (value === undefined) continue; // not representable in JSON: never sent
+    if (value === null) delete out[key];
+    else out[key] = mergePatch(out[key], value);
+  }
+  return out;
+}
+
+export function condition(
+  status: PhysicalHostStatus | undefined,
+  type: string,
+): Condition | undefined {
+  return status?.conditions?.find(c => c.type === type);
+}
+
+/** Drives reconcileHost against one FakeBmc, applying what it writes to `host`. */
+export class HostHarness {
+  host: PhysicalHost;
+  readonly bmc: FakeBmc;
+  readonly patches: StatusUpdate[] = [];
+  readonly removedAnnotations: string[][] = [];
+  readonly events: EventInput[] = [];
+  readonly transitions: Array<[string | undefined, string]> = [];
+  readonly connector: ReturnType<FakeBmc["connector"]>;
+  config: HostControllerConfig = { ...defaultHostControllerConfig };
+  now = NOW;
+
+  constructor(host: PhysicalHost = makeHost(), bmc: FakeBmc = new FakeBmc()) {
+    this.host = host;
+    this.bmc = bmc;
+    this.connector = bmc.connector();
+  }
+
+  deps(): HostControllerDeps {
+    return {
+      connect: this.connector.connect,
+      patchStatus: async (_host, status) => {
+        this.patches.push(clone(status));
+        this.host = {
+          ...this.host,
+          status: JSON.parse(
+            JSON.stringify(mergePatch(this.host.status ?? {}, status)),
+          ) as PhysicalHostStatus,
+        };
+      },
+      removeAnnotations: async (_host, keys) => {
+        this.removedAnnotations.push([...keys]);
+        const annotations = { ...this.host.metadata?.annotations };
+        for (const key of keys) delete annotations[key];
+        this.host = { ...this.host, metadata: { ...this.host.metadata, annotations } };
+      },
+      record: async (_obj, event) => {
+        this.events.push(event);
+      },
+      config: this.config,
+      now: () => this.now,
+      onTransition: (from, to) => {
+        this.transitions.push([from, to]);
+      },
+    };
+  }
+
+  /** One reconcile of (a copy of) the current host; what it writes lands on this.host. */
+  async reconcile(): Promise<Outcome> {
+    return reconcileHost(clone(this.host), this.deps());
+  }
+
+  /** Reconciles until the host reaches `state` (or gives up after `max` rounds). */
+  async reconcileUntil(state: string, max = 20): Promise<number> {
+    for (let i = 1; i <= max; i++) {
+      await this.reconcile();
+      if (this.host.status?.state === state) return i;
+    }
+    throw new Error(`host did not reach ${state}; it is ${this.host.status?.state}`);
+  }
+
+  /** Changes the spec (as a user or the machine controller would). */
+  editSpec(change: (spec: NonNullable<PhysicalHost["spec"]>) => void): void {
+    const host = clone(this.host);
+    change(host.spec!);
+    this.host = host;
+  }
+
+  setAnnotations(annotations: Record<string, string>): void {
+    this.host = {
+      ...this.host,
+      metadata: {
+        ...this.host.metadata,
+        annotations: { ...this.host.metadata?.annotations, ...annotations },
+      },
+    };
+  }
+
+  eventReasons(): string[] {
+    return this.events.map(e => e.reason);
+  }
+
+  clearRecords(): void {
+    this.patches.length = 0;
+    this.events.length = 0;
+    this.removedAnnotations.length = 0;
+    this.transitions.length = 0;
+    this.bmc.resetCounters();
+  }
+}
