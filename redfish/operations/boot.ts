@@ -192,9 +192,20 @@ export async function setBootOverride(
 
   const state = await readBack(context, writePath);
   const targets = acceptableReadBackTargets(vendor, target);
+  // The URI matters only for UefiHttp; a stale one beside another target is harmless (and
+  // services without HttpBootUri support, like sushy-tools, keep whatever they show).
   const uriOk =
-    payload.HttpBootUri === undefined || state.httpBootUri === (payload.HttpBootUri ?? undefined);
-  if (!targets.includes(state.target) || state.enabled !== enabled || !uriOk) {
+    target !== "UefiHttp" ||
+    payload.HttpBootUri === undefined ||
+    state.httpBootUri === payload.HttpBootUri;
+  // Some services keep every override as Continuous (sushy-tools does): the target is set and
+  // the host will boot it, which is what a one-time override is for; deprovisioning clears it.
+  const enabledOk =
+    state.enabled === enabled || (enabled === "Once" && state.enabled === "Continuous");
+  if (enabledOk && state.enabled !== enabled) {
+    warnings.push(`the BMC reports ${state.enabled} after a ${enabled} override was set`);
+  }
+  if (!targets.includes(state.target) || !enabledOk || !uriOk) {
     throw new VerificationError(
       `boot override reads back as ${state.enabled}/${state.target} after setting ${enabled}/${target}`,
     );

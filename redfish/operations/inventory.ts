@@ -3,6 +3,7 @@
 // $expand each collection is one GET. See docs/redfish-driver.md for measured counts.
 import type { Chassis, Drive, Storage } from "../resources/schema";
 import { linkPath, linkPaths, numberOf, stringOf, type ODataLink } from "../resources/common";
+import { isRedfishError } from "../errors";
 import { toPowerState } from "./power";
 import type { DiskInfo, Health, HostInventory, NicInfo, ProcessorInfo } from "../types";
 import { type SystemContext, record } from "./context";
@@ -87,7 +88,7 @@ async function readProcessors(
       items: [],
     };
   }
-  const { members, warnings: memberWarnings } = await context.client.collectionMembers(path);
+  const { members, warnings: memberWarnings } = await optionalCollection(context, path, warnings);
   warnings.push(...memberWarnings);
   const items: ProcessorInfo[] = members
     .filter(member => {
@@ -122,7 +123,7 @@ async function readMemory(
   if (total !== undefined) return total;
   const path = linkPath(system.Memory as ODataLink);
   if (!path) return 0;
-  const { members, warnings: memberWarnings } = await context.client.collectionMembers(path);
+  const { members, warnings: memberWarnings } = await optionalCollection(context, path, warnings);
   warnings.push(...memberWarnings);
   const mib = members.reduce((sum, member) => sum + (numberOf(member.CapacityMiB) ?? 0), 0);
   return Math.round((mib / 1024) * 100) / 100;
@@ -256,6 +257,26 @@ async function readDrives(
 function hasContent(entry: unknown): boolean {
   const value = record(entry);
   return value !== undefined && Object.keys(value).some(key => !key.startsWith("@odata"));
+}
+
+/**
+ * A linked collection some services list but do not serve (sushy-tools links Memory and answers
+ * 404): its absence becomes a warning. Errors that say the BMC itself is failing still throw.
+ */
+async function optionalCollection(
+  context: SystemContext,
+  path: string,
+  warnings: string[],
+): Promise<{ members: Record<string, unknown>[]; warnings: string[] }> {
+  try {
+    return await context.client.collectionMembers(path);
+  } catch (error) {
+    if (!isRedfishError(error) || (error.code !== "NotFound" && error.code !== "Unsupported")) {
+      throw error;
+    }
+    warnings.push(`${path}: ${message(error)}`);
+    return { members: [], warnings: [] };
+  }
 }
 
 function message(error: unknown): string {
