@@ -88,6 +88,9 @@ export class HostHarness {
   readonly connector: ReturnType<FakeBmc["connector"]>;
   config: HostControllerConfig = { ...defaultHostControllerConfig };
   now = NOW;
+  /** When set, connect() throws it (e.g. a CredentialsError from reading the Secret). */
+  connectError: Error | undefined;
+  connectAttempts = 0;
 
   constructor(host: PhysicalHost = makeHost(), bmc: FakeBmc = new FakeBmc()) {
     this.host = host;
@@ -97,7 +100,11 @@ export class HostHarness {
 
   deps(): HostControllerDeps {
     return {
-      connect: this.connector.connect,
+      connect: async host => {
+        this.connectAttempts++;
+        if (this.connectError) throw this.connectError;
+        return this.connector.connect(host);
+      },
       patchStatus: async (_host, status) => {
         this.patches.push(clone(status));
         this.host = {
