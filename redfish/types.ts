@@ -131,10 +131,14 @@ export interface NicInfo {
   linkStatus?: string;
   speedMbps?: number;
   enabled?: boolean;
+  /** IPv4/IPv6 addresses the BMC reports for the interface (an OS agent or DHCP snooping). */
+  ipAddresses?: string[];
 }
 
 export interface HostInventory {
   vendor: BmcVendor;
+  /** ComputerSystem.HostName, when the BMC knows it. */
+  hostName?: string;
   systemId: string;
   manufacturer?: string;
   model?: string;

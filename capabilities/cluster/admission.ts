@@ -19,6 +19,9 @@ const HOSTNAME =
 const IPV4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
 
 function isIPv6(host: string): boolean {
+  // Only hex digits, colons and dots (for an embedded IPv4): anything else could make the URL
+  // parser read part of the string as userinfo or path and accept it.
+  if (!host.includes(":") || !/^[0-9A-Fa-f:.]+$/.test(host)) return false;
   try {
     return new URL(`https://[${host}]/`).hostname.length > 2;
   } catch {

@@ -100,7 +100,8 @@ export function checkURL(field: string, value: string | undefined, rules: URLRul
 
 /** A URL with any embedded credentials removed, safe to echo back in a message. */
 export function redactURL(value: string): string {
-  return value.replace(/\/\/[^/@]*@/, "//***@");
+  // Greedy up to the last "@": a password may itself hold "@" or "/", and hiding too much is safe.
+  return value.replace(/^([^:/?#]*:)?\/\/.*@/, "$1//***@");
 }
 
 /** Fields whose value changed between two objects, by dotted path. */

@@ -42,3 +42,13 @@ export function registerMetrics(): void {
 export function add(name: string, labels: Record<string, string>, value = 1): void {
   metricsCollector.incGauge(name, labels, value);
 }
+
+const lastSet = new Map<string, number>();
+
+/** Sets a gauge to a value (Pepr's collector only increments, so this adds the difference). */
+export function set(name: string, labels: Record<string, string>, value: number): void {
+  const key = `${name}${JSON.stringify(labels)}`;
+  const delta = value - (lastSet.get(key) ?? 0);
+  lastSet.set(key, value);
+  if (delta !== 0) metricsCollector.incGauge(name, labels, delta);
+}

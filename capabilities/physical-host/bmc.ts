@@ -25,11 +25,7 @@ export type HostBmc = Pick<
   | "clearBootOverride"
 >;
 
-/** The driver's inventory, with the addresses some BMCs report for the host's interfaces. */
-export type HostInventory = RedfishInventory & {
-  hostName?: string;
-  nics: Array<RedfishInventory["nics"][number] & { ipAddresses?: string[] }>;
-};
+export type HostInventory = RedfishInventory;
 
 export interface BmcConnection {
   bmc: HostBmc;
@@ -47,12 +43,7 @@ export interface ConnectorOptions {
   requestTimeoutMs?: number;
   maxConcurrentRequests?: number;
   /** Sink for per-request statistics (metrics): operation name, status, latency. */
-  onRequest?: (
-    method: string,
-    path: string,
-    status: number | undefined,
-    durationMs: number,
-  ) => void;
+  onRequest?: (operation: string, status: number | undefined, durationMs: number) => void;
 }
 
 /** One shared client per BMC (keyed by address and a hash of the credentials), reused across
@@ -66,6 +57,9 @@ export function poolConnector(options: ConnectorOptions): {
       logger: options.logger,
       timeoutMs: options.requestTimeoutMs,
       maxConcurrentRequests: options.maxConcurrentRequests,
+      onRequest: options.onRequest
+        ? r => options.onRequest!(redfishOperation(r.method, r.path), r.status, r.durationMs)
+        : undefined,
     },
   });
   const connect: BmcConnector = async host => {
@@ -79,4 +73,34 @@ export function poolConnector(options: ConnectorOptions): {
     return { bmc: client.system(access.systemId), address: access.address, release };
   };
   return { connect, pool };
+}
+
+/** Resources named in metrics; anything else along a path is an Id, which would explode the
+ *  label's cardinality. */
+const RESOURCES = new Set([
+  "Systems",
+  "Managers",
+  "Chassis",
+  "SessionService",
+  "Sessions",
+  "VirtualMedia",
+  "EthernetInterfaces",
+  "Processors",
+  "Memory",
+  "Storage",
+  "Drives",
+  "SimpleStorage",
+  "Bios",
+  "Settings",
+  "TaskService",
+  "Tasks",
+]);
+
+/** A metrics label for a Redfish request: "POST ComputerSystem.Reset", "GET VirtualMedia". */
+export function redfishOperation(method: string, path: string): string {
+  const segments = path.split("?")[0]!.split("/").filter(Boolean).slice(2); // after redfish/v1
+  const action = segments.indexOf("Actions");
+  if (action >= 0 && segments[action + 1]) return `${method} ${segments[action + 1]}`;
+  const resource = [...segments].reverse().find(s => RESOURCES.has(s));
+  return `${method} ${resource ?? (segments.length ? "Other" : "ServiceRoot")}`;
 }

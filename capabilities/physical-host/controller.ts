@@ -52,7 +52,7 @@ export async function reconcileHost(
       { state: HostState.Unmanaged, conditions: [paused(true, "detached annotation present")] },
       deps,
       now,
-      false,
+      "skipped",
     );
     return {};
   }
@@ -65,7 +65,7 @@ export async function reconcileHost(
       },
       deps,
       now,
-      false,
+      "skipped",
     );
     return {};
   }
@@ -92,7 +92,7 @@ export async function reconcileHost(
     connection?.release();
   }
   transition.conditions = [paused(false), ...(transition.conditions ?? [])];
-  await apply(host, transition, deps, now, failed);
+  await apply(host, transition, deps, now, failed ? "failed" : "succeeded");
   return transition.requeueAfterMs === undefined
     ? {}
     : { requeueAfterMs: transition.requeueAfterMs };
@@ -105,12 +105,12 @@ async function apply(
   t: Transition,
   deps: HostControllerDeps,
   now: Date,
-  failed: boolean,
+  ran: "succeeded" | "failed" | "skipped",
 ): Promise<void> {
   const before = host.status ?? {};
   const update: StatusUpdate = { ...t.status, state: t.state };
-  if (!failed && before.errorReason && !("errorReason" in (t.status ?? {}))) {
-    // A handler that succeeded clears the last error.
+  if (ran === "succeeded" && before.errorReason && !("errorReason" in (t.status ?? {}))) {
+    // A handler that succeeded clears the last error (paused or detached hosts keep theirs).
     Object.assign(update, { errorReason: null, errorMessage: null, errorCount: null });
   }
 

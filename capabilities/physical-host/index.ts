@@ -9,7 +9,7 @@ import { Capability, K8s, Log, a, kind } from "pepr";
 import { HostState, Labels, PhysicalHost, type HostStateName } from "../api";
 import { config } from "../lib/config";
 import { apiServerEventRecorder } from "../lib/events";
-import { add, Metrics, registerMetrics } from "../lib/metrics";
+import { add, Metrics, registerMetrics, set } from "../lib/metrics";
 import { admit } from "../lib/pepr-admission";
 import { WorkQueue } from "../lib/workqueue";
 import { validatePhysicalHost } from "./admission";
@@ -72,6 +72,16 @@ function start(): Runtime {
     },
     requestTimeoutMs: config.bmcRequestTimeoutMs,
     maxConcurrentRequests: config.maxRequestsPerBMC,
+    onRequest: (operation, status, durationMs) => {
+      add(Metrics.bmcRequests, { operation });
+      add(Metrics.bmcLatencyMs, { operation }, durationMs);
+      if (status === undefined || status >= 400) {
+        add(Metrics.bmcErrors, {
+          operation,
+          code: status === undefined ? "NoResponse" : String(status),
+        });
+      }
+    },
   });
 
   const patchStatus = async (host: PhysicalHost, status: StatusUpdate) => {
@@ -139,6 +149,13 @@ function start(): Runtime {
       log.debug({ host: host.metadata?.name, ms, ok }, "reconciled");
     },
   });
+
+  setInterval(() => {
+    const stats = queue.stats();
+    for (const k of ["ready", "active", "delayed"] as const) {
+      set(Metrics.queueDepth, { controller: "physicalhost", kind: k }, stats[k]);
+    }
+  }, 5000).unref();
 
   const finalize: FinalizeDeps = {
     connect,

@@ -178,9 +178,12 @@ async function claimed(ctx: HostContext): Promise<Transition> {
   const { host } = ctx;
   if (!host.spec?.consumerRef) return released(ctx);
   if (!host.spec.provisioning) {
+    const m = await maintenance(ctx);
     return {
       state: HostState.Claimed,
+      ...m,
       conditions: [
+        ...(m.conditions ?? []),
         {
           type: ConditionType.Provisioned,
           status: "False",
@@ -188,7 +191,6 @@ async function claimed(ctx: HostContext): Promise<Transition> {
           message: `claimed by ${consumerName(host)}; waiting for spec.provisioning`,
         },
       ],
-      ...(await maintenance(ctx)),
     };
   }
   const progress = host.status?.provisioning;
@@ -199,6 +201,7 @@ async function claimed(ctx: HostContext): Promise<Transition> {
       ? {
           provisioning: {
             consumerUID: host.spec.consumerRef.uid,
+            currentStep: provisioningPlan(host.spec.provisioning)[0],
             startedTime: ctx.now.toISOString(),
             completedSteps: [],
             attempts: 0,
@@ -246,7 +249,8 @@ async function provisioning(ctx: HostContext): Promise<Transition> {
   if (!next) {
     return {
       state: HostState.Provisioned,
-      status: { provisioning: { ...progress, currentStep: undefined } },
+      // null: status is merge-patched, so an omitted field would stay on the server.
+      status: { provisioning: { ...progress, currentStep: null as unknown as undefined } },
       conditions: [
         {
           type: ConditionType.Provisioned,
@@ -268,10 +272,16 @@ async function provisioning(ctx: HostContext): Promise<Transition> {
     ...(progress.completedSteps ?? []),
     { step: next, completedTime: ctx.now.toISOString() },
   ];
+  // currentStep names the step in progress: the one after this, until the plan is done.
+  const pending = provisioningPlan(request).find(step => step !== next && !done.has(step));
   return {
     state: HostState.Provisioning,
     status: {
-      provisioning: { ...progress, currentStep: next, completedSteps },
+      provisioning: {
+        ...progress,
+        currentStep: pending ?? (null as unknown as undefined),
+        completedSteps,
+      },
       ...(outcome.power ? { observedPowerState: outcome.power } : {}),
     },
     conditions: [

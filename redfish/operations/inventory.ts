@@ -45,6 +45,7 @@ export async function readInventory(context: SystemContext): Promise<HostInvento
     model: stringOf(system.Model) ?? stringOf(chassis?.Model),
     serialNumber: stringOf(system.SerialNumber) ?? stringOf(chassis?.SerialNumber),
     sku: stringOf(system.SKU),
+    hostName: stringOf(system.HostName) || undefined,
     uuid: stringOf(system.UUID),
     biosVersion: stringOf(system.BiosVersion),
     bmcFirmwareVersion: stringOf(manager?.FirmwareVersion),
@@ -146,11 +147,29 @@ async function readNics(
       linkStatus: stringOf(member.LinkStatus),
       speedMbps: numberOf(member.SpeedMbps),
       enabled: typeof member.InterfaceEnabled === "boolean" ? member.InterfaceEnabled : undefined,
+      ipAddresses: ipAddressesOf(member),
     }));
   } catch (error) {
     warnings.push(`EthernetInterfaces: ${message(error)}`);
     return [];
   }
+}
+
+/** Usable addresses from IPv4Addresses/IPv6Addresses; placeholders such as 0.0.0.0 and
+ *  link-local IPv6 say nothing about where the host can be reached. */
+function ipAddressesOf(member: Record<string, unknown>): string[] | undefined {
+  const out: string[] = [];
+  for (const key of ["IPv4Addresses", "IPv6Addresses"]) {
+    const list = member[key];
+    if (!Array.isArray(list)) continue;
+    for (const entry of list) {
+      const address = stringOf(record(entry)?.Address);
+      if (address && address !== "0.0.0.0" && address !== "::" && !/^fe80:/i.test(address)) {
+        out.push(address);
+      }
+    }
+  }
+  return out.length ? out : undefined;
 }
 
 function normaliseMac(mac: string | undefined): string | undefined {

@@ -79,6 +79,38 @@ describe("operator:local against the real API server", () => {
     expect(operator.output()).not.toContain("round-trip-secret");
   });
 
+  it("serves Prometheus metrics on the module's port", async () => {
+    const port = /ready: webhooks at https:\/\/127\.0\.0\.1:(\d+)/.exec(operator.output())?.[1];
+    expect(port).toBeDefined();
+    const { request } = await import("node:https");
+    const scrape = () =>
+      new Promise<string>((resolve, reject) => {
+        // The module's own per-run certificate; this is a loopback check of its content.
+        const req = request(
+          { host: "127.0.0.1", port: Number(port), path: "/metrics", rejectUnauthorized: false },
+          res => {
+            let text = "";
+            res.on("data", d => (text += d));
+            res.on("end", () => resolve(text));
+          },
+        );
+        req.on("error", reject);
+        req.end();
+      });
+    // A reconcile is counted just after its status patch lands, so poll briefly.
+    const body = await eventually(async () => {
+      const text = await scrape();
+      return (
+        /pepr_beskar7_reconciles_total\{controller="physicalhost",result="success"\} [1-9]/.test(
+          text,
+        ) && text
+      );
+    }, "the reconcile counter");
+    expect(body).toMatch(/pepr_beskar7_physicalhosts\{state="Available"\} 1/);
+    expect(body).toMatch(/pepr_beskar7_bmc_requests_total\{operation="GET Systems"\} [1-9]/);
+    expect(body).toContain("pepr_beskar7_bmc_request_duration_ms_total");
+  });
+
   it("removes its webhook registrations when stopped", async () => {
     expect(await operator.stop()).toBe(0);
     for (const k of [kind.MutatingWebhookConfiguration, kind.ValidatingWebhookConfiguration]) {

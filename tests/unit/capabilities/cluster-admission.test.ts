@@ -73,6 +73,17 @@ describe("checkEndpoint", () => {
     expect(checkEndpoint({ host: "api.example.com", port }, P)).toEqual([]);
   });
 
+  it("does not take strings the URL parser would half-read for IPv6 addresses", () => {
+    for (const host of ["x@example.com/#", "::1]:80/x?["]) {
+      expect(checkEndpoint({ host, port: 6443 }, "spec.controlPlaneEndpoint")).toEqual([
+        expect.objectContaining({ field: "spec.controlPlaneEndpoint.host" }),
+      ]);
+    }
+    expect(checkEndpoint({ host: "fd00::10", port: 6443 }, "spec.controlPlaneEndpoint")).toEqual(
+      [],
+    );
+  });
+
   it("requires a host when a port is given", () => {
     expect(checkEndpoint({ port: 6443 }, P)).toEqual([
       { field: `${P}.host`, message: "is required when a port is given" },

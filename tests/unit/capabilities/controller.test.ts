@@ -105,6 +105,18 @@ describe("reconcileHost: enrollment", () => {
     expect(h.host.status?.ready).toBe(true);
   });
 
+  it("says a Claimed host waits for its provisioning request", async () => {
+    const h = await enrolled();
+    h.editSpec(spec => (spec.consumerRef = CONSUMER));
+    await h.reconcile();
+    await h.reconcile();
+    expect(h.host.status?.state).toBe("Claimed");
+    expect(cond(h, "Provisioned")).toMatchObject({
+      status: "False",
+      reason: "WaitingForProvisioningRequest",
+    });
+  });
+
   it("a Claimed host without a request stays Claimed and Ready", async () => {
     const h = await enrolled();
     h.editSpec(spec => (spec.consumerRef = CONSUMER));
@@ -137,6 +149,7 @@ describe("reconcileHost: provisioning", () => {
     expect(h.host.status?.state).toBe("Provisioning");
     expect(h.host.status?.provisioning).toEqual({
       consumerUID: CONSUMER.uid,
+      currentStep: "PowerOff",
       startedTime: NOW.toISOString(),
       completedSteps: [],
       attempts: 0,
@@ -160,14 +173,15 @@ describe("reconcileHost: provisioning", () => {
       ["PowerOn", ["powerOn"]],
     ];
     const done: string[] = [];
-    for (const [step, actions] of expected) {
+    for (const [index, [step, actions]] of expected.entries()) {
       const before = h.bmc.actions().length;
       const outcome = await h.reconcile();
       done.push(step);
       expect(outcome).toEqual({ requeueAfterMs: 0 });
       expect(h.bmc.actions().slice(before)).toEqual(actions);
       expect(h.host.status?.state).toBe("Provisioning");
-      expect(h.host.status?.provisioning?.currentStep).toBe(step);
+      // currentStep names the step in progress: the next one, until the plan is done.
+      expect(h.host.status?.provisioning?.currentStep).toBe(expected[index + 1]?.[0]);
       expect(h.host.status?.provisioning?.completedSteps?.map(s => s.step)).toEqual(done);
       expect(cond(h, "Provisioned")).toMatchObject({
         status: "False",
@@ -536,6 +550,26 @@ describe("reconcileHost: paused and detached", () => {
     expect(h.host.status?.state).toBe("Claimed");
     expect(cond(h, "Paused")?.status).toBe("False");
     expect(cond(h, "Ready")?.status).toBe("True");
+  });
+
+  it("keeps the error of a paused host in Error", async () => {
+    const h = new HostHarness(
+      makeHost({
+        annotations: { [Annotations.paused]: "" },
+        status: {
+          state: "Error",
+          errorReason: "AuthenticationFailed",
+          errorMessage: "401",
+          errorCount: 2,
+        },
+      }),
+    );
+    await h.reconcile();
+    expect(h.host.status).toMatchObject({
+      state: "Error",
+      errorReason: "AuthenticationFailed",
+      errorCount: 2,
+    });
   });
 
   it("makes a detached host Unmanaged without BMC calls, and re-enrolls it when attached", async () => {

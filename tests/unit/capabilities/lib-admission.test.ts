@@ -124,7 +124,10 @@ describe("checkURL", () => {
 describe("redactURL", () => {
   it("removes userinfo and keeps the rest", () => {
     expect(redactURL("https://admin:pw@10.0.0.5:8443/x")).toBe("https://***@10.0.0.5:8443/x");
-    expect(redactURL("https://10.0.0.5/a@b")).toBe("https://10.0.0.5/a@b");
+    // Hiding too much is safe; a password may hold "@" or "/".
+    expect(redactURL("https://10.0.0.5/a@b")).toBe("https://***@b");
+    expect(redactURL("https://admin:p@ss@10.0.0.5:99999")).toBe("https://***@10.0.0.5:99999");
+    expect(redactURL("https://admin:pa/ss@10.0.0.5")).toBe("https://***@10.0.0.5");
     expect(redactURL("https://10.0.0.5")).toBe("https://10.0.0.5");
   });
 });

@@ -548,6 +548,7 @@ describe("handlers", () => {
     expect(t.status).toEqual({
       provisioning: {
         consumerUID: CONSUMER.uid,
+        currentStep: "PowerOff",
         startedTime: NOW.toISOString(),
         completedSteps: [],
         attempts: 0,
@@ -614,7 +615,8 @@ describe("handlers", () => {
     const c = ctx(host);
     const t = await handlers.Provisioning(c);
     expect(t.state).toBe("Provisioned");
-    expect(t.status?.provisioning?.currentStep).toBeUndefined();
+    // null, not absent: status is merge-patched and an absent field would stay on the server.
+    expect(t.status?.provisioning?.currentStep).toBeNull();
     expect(t.status?.provisioning?.completedSteps).toEqual(done);
     expect(t.conditions).toEqual([
       {
