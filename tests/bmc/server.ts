@@ -77,7 +77,11 @@ export type BmcAction = { at: number } & (
 
 type ActionKindName = BmcAction["kind"];
 /** An action as recorded, before its timestamp (Omit distributed over the union). */
-type ActionInput = BmcAction extends infer A ? (A extends BmcAction ? Omit<A, "at"> : never) : never;
+type ActionInput = BmcAction extends infer A
+  ? A extends BmcAction
+    ? Omit<A, "at">
+    : never
+  : never;
 export type ActionOf<K extends ActionKindName> = Extract<BmcAction, { kind: K }>;
 
 export interface BootRecord {
