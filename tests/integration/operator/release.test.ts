@@ -80,6 +80,7 @@ describe("clusterctl release files", () => {
       const applied = await kubectl([
         "apply",
         "--server-side",
+        "--force-conflicts",
         "--field-manager=clusterctl",
         "-f",
         file,
