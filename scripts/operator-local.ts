@@ -20,6 +20,7 @@ import type * as KFC from "kubernetes-fluent-client";
 
 import { freePort } from "../tests/env/controlplane";
 import { servingCertificate } from "../tests/env/pki";
+import { PEPR_STORE_CRD } from "./lib/pepr-store";
 
 const ROOT = resolve(__dirname, "..");
 // A plain parser on purpose: client-node's loadAllYaml builds typed models that rename
@@ -35,32 +36,6 @@ interface Manifest {
     clientConfig: { url?: string; service?: { path?: string }; caBundle?: string };
   }>;
 }
-
-// The CRD of Pepr's key-value store, which `pepr deploy` creates from code rather than YAML. The
-// module waits for its store before it serves webhooks.
-const PEPR_STORE_CRD = {
-  apiVersion: "apiextensions.k8s.io/v1",
-  kind: "CustomResourceDefinition",
-  metadata: { name: "peprstores.pepr.dev" },
-  spec: {
-    group: "pepr.dev",
-    scope: "Namespaced",
-    names: { plural: "peprstores", singular: "peprstore", kind: "PeprStore" },
-    versions: [
-      {
-        name: "v1",
-        served: true,
-        storage: true,
-        schema: {
-          openAPIV3Schema: {
-            type: "object",
-            properties: { data: { type: "object", additionalProperties: { type: "string" } } },
-          },
-        },
-      },
-    ],
-  },
-};
 
 function kubeconfigPath(): string {
   if (process.env.KUBECONFIG) return process.env.KUBECONFIG;

@@ -17,6 +17,7 @@ import { ensureControlPlaneBinaries } from "../tests/env/binaries";
 import { listMockups } from "../tests/bmc/mockup-store";
 import { TestBmc } from "../tests/bmc/server";
 import { startControlPlane, type ControlPlane } from "../tests/env/controlplane";
+import { alive } from "../tests/env/process";
 import { registerHosts } from "./lib/register-hosts";
 
 const ROOT = resolve(__dirname, "..");
@@ -100,15 +101,6 @@ async function testenvRunning(stateFile: string): Promise<boolean> {
   if (!existsSync(stateFile)) return false;
   const { pids } = JSON.parse(await readFile(stateFile, "utf8")) as { pids: number[] };
   return pids.every(alive);
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 main().catch(err => {

@@ -8,8 +8,8 @@ import {
 import {
   changed,
   isBeingDeleted,
-  isTopologyDryRun,
   problem,
+  templateImmutable,
   type AdmissionInput,
   type Problem,
 } from "../lib/admission";
@@ -73,20 +73,12 @@ export function validateBeskar7ClusterTemplate(
     input.object.spec?.template?.spec?.controlPlaneEndpoint,
     "spec.template.spec.controlPlaneEndpoint",
   );
-  const old = input.oldObject;
-  if (
-    input.operation === "UPDATE" &&
-    old &&
-    !isTopologyDryRun(input) &&
-    changed(["spec.template"], old, input.object).length
-  ) {
-    found.push(
-      problem(
-        "spec.template",
-        "is immutable; create a new Beskar7ClusterTemplate and point the ClusterClass at it",
-      ),
-    );
-  }
+  found.push(
+    ...templateImmutable(
+      input,
+      "create a new Beskar7ClusterTemplate and point the ClusterClass at it",
+    ),
+  );
   return found;
 }
 

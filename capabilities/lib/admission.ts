@@ -119,3 +119,17 @@ function at(obj: unknown, path: string): unknown {
   }
   return value;
 }
+
+/**
+ * Templates are immutable: Cluster API rolls machines by pointing at a new template, and editing
+ * one in place would leave existing objects out of step with it. Topology dry-runs pass.
+ */
+export function templateImmutable(
+  input: AdmissionInput<{ metadata?: { annotations?: Record<string, string> }; spec?: unknown }>,
+  instead: string,
+): Problem[] {
+  const old = input.oldObject;
+  if (input.operation !== "UPDATE" || !old || isTopologyDryRun(input)) return [];
+  if (!changed(["spec.template"], old, input.object).length) return [];
+  return [problem("spec.template", `is immutable; ${instead}`)];
+}

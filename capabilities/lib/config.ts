@@ -51,22 +51,44 @@ export interface Config {
   operatorUsernames: string[];
 }
 
+/** Defaults of the timing settings, for code that runs without the environment (tests). */
+export const TIMING_DEFAULTS = Object.freeze({
+  powerCheckIntervalMs: 5 * 60_000,
+  inventoryIntervalMs: 24 * 3_600_000,
+  powerSettleMs: 10_000,
+  errorBackoffBaseMs: 5_000,
+  errorBackoffMaxMs: 5 * 60_000,
+  gracefulShutdownTimeoutMs: 120_000,
+});
+
+const T = TIMING_DEFAULTS;
+
 export const config: Readonly<Config> = Object.freeze({
   maxConcurrentReconciles: integer("BESKAR7_MAX_CONCURRENT_RECONCILES", 64, 1, 10_000),
   maxReconcilesPerBMC: integer("BESKAR7_MAX_RECONCILES_PER_BMC", 1, 1, 100),
   maxRequestsPerBMC: integer("BESKAR7_MAX_REQUESTS_PER_BMC", 4, 1, 64),
   bmcRequestTimeoutMs: integer("BESKAR7_BMC_TIMEOUT_MS", 30_000, 100, 600_000),
-  powerCheckIntervalMs: integer("BESKAR7_POWER_CHECK_INTERVAL_MS", 5 * 60_000, 1000, 86_400_000),
+  powerCheckIntervalMs: integer(
+    "BESKAR7_POWER_CHECK_INTERVAL_MS",
+    T.powerCheckIntervalMs,
+    1000,
+    86_400_000,
+  ),
   inventoryIntervalMs: integer(
     "BESKAR7_INVENTORY_INTERVAL_MS",
-    24 * 3_600_000,
+    T.inventoryIntervalMs,
     60_000,
     30 * 86_400_000,
   ),
-  powerSettleMs: integer("BESKAR7_POWER_SETTLE_MS", 10_000, 100, 600_000),
-  errorBackoffBaseMs: integer("BESKAR7_ERROR_BACKOFF_BASE_MS", 5_000, 10, 3_600_000),
-  errorBackoffMaxMs: integer("BESKAR7_ERROR_BACKOFF_MAX_MS", 5 * 60_000, 10, 86_400_000),
-  gracefulShutdownTimeoutMs: integer("BESKAR7_GRACEFUL_SHUTDOWN_TIMEOUT_MS", 120_000, 0, 3_600_000),
+  powerSettleMs: integer("BESKAR7_POWER_SETTLE_MS", T.powerSettleMs, 100, 600_000),
+  errorBackoffBaseMs: integer("BESKAR7_ERROR_BACKOFF_BASE_MS", T.errorBackoffBaseMs, 10, 3_600_000),
+  errorBackoffMaxMs: integer("BESKAR7_ERROR_BACKOFF_MAX_MS", T.errorBackoffMaxMs, 10, 86_400_000),
+  gracefulShutdownTimeoutMs: integer(
+    "BESKAR7_GRACEFUL_SHUTDOWN_TIMEOUT_MS",
+    T.gracefulShutdownTimeoutMs,
+    0,
+    3_600_000,
+  ),
   deleteAttempts: integer("BESKAR7_DELETE_ATTEMPTS", 5, 1, 100),
   webhookPort: integer("BESKAR7_WEBHOOK_PORT", 3000, 1, 65535),
   // Pepr runs both the admission and the watcher Deployment as this service account.

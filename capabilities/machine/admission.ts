@@ -13,8 +13,8 @@ import {
   changed,
   checkURL,
   isBeingDeleted,
-  isTopologyDryRun,
   problem,
+  templateImmutable,
   type AdmissionInput,
   type Problem,
 } from "../lib/admission";
@@ -135,22 +135,12 @@ export function validateBeskar7MachineTemplate(
       ),
     );
   }
-  const old = input.oldObject;
-  if (
-    input.operation === "UPDATE" &&
-    old &&
-    !isTopologyDryRun(input) &&
-    changed(["spec.template"], old, input.object).length
-  ) {
-    // Cluster API rolls machines by pointing at a new template; editing one in place would
-    // leave existing machines out of step with it.
-    found.push(
-      problem(
-        "spec.template",
-        "is immutable; create a new Beskar7MachineTemplate and point the MachineDeployment or control plane at it",
-      ),
-    );
-  }
+  found.push(
+    ...templateImmutable(
+      input,
+      "create a new Beskar7MachineTemplate and point the MachineDeployment or control plane at it",
+    ),
+  );
   return found;
 }
 

@@ -31,6 +31,7 @@ import {
   type ProvisioningStepName,
 } from "../api";
 import type { ConditionInput } from "../lib/conditions";
+import { TIMING_DEFAULTS } from "../lib/config";
 import type { EventInput } from "../lib/events";
 import type { HostBmc, HostInventory } from "./bmc";
 
@@ -48,14 +49,7 @@ export interface HostControllerConfig {
   gracefulShutdownTimeoutMs: number;
 }
 
-export const defaultHostControllerConfig: HostControllerConfig = {
-  powerCheckIntervalMs: 5 * 60_000,
-  inventoryIntervalMs: 24 * 3600_000,
-  powerSettleMs: 10_000,
-  errorBackoffBaseMs: 5_000,
-  errorBackoffMaxMs: 5 * 60_000,
-  gracefulShutdownTimeoutMs: 120_000,
-};
+export const defaultHostControllerConfig: HostControllerConfig = TIMING_DEFAULTS;
 
 /** Fields of status a Transition may set; null clears a field. */
 export type StatusUpdate = {

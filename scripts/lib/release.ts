@@ -12,6 +12,7 @@ import { readFileSync } from "node:fs";
 import { parseAllDocuments, stringify } from "yaml";
 
 import { synthesize } from "../../manifests/app";
+import { PEPR_STORE_CRD } from "./pepr-store";
 
 export const TOKEN_VARIABLE = "${BESKAR7_WEBHOOK_TOKEN}";
 const NAMESPACE = "pepr-system";
@@ -22,30 +23,6 @@ interface Doc {
   metadata: { name: string; namespace?: string; annotations?: Record<string, string> };
   [key: string]: unknown;
 }
-
-const PEPR_STORE_CRD: Doc = {
-  apiVersion: "apiextensions.k8s.io/v1",
-  kind: "CustomResourceDefinition",
-  metadata: { name: "peprstores.pepr.dev" },
-  spec: {
-    group: "pepr.dev",
-    scope: "Namespaced",
-    names: { plural: "peprstores", singular: "peprstore", kind: "PeprStore" },
-    versions: [
-      {
-        name: "v1",
-        served: true,
-        storage: true,
-        schema: {
-          openAPIV3Schema: {
-            type: "object",
-            properties: { data: { type: "object", additionalProperties: { type: "string" } } },
-          },
-        },
-      },
-    ],
-  },
-};
 
 function parse(text: string): Doc[] {
   return parseAllDocuments(text)

@@ -18,6 +18,8 @@ import { homedir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 
+import { alive } from "./process";
+
 const run = promisify(execFile);
 
 /** The Kubernetes release the suite runs; Cluster API v1.14 is tested against 1.36. */
@@ -201,14 +203,5 @@ async function lock(path: string, log: (line: string) => void): Promise<() => Pr
       }
       await new Promise(resolve => setTimeout(resolve, 2000));
     }
-  }
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
   }
 }

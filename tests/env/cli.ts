@@ -5,6 +5,7 @@ import { copyFile, mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 
 import { startControlPlane } from "./controlplane";
+import { alive } from "./process";
 
 const DIR = resolve(process.env.BESKAR7_TESTENV_DIR ?? ".testenv");
 const STATE = join(DIR, "state.json");
@@ -15,15 +16,6 @@ interface State {
   kubeconfig: string;
   apiServerURL: string;
   pids: number[];
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 async function readState(): Promise<State | undefined> {
