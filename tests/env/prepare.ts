@@ -1,0 +1,28 @@
+// Installs what the test suite needs beyond npm packages, before vitest starts, so a first run's
+// downloads and builds happen in plain sight (with timings) and outside any test timeout:
+// etcd/kube-apiserver/kubectl built from Go modules, the Cluster API CRDs from the Go module
+// proxy, and sushy-tools from PyPI. Each is cached; later runs return at once.
+import { capiCrdPaths } from "./capi-crds";
+import { ensureControlPlaneBinaries } from "./binaries";
+import { ensureSushyTools } from "../bmc/sushy";
+
+const log = (line: string) => process.stderr.write(`[prepare] ${line}\n`);
+
+async function timed<T>(what: string, work: () => Promise<T>): Promise<T> {
+  const started = Date.now();
+  const result = await work();
+  log(`${what}: ready in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  return result;
+}
+
+async function main(): Promise<void> {
+  const bins = await timed("control-plane binaries", () => ensureControlPlaneBinaries(log));
+  log(`  ${bins.kubeApiserver} (${bins.source})`);
+  await timed("Cluster API CRDs", () => capiCrdPaths());
+  await timed("sushy-tools", () => ensureSushyTools(log));
+}
+
+main().catch(err => {
+  log(err instanceof Error ? err.message : String(err));
+  process.exit(1);
+});
