@@ -67,6 +67,15 @@ describe("clusterctl release files", () => {
     expect(files["metadata.yaml"]).toContain("contract: v1beta2");
   });
 
+  it("ships the module in a Secret well under the 1 MiB object limit", () => {
+    const secret = docs.find(
+      d => d.kind === "Secret" && d.metadata.name === "pepr-beskar7-module",
+    ) as (Doc & { data?: Record<string, string> }) | undefined;
+    const bytes = Object.values(secret?.data ?? {}).reduce((n, v) => n + v.length, 0);
+    expect(bytes).toBeGreaterThan(10_000);
+    expect(bytes).toBeLessThan(512 * 1024);
+  });
+
   it("applies to the API server once clusterctl substitutes its variable", async () => {
     const dir = mkdtempSync(join(tmpdir(), "beskar7-release-"));
     const substituted = components.replaceAll(TOKEN_VARIABLE, "0123456789abcdef0123456789abcdef");
