@@ -1,0 +1,792 @@
+// Benchmark of the PhysicalHost controller: N PhysicalHosts enrolled by the real operator (the
+// built Pepr module, as `npm run operator:local` runs it) against a real etcd + kube-apiserver and
+// N simulated BMCs (tests/bmc) that answer every request after a fixed latency.
+//
+//   npx tsx scripts/bench-physicalhost.ts --hosts 100 [--latency 50] [--mockup NAME | --mixed]
+//       [--rest-minutes 5] [--timeout-minutes 15] [--skip-build] [--json FILE] [--cpu-prof DIR]
+//
+// It reports:
+//   - time from the start of registration (Secrets + PhysicalHosts, 16 at a time, as
+//     scripts/lib/register-hosts.ts does) to the last host Available, and the registration alone;
+//   - the module process's RSS (/proc/<pid>/status VmRSS) once all are Available and after the
+//     rest phase, and its peak (VmHWM);
+//   - BMC requests per host to enroll: each BMC's request count at the moment the benchmark's
+//     watch first sees its host Available (and again once BMC traffic has been quiet for 5 s, which
+//     adds the reconcile the operator's own status write triggers), min/median/max per mockup;
+//   - BMC requests per host per hour at rest: counters reset once everything is quiet, then
+//     counted for --rest-minutes. Choose a whole multiple of the power-check interval (default 5
+//     minutes, the production interval) so every host's periodic check falls into the window the
+//     same number of times; the rate is the count scaled to an hour.
+//   - CPU seconds spent by each process (module, kube-apiserver, etcd, this process with all the
+//     BMCs) and by the whole machine, since the 2 cores are shared by all of them.
+//
+// Everything listens on 127.0.0.1. The run is bounded (--timeout-minutes for enrollment, plus the
+// rest phase) and always cleans up: the operator gets SIGINT (it removes its webhooks and stops
+// the module), then the BMCs and the control plane are stopped and the scratch directory removed.
+// Operator settings come from the environment (BESKAR7_*); leave them unset for the production
+// defaults.
+import { execFileSync, spawn, type ChildProcess } from "node:child_process";
+import { readdirSync, readFileSync } from "node:fs";
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { request } from "node:https";
+import { cpus, totalmem } from "node:os";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { monitorEventLoopDelay } from "node:perf_hooks";
+import { parseArgs } from "node:util";
+
+import { KubeConfig, Watch } from "@kubernetes/client-node";
+
+import { API_GROUP, API_VERSION, HostState } from "../capabilities/api/constants";
+import { listMockups } from "../tests/bmc/mockup-store";
+import { TestBmc } from "../tests/bmc/server";
+import { startControlPlane, type ControlPlane } from "../tests/env/controlplane";
+import { startProfiler, summarise, type Profiler } from "./lib/bench-profile";
+import { hostName, registerHosts } from "./lib/register-hosts";
+
+const ROOT = resolve(__dirname, "..");
+const NAMESPACE = "bench";
+const say = (line: string) => process.stderr.write(`[bench] ${line}\n`);
+const sleep = (ms: number) => new Promise<void>(r => setTimeout(r, ms));
+const MiB = 1024 * 1024;
+
+interface Options {
+  hosts: number;
+  latencyMs: number;
+  mockups: string[];
+  restMinutes: number;
+  timeoutMinutes: number;
+  build: boolean;
+  json?: string;
+  cpuProf?: string;
+}
+
+function options(): Options {
+  const { values } = parseArgs({
+    options: {
+      hosts: { type: "string", default: "100" },
+      latency: { type: "string", default: "50" },
+      mockup: { type: "string" },
+      mixed: { type: "boolean", default: false },
+      "rest-minutes": { type: "string", default: "5" },
+      "timeout-minutes": { type: "string", default: "15" },
+      "skip-build": { type: "boolean", default: false },
+      json: { type: "string" },
+      "cpu-prof": { type: "string" },
+    },
+  });
+  const num = (name: string, raw: string, min: number, max: number) => {
+    const n = Number(raw);
+    if (!Number.isFinite(n) || n < min || n > max)
+      throw new Error(`--${name} must be ${min}..${max}`);
+    return n;
+  };
+  const all = listMockups();
+  let mockups = all;
+  if (values.mockup && values.mixed) throw new Error("--mockup and --mixed exclude each other");
+  if (values.mockup) {
+    const key = values.mockup.toLowerCase();
+    mockups = all.filter(m => m === values.mockup || m.toLowerCase().includes(key));
+    if (mockups.length !== 1) {
+      throw new Error(`--mockup ${values.mockup} matches ${mockups.length} of: ${all.join(", ")}`);
+    }
+  }
+  return {
+    hosts: Math.round(num("hosts", values.hosts!, 1, 5000)),
+    latencyMs: num("latency", values.latency!, 0, 10_000),
+    mockups,
+    restMinutes: num("rest-minutes", values["rest-minutes"]!, 0, 120),
+    timeoutMinutes: num("timeout-minutes", values["timeout-minutes"]!, 1, 120),
+    build: !values["skip-build"],
+    json: values.json,
+    cpuProf: values["cpu-prof"] ? resolve(values["cpu-prof"]) : undefined,
+  };
+}
+
+// ------------------------------------------------------------------------- process accounting
+
+const TICK = 100; // USER_HZ on Linux
+
+/** CPU seconds (user + system) of a process, or NaN when it is gone. */
+function cpuSeconds(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return (Number(fields[11]) + Number(fields[12])) / TICK;
+  } catch {
+    return Number.NaN;
+  }
+}
+
+/** VmRSS and VmHWM (peak) of a process in bytes. */
+function memory(pid: number): { rss: number; peak: number } {
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, "utf8");
+    const kb = (key: string) => Number(new RegExp(`^${key}:\\s+(\\d+) kB`, "m").exec(status)?.[1]);
+    return { rss: kb("VmRSS") * 1024, peak: kb("VmHWM") * 1024 };
+  } catch {
+    return { rss: Number.NaN, peak: Number.NaN };
+  }
+}
+
+/** Open file descriptors (sockets included) of a process. */
+function openFds(pid: number): number {
+  try {
+    return readdirSync(`/proc/${pid}/fd`).length;
+  } catch {
+    return Number.NaN;
+  }
+}
+
+/** Busy and total CPU seconds of the whole machine (all cores). */
+function machineCpu(): { busy: number; total: number } {
+  const line = readFileSync("/proc/stat", "utf8").split("\n")[0]!;
+  const v = line.trim().split(/\s+/).slice(1).map(Number);
+  const total = v.reduce((a, b) => a + b, 0);
+  const idle = (v[3] ?? 0) + (v[4] ?? 0);
+  return { busy: (total - idle) / TICK, total: total / TICK };
+}
+
+interface CpuSnapshot {
+  at: number;
+  module: number;
+  apiserver: number;
+  etcd: number;
+  bench: number;
+  machine: { busy: number; total: number };
+}
+
+// ------------------------------------------------------------------------------- the operator
+
+interface Operator {
+  child: ChildProcess;
+  modulePid: number;
+  webhookPort: number;
+  stop(): Promise<void>;
+}
+
+/** Starts operator:local; onStop receives its stop function at once, so that an interrupt while
+ *  it builds or starts still stops it. */
+async function startOperator(
+  kubeconfig: string,
+  opts: Options,
+  onStop: (stop: () => Promise<void>) => void,
+): Promise<Operator> {
+  const env: NodeJS.ProcessEnv = { ...process.env, KUBECONFIG: kubeconfig };
+  if (!opts.build) env.BESKAR7_SKIP_BUILD = "1";
+  const child = spawn(join(ROOT, "node_modules", ".bin", "tsx"), ["scripts/operator-local.ts"], {
+    cwd: ROOT,
+    env,
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  // The module logs a line per reconcile at info level; keep only warnings and errors, counted.
+  let warnings = 0;
+  const lastWarnings: string[] = [];
+  const onLog = (chunk: Buffer) => {
+    for (const line of chunk.toString().split("\n")) {
+      if (line.startsWith("npm warn")) continue;
+      if (/"level":(40|50|60)/.test(line) || /\b(warn|error)\b/i.test(line)) {
+        warnings++;
+        if (lastWarnings.length < 5) lastWarnings.push(line.slice(0, 300));
+      }
+    }
+  };
+  child.stdout!.on("data", onLog);
+  let stderr = "";
+  const ready = new Promise<{ pid: number; port: number }>((ok, fail) => {
+    child.stderr!.on("data", (chunk: Buffer) => {
+      stderr += chunk.toString();
+      onLog(chunk);
+      const m =
+        /\[operator:local\] ready: webhooks at https:\/\/127\.0\.0\.1:(\d+).*module pid (\d+)/.exec(
+          stderr,
+        );
+      if (m) ok({ port: Number(m[1]), pid: Number(m[2]) });
+    });
+    child.once("exit", code =>
+      fail(new Error(`the operator exited (${code}) before it was ready:\n${stderr.slice(-2000)}`)),
+    );
+  });
+  const stop = async () => {
+    if (warnings)
+      say(`operator warnings/errors logged: ${warnings}; first: ${lastWarnings.join("\n  ")}`);
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise(r => child.once("exit", r));
+    child.kill("SIGINT");
+    const timer = setTimeout(() => child.kill("SIGKILL"), 30_000);
+    await exited;
+    clearTimeout(timer);
+  };
+  onStop(stop);
+  const { pid, port } = await Promise.race([
+    ready,
+    sleep(180_000).then(() => Promise.reject(new Error("the operator was not ready in 180 s"))),
+  ]);
+  return { child, modulePid: pid, webhookPort: port, stop };
+}
+
+/** The module's Prometheus text (Pepr serves /metrics on its webhook port), or "" on failure. */
+function scrapeMetrics(port: number): Promise<string> {
+  return new Promise(done => {
+    const req = request(
+      { host: "127.0.0.1", port, path: "/metrics", rejectUnauthorized: false, timeout: 10_000 },
+      res => {
+        let body = "";
+        res.on("data", (c: Buffer) => (body += c.toString()));
+        res.on("end", () => done(res.statusCode === 200 ? body : ""));
+      },
+    );
+    req.on("error", () => done(""));
+    req.on("timeout", () => req.destroy());
+    req.end();
+  });
+}
+
+function metricSum(text: string, name: string, labelFilter = ""): number {
+  let sum = 0;
+  for (const line of text.split("\n")) {
+    // Pepr's collector prefixes every metric with "pepr_".
+    const full = line.startsWith(`pepr_${name}`) ? `pepr_${name}` : name;
+    if (!line.startsWith(full)) continue;
+    const rest = line.slice(full.length);
+    if (!(rest.startsWith("{") || rest.startsWith(" "))) continue;
+    if (labelFilter && !rest.includes(labelFilter)) continue;
+    sum += Number(line.trim().split(/\s+/).pop());
+  }
+  return sum;
+}
+
+// ---------------------------------------------------------------------------- host tracking
+
+interface HostRecord {
+  name: string;
+  bmc: TestBmc;
+  mockup: string;
+  addedAt?: number;
+  availableAt?: number;
+  /** The BMC's request count when the watch first saw the host Available. */
+  requestsAtAvailable?: number;
+  requestsWhenQuiet?: number;
+  restRequests?: number;
+  state?: string;
+  errorSeen?: string;
+}
+
+function watchHosts(kc: KubeConfig, hosts: Map<string, HostRecord>): { stop(): void } {
+  const path = `/apis/${API_GROUP}/${API_VERSION}/namespaces/${NAMESPACE}/physicalhosts`;
+  let controller: AbortController | undefined;
+  let stopped = false;
+  const begin = async (): Promise<void> => {
+    if (stopped) return;
+    controller = await new Watch(kc).watch(
+      path,
+      { allowWatchBookmarks: false },
+      (_type, obj: { metadata?: { name?: string }; status?: Record<string, unknown> }) => {
+        const record = hosts.get(obj.metadata?.name ?? "");
+        if (!record) return;
+        const now = performance.now();
+        record.addedAt ??= now;
+        const state = obj.status?.state as string | undefined;
+        record.state = state;
+        if (state === HostState.Available && record.availableAt === undefined) {
+          record.availableAt = now;
+          record.requestsAtAvailable = record.bmc.requests.total;
+        }
+        if (state === HostState.Error && !record.errorSeen) {
+          record.errorSeen = `${obj.status?.errorReason}: ${obj.status?.errorMessage}`;
+        }
+      },
+      err => {
+        if (!stopped) {
+          if (err) say(`watch ended (${String(err)}); restarting`);
+          setTimeout(() => void begin().catch(e => say(`watch restart failed: ${e}`)), 500);
+        }
+      },
+    );
+  };
+  void begin().catch(err => say(`watch failed: ${err}`));
+  return {
+    stop: () => {
+      stopped = true;
+      controller?.abort();
+    },
+  };
+}
+
+// -------------------------------------------------------------------------------- statistics
+
+function stats(values: number[]): { min: number; median: number; max: number; mean: number } {
+  if (values.length === 0) return { min: NaN, median: NaN, max: NaN, mean: NaN };
+  const s = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(s.length / 2);
+  return {
+    min: s[0]!,
+    median: s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2,
+    max: s[s.length - 1]!,
+    mean: s.reduce((a, b) => a + b, 0) / s.length,
+  };
+}
+
+function percentile(values: number[], p: number): number {
+  if (values.length === 0) return NaN;
+  const s = [...values].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]!;
+}
+
+const fmt = (n: number, digits = 1) => (Number.isFinite(n) ? n.toFixed(digits) : "n/a");
+const short = (mockup: string) => mockup.replace(/^nvidia-libredfish_/, "");
+
+interface Row {
+  group: string;
+  n: number;
+  min: number;
+  median: number;
+  max: number;
+  mean: number;
+}
+
+interface CpuDelta {
+  wall: number;
+  module: number;
+  apiserver: number;
+  etcd: number;
+  bench: number;
+  machineBusy: number;
+  machineTotal: number;
+}
+
+interface BenchResult {
+  command: string;
+  date: string;
+  commit: string;
+  machine: string;
+  operatorEnv: string[];
+  hosts: number;
+  latencyMs: number;
+  mockups: string[];
+  timedOut: boolean;
+  available: number;
+  registrationSeconds: number;
+  allAvailableSeconds: number;
+  firstAvailableSeconds: number;
+  availableAtPercentiles: { p50: number; p90: number };
+  createdToAvailableSeconds: {
+    min: number;
+    median: number;
+    max: number;
+    mean: number;
+    p90: number;
+  };
+  moduleRssMiB: {
+    beforeRegistration: number;
+    allAvailable: number;
+    afterRest: number;
+    peak: number;
+  };
+  moduleFds: { allAvailable: number; afterRest: number };
+  requestsToEnroll: Row[];
+  requestsUntilQuiet: Row[];
+  requestsAfterAvailable: Row[];
+  requestsPerHostPerHourAtRest: Row[];
+  restMinutes: number;
+  restRequestsPerMinute: number[];
+  cpuEnrollment: CpuDelta;
+  cpuRest: CpuDelta;
+  benchEventLoopDelayMs: { p99: number; max: number };
+  operatorMetrics: { reconciles: number; meanReconcileMs: number };
+  reconcilesAtEnd?: number;
+  requestKindsPerMockup: Record<string, Record<string, number>>;
+  errors: string[];
+  errorCount: number;
+  timeline: Array<{ s: number; available: number; rssMiB: number; fds: number }>;
+}
+
+// ------------------------------------------------------------------------------------- main
+
+async function main(): Promise<void> {
+  const opts = options();
+  const commit = (() => {
+    try {
+      const head = execFileSync("git", ["rev-parse", "--short", "HEAD"], { cwd: ROOT });
+      const dirty = execFileSync("git", ["status", "--porcelain", "--untracked-files=no"], {
+        cwd: ROOT,
+      });
+      return `${head.toString().trim()}${dirty.length ? " (work tree has changes)" : ""}`;
+    } catch {
+      return "unknown";
+    }
+  })();
+  const cleanups: Array<() => Promise<void>> = [];
+  let cleaning: Promise<void> | undefined;
+  const cleanup = () =>
+    (cleaning ??= (async () => {
+      for (const fn of cleanups.reverse()) {
+        await fn().catch(err => say(`cleanup: ${err instanceof Error ? err.message : err}`));
+      }
+    })());
+  const abort = (why: string, code: number) => {
+    say(`${why}; cleaning up`);
+    void cleanup().finally(() => process.exit(code));
+  };
+  process.on("SIGINT", () => abort("interrupted", 130));
+  process.on("SIGTERM", () => abort("terminated", 143));
+  // A hard bound on the whole run, whatever hangs: start-up, enrollment, rest phase, reporting.
+  const budgetMs = (opts.timeoutMinutes + opts.restMinutes + 10) * 60_000;
+  setTimeout(() => abort(`the run exceeded ${budgetMs / 60_000} minutes`, 2), budgetMs).unref();
+
+  const work = await mkdtemp(join(tmpdir(), "beskar7-bench-"));
+  cleanups.push(() => rm(work, { recursive: true, force: true }));
+  const loopDelay = monitorEventLoopDelay({ resolution: 10 });
+
+  try {
+    say("starting etcd and kube-apiserver");
+    const plane: ControlPlane = await startControlPlane(join(work, "plane"), { log: say });
+    cleanups.push(() => plane.stop());
+    process.env.KUBECONFIG = plane.kubeconfig;
+
+    say(
+      `starting ${opts.hosts} BMCs (${opts.mockups.map(short).join(", ")}), ${opts.latencyMs} ms latency`,
+    );
+    const bmcs: TestBmc[] = [];
+    cleanups.push(async () => void (await Promise.all(bmcs.map(b => b.stop()))));
+    for (let i = 0; i < opts.hosts; i += 50) {
+      const batch = Array.from({ length: Math.min(50, opts.hosts - i) }, (_, j) =>
+        TestBmc.start({
+          mockup: opts.mockups[(i + j) % opts.mockups.length]!,
+          latencyMs: opts.latencyMs,
+          tls: "shared",
+        }),
+      );
+      bmcs.push(...(await Promise.all(batch)));
+    }
+
+    say(`starting the operator${opts.build ? " (pepr build first)" : ""}`);
+    const operator = await startOperator(plane.kubeconfig, opts, stop => cleanups.push(stop));
+    say(`operator ready: module pid ${operator.modulePid}`);
+
+    const hosts = new Map<string, HostRecord>();
+    bmcs.forEach((bmc, i) => {
+      const name = hostName(bmc, i);
+      hosts.set(name, { name, bmc, mockup: opts.mockups[i % opts.mockups.length]! });
+    });
+    const kc = new KubeConfig();
+    kc.loadFromFile(plane.kubeconfig);
+    const watcher = watchHosts(kc, hosts);
+    cleanups.push(async () => watcher.stop());
+    await sleep(1000); // let the watch establish before the first host exists
+
+    const cpu = (): CpuSnapshot => {
+      const self = process.cpuUsage();
+      return {
+        at: performance.now(),
+        module: cpuSeconds(operator.modulePid),
+        apiserver: cpuSeconds(plane.pids.kubeApiserver),
+        etcd: cpuSeconds(plane.pids.etcd),
+        bench: (self.user + self.system) / 1e6,
+        machine: machineCpu(),
+      };
+    };
+    const rssBefore = memory(operator.modulePid);
+    const records = [...hosts.values()];
+    const availableCount = () => records.filter(r => r.availableAt !== undefined).length;
+
+    let profiler: Profiler | undefined;
+    if (opts.cpuProf) {
+      profiler = await startProfiler(operator.modulePid, "pepr-beskar7.js");
+      say("profiling the module (inspector on 127.0.0.1:9229)");
+    }
+
+    // ---- enrollment
+    loopDelay.enable();
+    const cpuStart = cpu();
+    const t0 = performance.now();
+    let registeredAt = NaN;
+    const registration = registerHosts(NAMESPACE, bmcs).then(() => {
+      registeredAt = performance.now();
+      say(`registered ${opts.hosts} hosts in ${fmt((registeredAt - t0) / 1000)} s`);
+    });
+    registration.catch(() => undefined);
+    const deadline = t0 + opts.timeoutMinutes * 60_000;
+    const timeline: Array<{ s: number; available: number; rssMiB: number; fds: number }> = [];
+    let lastProgress = 0;
+    let timedOut = false;
+    while (availableCount() < opts.hosts) {
+      if (performance.now() > deadline) {
+        timedOut = true;
+        break;
+      }
+      await sleep(250);
+      const now = performance.now();
+      if (now - lastProgress >= 5000) {
+        lastProgress = now;
+        const byState: Record<string, number> = {};
+        for (const r of records) byState[r.state ?? "-"] = (byState[r.state ?? "-"] ?? 0) + 1;
+        const rss = memory(operator.modulePid).rss / MiB;
+        const fds = openFds(operator.modulePid);
+        timeline.push({ s: (now - t0) / 1000, available: availableCount(), rssMiB: rss, fds });
+        say(
+          `${fmt((now - t0) / 1000, 0)} s: ${availableCount()}/${opts.hosts} Available ` +
+            `${JSON.stringify(byState)} module RSS ${fmt(rss, 0)} MiB, ${fds} fds`,
+        );
+      }
+    }
+    await registration;
+    const tAll = timedOut ? NaN : Math.max(...records.map(r => r.availableAt!));
+    const cpuEnroll = cpu();
+    const rssAtAvailable = memory(operator.modulePid);
+    const fdsAtAvailable = openFds(operator.modulePid);
+    const loopP99 = loopDelay.percentile(99) / 1e6;
+    const loopMax = loopDelay.max / 1e6;
+    loopDelay.disable();
+    say(
+      timedOut
+        ? `timed out after ${opts.timeoutMinutes} min: ${availableCount()}/${opts.hosts} Available`
+        : `all ${opts.hosts} Available after ${fmt((tAll - t0) / 1000)} s`,
+    );
+
+    // ---- quiet: the operator's own status writes trigger one more reconcile per host
+    const totalRequests = () => bmcs.reduce((a, b) => a + b.requests.total, 0);
+    let last = totalRequests();
+    let stableSince = performance.now();
+    const quietDeadline = performance.now() + 120_000;
+    while (performance.now() - stableSince < 5000 && performance.now() < quietDeadline) {
+      await sleep(500);
+      const n = totalRequests();
+      if (n !== last) {
+        last = n;
+        stableSince = performance.now();
+      }
+    }
+    for (const r of records) r.requestsWhenQuiet = r.bmc.requests.total;
+    const byMockupSnapshot = new Map<string, Record<string, number>>();
+    for (const r of records) {
+      if (!byMockupSnapshot.has(r.mockup))
+        byMockupSnapshot.set(r.mockup, r.bmc.requests.snapshot());
+    }
+    const metricsText = await scrapeMetrics(operator.webhookPort);
+    const cpuQuiet = cpu();
+    if (profiler && opts.cpuProf) {
+      const profile = await profiler.stop();
+      await mkdir(opts.cpuProf, { recursive: true });
+      const base = join(opts.cpuProf, `module-${opts.hosts}-hosts`);
+      await writeFile(`${base}.cpuprofile`, JSON.stringify(profile));
+      const summary = summarise(profile);
+      await writeFile(`${base}.txt`, `${summary}\n`);
+      say(`module CPU profile (registration start to quiet) in ${base}.cpuprofile:\n${summary}`);
+    }
+
+    // ---- rest
+    let restMs = 0;
+    let rssAfterRest = { rss: NaN, peak: NaN };
+    let fdsAfterRest = NaN;
+    const restBuckets: number[] = [];
+    if (opts.restMinutes > 0 && !timedOut) {
+      say(`at rest for ${opts.restMinutes} min (counters reset)`);
+      for (const b of bmcs) b.requests.reset();
+      const restStart = performance.now();
+      const restEnd = restStart + opts.restMinutes * 60_000;
+      let bucketStart = totalRequests();
+      while (performance.now() < restEnd) {
+        await sleep(Math.min(60_000, restEnd - performance.now()));
+        const n = totalRequests();
+        restBuckets.push(n - bucketStart);
+        bucketStart = n;
+        say(`  rest ${fmt((performance.now() - restStart) / 60_000)} min: ${n} requests so far`);
+      }
+      restMs = performance.now() - restStart;
+      for (const r of records) r.restRequests = r.bmc.requests.total;
+      rssAfterRest = memory(operator.modulePid);
+      fdsAfterRest = openFds(operator.modulePid);
+    }
+    const cpuEnd = cpu();
+    const metricsEnd = opts.restMinutes > 0 ? await scrapeMetrics(operator.webhookPort) : "";
+
+    // ---- report
+    const enrolled = records.filter(r => r.requestsAtAvailable !== undefined);
+    const mockupsSeen = [...new Set(records.map(r => r.mockup))];
+    const rows = (pick: (r: HostRecord) => number | undefined): Row[] => [
+      ...mockupsSeen.map(m => {
+        const v = records
+          .filter(r => r.mockup === m)
+          .map(pick)
+          .filter(x => x !== undefined);
+        return { group: short(m), n: v.length, ...stats(v as number[]) };
+      }),
+      ...(mockupsSeen.length > 1
+        ? [
+            {
+              group: "all",
+              n: records.map(pick).filter(x => x !== undefined).length,
+              ...stats(records.map(pick).filter(x => x !== undefined) as number[]),
+            },
+          ]
+        : []),
+    ];
+    const enrollRows = rows(r => r.requestsAtAvailable);
+    const quietRows = rows(r => r.requestsWhenQuiet);
+    const extraRows = rows(r =>
+      r.requestsAtAvailable === undefined
+        ? undefined
+        : r.requestsWhenQuiet! - r.requestsAtAvailable,
+    );
+    const restHours = restMs / 3_600_000;
+    const restRows = restMs
+      ? rows(r => (r.restRequests === undefined ? undefined : r.restRequests / restHours))
+      : [];
+    const latencies = enrolled.map(r => (r.availableAt! - (r.addedAt ?? t0)) / 1000);
+    const sinceStart = enrolled.map(r => (r.availableAt! - t0) / 1000);
+    const d = (a: CpuSnapshot, b: CpuSnapshot): CpuDelta => ({
+      wall: (b.at - a.at) / 1000,
+      module: b.module - a.module,
+      apiserver: b.apiserver - a.apiserver,
+      etcd: b.etcd - a.etcd,
+      bench: b.bench - a.bench,
+      machineBusy: b.machine.busy - a.machine.busy,
+      machineTotal: b.machine.total - a.machine.total,
+    });
+    const cpuEnrollment = d(cpuStart, cpuEnroll);
+    const cpuRest = d(cpuQuiet, cpuEnd);
+    const reconciles = metricSum(
+      metricsText,
+      "beskar7_reconciles_total",
+      'controller="physicalhost"',
+    );
+    const reconcileMs = metricSum(
+      metricsText,
+      "beskar7_reconcile_duration_ms_total",
+      'controller="physicalhost"',
+    );
+    const errors = records.filter(r => r.errorSeen);
+    const env = Object.entries(process.env)
+      // BESKAR7_SHARED_DIR locates the mockups (test BMCs), not an operator setting.
+      .filter(([k]) => k.startsWith("BESKAR7_") && !/^BESKAR7_(SKIP_BUILD|SHARED_DIR)$/.test(k))
+      .map(([k, v]) => `${k}=${v}`);
+
+    const result: BenchResult = {
+      command: `npx tsx scripts/bench-physicalhost.ts ${process.argv.slice(2).join(" ")}`.trim(),
+      date: new Date().toISOString(),
+      commit,
+      machine: `${cpus().length} cores (${cpus()[0]?.model ?? "?"}), ${fmt(totalmem() / 1024 ** 3)} GiB`,
+      operatorEnv: env,
+      hosts: opts.hosts,
+      latencyMs: opts.latencyMs,
+      mockups: opts.mockups.map(short),
+      timedOut,
+      available: availableCount(),
+      registrationSeconds: (registeredAt - t0) / 1000,
+      allAvailableSeconds: (tAll - t0) / 1000,
+      firstAvailableSeconds: Math.min(...sinceStart),
+      availableAtPercentiles: { p50: percentile(sinceStart, 50), p90: percentile(sinceStart, 90) },
+      createdToAvailableSeconds: { ...stats(latencies), p90: percentile(latencies, 90) },
+      moduleRssMiB: {
+        beforeRegistration: rssBefore.rss / MiB,
+        allAvailable: rssAtAvailable.rss / MiB,
+        afterRest: rssAfterRest.rss / MiB,
+        peak: Math.max(rssAtAvailable.peak, rssAfterRest.peak || 0) / MiB,
+      },
+      moduleFds: { allAvailable: fdsAtAvailable, afterRest: fdsAfterRest },
+      requestsToEnroll: enrollRows,
+      requestsUntilQuiet: quietRows,
+      requestsAfterAvailable: extraRows,
+      requestsPerHostPerHourAtRest: restRows,
+      restMinutes: restMs / 60_000,
+      restRequestsPerMinute: restBuckets,
+      cpuEnrollment,
+      cpuRest,
+      benchEventLoopDelayMs: { p99: loopP99, max: loopMax },
+      operatorMetrics: {
+        reconciles,
+        meanReconcileMs: reconciles ? reconcileMs / reconciles : NaN,
+      },
+      reconcilesAtEnd: metricsEnd ? metricSum(metricsEnd, "beskar7_reconciles_total") : undefined,
+      requestKindsPerMockup: Object.fromEntries(
+        [...byMockupSnapshot].map(([m, snap]) => [short(m), snap]),
+      ),
+      errors: errors.slice(0, 10).map(r => `${r.name}: ${r.errorSeen}`),
+      errorCount: errors.length,
+      timeline,
+    };
+    if (opts.json) await writeFile(opts.json, JSON.stringify(result, null, 2));
+    process.stdout.write(report(result));
+  } finally {
+    await cleanup();
+  }
+}
+
+function report(x: BenchResult): string {
+  const table = (title: string, rows: Row[], digits = 0) =>
+    [
+      `| ${title} | hosts | min | median | max |`,
+      "| --- | --- | --- | --- | --- |",
+      ...rows.map(
+        row =>
+          `| ${row.group} | ${row.n} | ${fmt(row.min, digits)} | ${fmt(row.median, digits)} | ${fmt(row.max, digits)} |`,
+      ),
+    ].join("\n");
+  const c = x.cpuEnrollment;
+  const cr = x.cpuRest;
+  const lines = [
+    "",
+    `### ${x.hosts} hosts`,
+    "",
+    "```",
+    x.command,
+    "```",
+    "",
+    `${x.date}; commit ${x.commit}; ${x.machine}; operator env: ${x.operatorEnv.join(" ") || "defaults"}`,
+    "",
+    "| metric | value |",
+    "| --- | --- |",
+    `| hosts Available | ${x.available}/${x.hosts}${x.timedOut ? " (timed out)" : ""} |`,
+    `| registration (Secrets + PhysicalHosts) | ${fmt(x.registrationSeconds)} s |`,
+    `| registration start to first Available | ${fmt(x.firstAvailableSeconds)} s |`,
+    `| registration start to 50% / 90% Available | ${fmt(x.availableAtPercentiles.p50)} s / ${fmt(x.availableAtPercentiles.p90)} s |`,
+    `| **registration start to all Available** | **${fmt(x.allAvailableSeconds)} s** |`,
+    `| host created to Available, median / p90 / max | ${fmt(x.createdToAvailableSeconds.median)} / ${fmt(x.createdToAvailableSeconds.p90)} / ${fmt(x.createdToAvailableSeconds.max)} s |`,
+    `| module RSS before registration | ${fmt(x.moduleRssMiB.beforeRegistration, 0)} MiB |`,
+    `| **module RSS when all Available** | **${fmt(x.moduleRssMiB.allAvailable, 0)} MiB** |`,
+    ...(x.restMinutes
+      ? [`| module RSS after the rest phase | ${fmt(x.moduleRssMiB.afterRest, 0)} MiB |`]
+      : []),
+    `| module peak RSS (VmHWM) | ${fmt(x.moduleRssMiB.peak, 0)} MiB |`,
+    `| module open fds when all Available${x.restMinutes ? " / after rest" : ""} | ${x.moduleFds.allAvailable}${x.restMinutes ? ` / ${x.moduleFds.afterRest}` : ""} |`,
+    `| reconciles until quiet / mean duration | ${x.operatorMetrics.reconciles} / ${fmt(x.operatorMetrics.meanReconcileMs, 0)} ms |`,
+    `| hosts that went through Error | ${x.errorCount} |`,
+    `| CPU s during enrollment (wall ${fmt(c.wall)} s): module / apiserver / etcd / bench+BMCs | ${fmt(c.module)} / ${fmt(c.apiserver)} / ${fmt(c.etcd)} / ${fmt(c.bench)} |`,
+    `| machine CPU busy during enrollment | ${fmt((100 * c.machineBusy) / c.machineTotal, 0)}% of ${fmt(c.machineTotal)} core-s (others: ${fmt(c.machineBusy - c.module - c.apiserver - c.etcd - c.bench)} s) |`,
+    `| bench process event-loop delay p99 / max | ${fmt(x.benchEventLoopDelayMs.p99, 0)} / ${fmt(x.benchEventLoopDelayMs.max, 0)} ms |`,
+    ...(x.restMinutes
+      ? [
+          `| CPU s at rest (${fmt(cr.wall, 0)} s): module / apiserver / etcd / bench+BMCs | ${fmt(cr.module)} / ${fmt(cr.apiserver)} / ${fmt(cr.etcd)} / ${fmt(cr.bench)} |`,
+          `| rest-phase BMC requests per minute | ${x.restRequestsPerMinute.join(", ")} |`,
+        ]
+      : []),
+    "",
+    table("BMC requests to enroll (at first Available)", x.requestsToEnroll),
+    "",
+    table("BMC requests until quiet (+ reconcile of own status write)", x.requestsUntilQuiet),
+    "",
+    table("BMC requests after first Available, until quiet", x.requestsAfterAvailable),
+    "",
+    ...(x.requestsPerHostPerHourAtRest.length
+      ? [
+          table(
+            `BMC requests per host per hour at rest (${fmt(x.restMinutes)} min window)`,
+            x.requestsPerHostPerHourAtRest,
+            1,
+          ),
+          "",
+        ]
+      : []),
+    ...(x.errors.length ? ["Errors seen:", ...x.errors.map(e => `- ${e}`), ""] : []),
+  ];
+  return `${lines.join("\n")}\n`;
+}
+
+main().then(
+  () => process.exit(0),
+  err => {
+    say(err instanceof Error ? (err.stack ?? err.message) : String(err));
+    process.exit(1);
+  },
+);
