@@ -28,40 +28,72 @@ export interface FinalizeDeps {
   config: FinalizeConfig;
   /** Calls back after a delay to retry (by touching status, which makes Pepr call again). */
   retryAfter: (host: PhysicalHost, delayMs: number, attempt: number) => void;
+  /** Whether a retry is scheduled for the object (by uid); calls until then do nothing. */
+  retryPending?: (key: string) => boolean;
+  /**
+   * Attempts made in this process, by uid. Status holds the count across restarts, but a
+   * reconcile that was in flight when deletion began can still overwrite status once.
+   */
+  attempts?: Map<string, number>;
+  /** Objects (by uid) whose finalize call is running in this process. */
+  running?: Set<string>;
   now?: () => Date;
 }
 
 /** Returns true when the finalizer may go, false to hold the object. */
 export async function finalizeHost(host: PhysicalHost, deps: FinalizeDeps): Promise<boolean> {
+  const key = host.metadata?.uid ?? `${host.metadata?.namespace}/${host.metadata?.name}`;
+  // Pepr calls again on every update, our own retry trigger included, and does not wait for a
+  // call to finish before the next. While one runs, or a retry is scheduled, the others hold the
+  // object: the running call (or the retry) decides.
+  if (deps.running?.has(key) || deps.retryPending?.(key)) return false;
+  deps.running?.add(key);
+  try {
+    return await finalizeOnce(host, key, deps);
+  } finally {
+    deps.running?.delete(key);
+  }
+}
+
+async function finalizeOnce(host: PhysicalHost, key: string, deps: FinalizeDeps): Promise<boolean> {
   const annotations = host.metadata?.annotations ?? {};
   const now = deps.now?.() ?? new Date();
+
   const claimed = host.spec?.consumerRef;
-  if (claimed && !(FORCE_DELETE_ANNOTATION in annotations)) {
-    if (host.status?.state !== HostState.Deleting) {
-      await deps.patchStatus(host, {
-        state: HostState.Deleting,
-        conditions: setConditions(
-          host.status?.conditions,
-          [
-            {
-              type: ConditionType.Ready,
-              status: "False",
-              reason: ConditionReason.Deleting,
-              message: `deletion waits until ${claimed.kind} ${claimed.name} releases the host`,
-            },
-          ],
-          host.metadata?.generation,
-          now,
-        ),
-      });
+  const holding = !!claimed && !(FORCE_DELETE_ANNOTATION in annotations);
+  const deleting = host.status?.state === HostState.Deleting;
+  const madeHere = deps.attempts?.get(key);
+  if (!deleting) {
+    // Entering deletion: errorCount now counts delete attempts, not the reconciler's failures.
+    await deps.patchStatus(host, {
+      state: HostState.Deleting,
+      errorCount: null,
+      conditions: setConditions(
+        host.status?.conditions,
+        [
+          {
+            type: ConditionType.Ready,
+            status: "False",
+            reason: ConditionReason.Deleting,
+            message: holding
+              ? `deletion waits until ${claimed!.kind} ${claimed!.name} releases the host`
+              : "deprovisioning before the object is removed",
+          },
+        ],
+        host.metadata?.generation,
+        now,
+      ),
+    });
+    if (holding && madeHere === undefined) {
+      deps.attempts?.set(key, 0);
       await deps.record(host, {
         type: "Warning",
         reason: "DeletionBlocked",
-        message: `claimed by ${claimed.kind} ${claimed.name}: delete that first, or annotate ${FORCE_DELETE_ANNOTATION}=true`,
+        message: `claimed by ${claimed!.kind} ${claimed!.name}: delete that first, or annotate ${FORCE_DELETE_ANNOTATION}=true`,
       });
     }
-    return false;
   }
+  if (holding) return false;
   if (Annotations.detached in annotations) {
     await deps.record(host, {
       type: "Normal",
@@ -71,7 +103,8 @@ export async function finalizeHost(host: PhysicalHost, deps: FinalizeDeps): Prom
     return true;
   }
 
-  const attempt = (host.status?.errorCount ?? 0) + 1;
+  const attempt = Math.max(madeHere ?? 0, deleting ? (host.status?.errorCount ?? 0) : 0) + 1;
+  deps.attempts?.set(key, attempt);
   try {
     const connection = await deps.connect(host);
     try {
@@ -89,6 +122,7 @@ export async function finalizeHost(host: PhysicalHost, deps: FinalizeDeps): Prom
       reason: "Deprovisioned",
       message: "media ejected, boot override cleared, powered off; released",
     });
+    deps.attempts?.delete(key);
     return true;
   } catch (err) {
     const { message, reason } = classify(err);
@@ -98,6 +132,7 @@ export async function finalizeHost(host: PhysicalHost, deps: FinalizeDeps): Prom
         reason: "FinalizedWithoutCleanup",
         message: `gave up after ${attempt} attempts to clean up through the BMC (${reason}: ${message}); removed anyway, the server may still be powered on with media inserted`,
       });
+      deps.attempts?.delete(key);
       return true;
     }
     const delay = Math.min(

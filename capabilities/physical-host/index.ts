@@ -6,7 +6,7 @@
 // effects (clients, queues, metrics) is created lazily on first use.
 import { Capability, K8s, Log, a, kind } from "pepr";
 
-import { HostState, Labels, PhysicalHost, type HostStateName } from "../api";
+import { Labels, PhysicalHost, type HostStateName } from "../api";
 import { config } from "../lib/config";
 import { apiServerEventRecorder } from "../lib/events";
 import { add, Metrics, registerMetrics, set } from "../lib/metrics";
@@ -15,8 +15,9 @@ import { WorkQueue } from "../lib/workqueue";
 import { validatePhysicalHost } from "./admission";
 import { poolConnector } from "./bmc";
 import { reconcileHost, type HostControllerDeps } from "./controller";
-import { referencedSecrets, type SecretData } from "./credentials";
+import type { SecretData } from "./credentials";
 import { finalizeHost, type FinalizeDeps } from "./finalize";
+import { SecretIndex } from "./secret-index";
 import type { StatusUpdate } from "./states";
 
 export const PhysicalHostCapability = new Capability({
@@ -28,6 +29,7 @@ const { When } = PhysicalHostCapability;
 
 interface Runtime {
   queue: WorkQueue<PhysicalHost>;
+  secrets: SecretIndex;
   finalize: FinalizeDeps;
 }
 
@@ -157,14 +159,21 @@ function start(): Runtime {
     }
   }, 5000).unref();
 
+  const retries = new Set<string>();
   const finalize: FinalizeDeps = {
     connect,
     patchStatus,
     record,
     config: hostConfig,
+    retryPending: key => retries.has(key),
+    attempts: new Map(),
+    running: new Set(),
     retryAfter: (host, delayMs, attempt) => {
+      const key = host.metadata?.uid ?? `${host.metadata?.namespace}/${host.metadata?.name}`;
+      retries.add(key);
       // Touching status is an update, and Pepr calls Finalize again on every update.
       setTimeout(() => {
+        retries.delete(key);
         patchStatus(host, { errorCount: attempt }).catch(err =>
           log.warn(
             { host: host.metadata?.name, err: describeError(err) },
@@ -174,7 +183,7 @@ function start(): Runtime {
       }, delayMs).unref();
     },
   };
-  return { queue, finalize };
+  return { queue, finalize, secrets: new SecretIndex() };
 }
 
 const rt = (): Runtime => (runtime ??= start());
@@ -185,29 +194,31 @@ When(PhysicalHost)
 
 When(PhysicalHost)
   .IsCreatedOrUpdated()
-  .Reconcile(async host => rt().queue.add(host))
+  .Reconcile(async host => {
+    rt().secrets.track(host);
+    rt().queue.add(host);
+  })
   .Finalize(host => finalizeHost(host, rt().finalize));
 
 When(PhysicalHost)
   .IsDeleted()
   .Watch(host => {
     rt().queue.forget(host.metadata?.namespace, host.metadata?.name ?? "");
+    rt().secrets.untrack(host.metadata?.namespace, host.metadata?.name ?? "");
     if (host.status?.state)
       add(Metrics.hostsByState, { state: host.status.state as HostStateName }, -1);
   });
 
-// Credentials: a change to (or the deletion of) a labelled Secret re-reconciles the hosts in its
-// namespace that use it, so a fixed password takes effect without a restart.
-async function requeueHostsUsing(secret: a.Secret): Promise<void> {
-  const namespace = secret.metadata?.namespace;
-  const name = secret.metadata?.name;
-  if (!namespace || !name) return;
-  const hosts = await K8s(PhysicalHost).InNamespace(namespace).Get();
-  for (const host of hosts.items) {
-    if (referencedSecrets(host).includes(name) && host.status?.state !== HostState.Unmanaged)
-      rt().queue.add(host);
-  }
+// Credentials: a change to (or the deletion of) a labelled Secret re-reconciles the hosts that
+// use it, so a fixed password takes effect without a restart. A Secret created after its host
+// failed with SecretNotFound carries no label yet; that host retries on its error backoff.
+function onSecret(deleted: boolean) {
+  return (secret: a.Secret) => {
+    const namespace = secret.metadata?.namespace;
+    for (const name of rt().secrets.changed(secret, deleted))
+      rt().queue.addAfter(namespace, name, 0);
+  };
 }
 
-When(a.Secret).IsCreatedOrUpdated().WithLabel(Labels.bmcCredentials).Watch(requeueHostsUsing);
-When(a.Secret).IsDeleted().WithLabel(Labels.bmcCredentials).Watch(requeueHostsUsing);
+When(a.Secret).IsCreatedOrUpdated().WithLabel(Labels.bmcCredentials).Watch(onSecret(false));
+When(a.Secret).IsDeleted().WithLabel(Labels.bmcCredentials).Watch(onSecret(true));

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { HostProvisioning } from "../../../capabilities/api";
 import { startSushy, type SushyEmulator } from "../../bmc/sushy";
 import { TestBmc, type TestBmcOptions } from "../../bmc/server";
-import { createNamespace, createSecret, events, eventually } from "../support/kube";
+import { createNamespace, createSecret, eventReasons, eventually } from "../support/kube";
 import { startOperator, type Operator } from "../support/operator";
 import { hostFor, inState, patchHost, waitForHost } from "./support";
 
@@ -100,16 +100,13 @@ describe("PhysicalHost provisioning", () => {
     expect(b.insertedMedia()).toEqual([]);
     expect(b.powerState()).toBe("Off");
     expect(b.bootOverride().BootSourceOverrideEnabled).toBe("Disabled");
-    const reasons = (await events(ns, "vmedia")).map(e => e.reason);
-    expect(reasons).toEqual(
-      expect.arrayContaining([
-        "Claimed",
-        "ProvisioningStarted",
-        "Provisioned",
-        "Released",
-        "Deprovisioned",
-      ]),
-    );
+    await eventReasons(ns, "vmedia", [
+      "Claimed",
+      "ProvisioningStarted",
+      "Provisioned",
+      "Released",
+      "Deprovisioned",
+    ]);
   });
 
   it("network-boots over UEFI HTTP with the requested URI", async () => {

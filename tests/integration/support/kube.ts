@@ -98,3 +98,19 @@ export async function events(
 }
 
 export { run };
+
+/** Waits until the object's events include every expected reason (an event is recorded just
+ *  after the status it reports), and returns all their reasons. */
+export async function eventReasons(
+  namespace: string,
+  name: string,
+  expected: string[],
+): Promise<string[]> {
+  return eventually(
+    async () => {
+      const reasons = (await events(namespace, name)).map(e => e.reason ?? "");
+      return expected.every(r => reasons.includes(r)) && reasons;
+    },
+    `events ${expected.join(", ")} on ${namespace}/${name}`,
+  );
+}

@@ -69,6 +69,7 @@ describe("finalizeHost: a claimed host", () => {
     expect(t.patches).toEqual([
       {
         state: "Deleting",
+        errorCount: null,
         conditions: [
           {
             type: "Ready",
@@ -137,7 +138,12 @@ describe("finalizeHost: a claimed host", () => {
       },
     ]);
     expect(t.releases()).toBe(1);
-    expect(t.patches).toEqual([]);
+    // Entering deletion marks the host Deleting and restarts the attempt count.
+    expect(t.patches).toHaveLength(1);
+    expect(t.patches[0]).toMatchObject({ state: "Deleting", errorCount: null });
+    expect(t.patches[0]!.conditions?.[0]?.message).toBe(
+      "deprovisioning before the object is removed",
+    );
   });
 });
 
@@ -181,8 +187,9 @@ describe("finalizeHost: a free host", () => {
 });
 
 describe("finalizeHost: a dead BMC", () => {
+  // errorCount counts delete attempts once the host is Deleting.
   const withErrors = (errorCount?: number) =>
-    deleting(makeHost({ status: { state: "Available", ...(errorCount ? { errorCount } : {}) } }));
+    deleting(makeHost({ status: { state: "Deleting", ...(errorCount ? { errorCount } : {}) } }));
 
   it("holds the delete and asks for a retry with a growing, capped delay", async () => {
     const delays: number[] = [];
@@ -223,6 +230,43 @@ describe("finalizeHost: a dead BMC", () => {
     const t = setup(new FakeBmc(), new BmcUnreachableError("down"));
     expect(await finalizeHost(withErrors(config.deleteAttempts + 3), t.deps)).toBe(true);
     expect(t.events.map(e => e.reason)).toEqual(["FinalizedWithoutCleanup"]);
+  });
+
+  it("counts from the first attempt when deletion starts, whatever the reconciler counted", async () => {
+    const t = setup(new FakeBmc(), new BmcUnreachableError("down"));
+    const host = deleting(makeHost({ status: { state: "Error", errorCount: 9 } }));
+    expect(await finalizeHost(host, t.deps)).toBe(false);
+    expect(t.retries).toEqual([{ delayMs: config.errorBackoffBaseMs, attempt: 1 }]);
+  });
+
+  it("keeps counting when a late reconcile overwrote the Deleting state", async () => {
+    const t = setup(new FakeBmc(), new BmcUnreachableError("down"));
+    t.deps.attempts = new Map();
+    await finalizeHost(withErrors(), t.deps);
+    // A reconcile in flight when deletion began writes its own status afterwards.
+    await finalizeHost(deleting(makeHost({ status: { state: "Error", errorCount: 4 } })), t.deps);
+    expect(t.retries.map(r => r.attempt)).toEqual([1, 2]);
+  });
+
+  it("holds calls that arrive while another call for the object runs", async () => {
+    const t = setup(new FakeBmc(), new BmcUnreachableError("down"));
+    t.deps.running = new Set();
+    t.deps.attempts = new Map();
+    const [first, second] = await Promise.all([
+      finalizeHost(withErrors(), t.deps),
+      finalizeHost(withErrors(), t.deps),
+    ]);
+    expect([first, second]).toEqual([false, false]);
+    expect(t.connectAttempts()).toBe(1);
+    expect(t.events.map(e => e.reason)).toEqual(["DeprovisionFailed"]);
+  });
+
+  it("does nothing while a retry is scheduled, however often Pepr calls", async () => {
+    const t = setup(new FakeBmc(), new BmcUnreachableError("down"));
+    t.deps.retryPending = () => true;
+    expect(await finalizeHost(withErrors(1), t.deps)).toBe(false);
+    expect(t.connectAttempts()).toBe(0);
+    expect(t.events).toEqual([]);
   });
 
   it("releases the connection when a BMC action fails, and retries", async () => {
