@@ -1,5 +1,5 @@
 // Kubernetes Events for state changes and failures, so `kubectl describe` tells the story.
-import { K8s, kind } from "pepr";
+import { paths, type KubeClient } from "./kube";
 
 export type EventType = "Normal" | "Warning";
 
@@ -21,12 +21,17 @@ const COMPONENT = "beskar7";
 
 /** Records an Event through the API server; a failure to record is logged, never thrown, since
  *  an event is a report and must not fail the work it reports on. */
-export function apiServerEventRecorder(log: (msg: string, err: unknown) => void): EventRecorder {
+export function apiServerEventRecorder(
+  kube: KubeClient,
+  log: (msg: string, err: unknown) => void,
+): EventRecorder {
   return async (obj, event) => {
     const now = new Date().toISOString();
     const namespace = obj.metadata?.namespace ?? "default";
     try {
-      await K8s(kind.CoreEvent).Create({
+      await kube.create(paths.collection("", "v1", "events", namespace), {
+        apiVersion: "v1",
+        kind: "Event",
         metadata: { generateName: `${obj.metadata?.name ?? "object"}.`, namespace },
         involvedObject: {
           apiVersion: obj.apiVersion,
@@ -43,9 +48,8 @@ export function apiServerEventRecorder(log: (msg: string, err: unknown) => void)
         reportingComponent: COMPONENT,
         reportingInstance: process.env.HOSTNAME ?? COMPONENT,
         action: event.reason,
-        firstTimestamp: now as unknown as Date,
-        lastTimestamp: now as unknown as Date,
-        eventTime: undefined,
+        firstTimestamp: now,
+        lastTimestamp: now,
         count: 1,
       });
     } catch (err) {

@@ -4,11 +4,12 @@
 //
 // Top-level code here also runs when `pepr build` loads the module, so everything with side
 // effects (clients, queues, metrics) is created lazily on first use.
-import { Capability, K8s, Log, a, kind } from "pepr";
+import { Capability, Log, a } from "pepr";
 
-import { Labels, PhysicalHost, type HostStateName } from "../api";
+import { API_GROUP, API_VERSION, Labels, PhysicalHost, Plurals, type HostStateName } from "../api";
 import { config } from "../lib/config";
 import { apiServerEventRecorder } from "../lib/events";
+import { KubeClient, paths } from "../lib/kube";
 import { add, Metrics, registerMetrics, set } from "../lib/metrics";
 import { admit } from "../lib/pepr-admission";
 import { WorkQueue } from "../lib/workqueue";
@@ -46,22 +47,23 @@ function describeError(err: unknown): string {
 function start(): Runtime {
   registerMetrics();
   const log = Log.child({ controller: "physicalhost" });
-  const record = apiServerEventRecorder((msg, err) => log.warn({ err: describeError(err) }, msg));
+  const kube = new KubeClient();
+  const record = apiServerEventRecorder(kube, (msg, err) =>
+    log.warn({ err: describeError(err) }, msg),
+  );
+  const hostPath = (namespace: string | undefined, name: string) =>
+    paths.object(API_GROUP, API_VERSION, Plurals.PhysicalHost, namespace ?? "default", name);
+  const secretPath = (namespace: string, name: string) =>
+    paths.object("", "v1", "secrets", namespace, name);
   const { connect } = poolConnector({
-    readSecret: async (namespace, name) => {
-      try {
-        return (await K8s(kind.Secret).InNamespace(namespace).Get(name)) as SecretData;
-      } catch (err) {
-        if ((err as { status?: number }).status === 404) return undefined;
-        throw err;
-      }
-    },
+    readSecret: (namespace, name) =>
+      orUndefinedIfGone(kube.get<SecretData>(secretPath(namespace, name))),
     labelSecret: async (namespace, name, labels) => {
       // A JSON patch that adds the one label: server-side apply would take over (and could drop)
       // fields another writer with Pepr's field manager set. Labelled Secrets are the only ones
       // this operator watches.
       const key = Labels.bmcCredentials.replace(/~/g, "~0").replace(/\//g, "~1");
-      await K8s(kind.Secret, { namespace, name }).Patch([
+      await kube.jsonPatch(secretPath(namespace, name), [
         labels
           ? { op: "add", path: `/metadata/labels/${key}`, value: "true" }
           : { op: "add", path: "/metadata/labels", value: { [Labels.bmcCredentials]: "true" } },
@@ -87,20 +89,17 @@ function start(): Runtime {
   });
 
   const patchStatus = async (host: PhysicalHost, status: StatusUpdate) => {
-    await K8s(PhysicalHost).PatchStatus({
-      metadata: { name: host.metadata!.name, namespace: host.metadata!.namespace },
+    await kube.mergePatch(`${hostPath(host.metadata!.namespace, host.metadata!.name!)}/status`, {
       status,
-    } as never);
+    });
   };
   const hostConfig = { ...config };
   const deps: HostControllerDeps = {
     connect,
     patchStatus,
     removeAnnotations: async (host, keys) => {
-      await K8s(PhysicalHost, {
-        namespace: host.metadata!.namespace,
-        name: host.metadata!.name,
-      }).Patch(
+      await kube.jsonPatch(
+        hostPath(host.metadata!.namespace, host.metadata!.name!),
         keys.map(key => ({
           op: "remove",
           path: `/metadata/annotations/${key.replace(/~/g, "~0").replace(/\//g, "~1")}`,
@@ -123,16 +122,8 @@ function start(): Runtime {
     groupOf: host => host.spec?.redfishConnection?.address,
     backoffBaseMs: config.errorBackoffBaseMs,
     backoffMaxMs: config.errorBackoffMaxMs,
-    fetch: async (namespace, name) => {
-      try {
-        return await K8s(PhysicalHost)
-          .InNamespace(namespace ?? "default")
-          .Get(name);
-      } catch (err) {
-        if ((err as { status?: number }).status === 404) return undefined;
-        throw err;
-      }
-    },
+    fetch: (namespace, name) =>
+      orUndefinedIfGone(kube.get<PhysicalHost>(hostPath(namespace, name))),
     reconcile: host => reconcileHost(host, deps),
     onError: (host, err, failures, retryInMs) =>
       log.warn(
@@ -184,6 +175,16 @@ function start(): Runtime {
     },
   };
   return { queue, finalize, secrets: new SecretIndex() };
+}
+
+/** A read that answers undefined for an object that does not exist. */
+async function orUndefinedIfGone<T>(read: Promise<T>): Promise<T | undefined> {
+  try {
+    return await read;
+  } catch (err) {
+    if ((err as { status?: number }).status === 404) return undefined;
+    throw err;
+  }
 }
 
 const rt = (): Runtime => (runtime ??= start());
