@@ -108,3 +108,6 @@ export const paths = {
   collection: (group: string, version: string, plural: string, namespace: string) =>
     `${group ? `/apis/${group}/${version}` : `/api/${version}`}/namespaces/${encodeURIComponent(namespace)}/${plural}`,
 };
+
+/** A JSON-pointer segment for a key such as a label or annotation name (RFC 6901). */
+export const pointerSegment = (key: string) => key.replace(/~/g, "~0").replace(/\//g, "~1");

@@ -9,7 +9,7 @@ import { Capability, Log, a } from "pepr";
 import { API_GROUP, API_VERSION, Labels, PhysicalHost, Plurals, type HostStateName } from "../api";
 import { config } from "../lib/config";
 import { apiServerEventRecorder } from "../lib/events";
-import { KubeClient, paths } from "../lib/kube";
+import { KubeClient, paths, pointerSegment } from "../lib/kube";
 import { add, Metrics, registerMetrics, set } from "../lib/metrics";
 import { admit } from "../lib/pepr-admission";
 import { WorkQueue } from "../lib/workqueue";
@@ -62,7 +62,7 @@ function start(): Runtime {
       // A JSON patch that adds the one label: server-side apply would take over (and could drop)
       // fields another writer with Pepr's field manager set. Labelled Secrets are the only ones
       // this operator watches.
-      const key = Labels.bmcCredentials.replace(/~/g, "~0").replace(/\//g, "~1");
+      const key = pointerSegment(Labels.bmcCredentials);
       await kube.jsonPatch(secretPath(namespace, name), [
         labels
           ? { op: "add", path: `/metadata/labels/${key}`, value: "true" }
@@ -102,7 +102,7 @@ function start(): Runtime {
         hostPath(host.metadata!.namespace, host.metadata!.name!),
         keys.map(key => ({
           op: "remove",
-          path: `/metadata/annotations/${key.replace(/~/g, "~0").replace(/\//g, "~1")}`,
+          path: `/metadata/annotations/${pointerSegment(key)}`,
         })),
       );
     },

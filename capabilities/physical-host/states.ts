@@ -566,20 +566,12 @@ export function failure(
   const next =
     policy === "keep-always" || (policy === "keep" && transient) ? state : HostState.Error;
   const conditions: ConditionInput[] = [bmcCondition(reason, message)];
-  if (
-    reason === HostErrorReason.AuthenticationFailed ||
-    reason === HostErrorReason.SecretNotFound ||
-    reason === HostErrorReason.SecretInvalid
-  ) {
+  const credentialsReason = CREDENTIALS_FAILURE[reason];
+  if (credentialsReason) {
     conditions.push({
       type: ConditionType.CredentialsValid,
       status: "False",
-      reason:
-        reason === HostErrorReason.AuthenticationFailed
-          ? ConditionReason.AuthenticationFailed
-          : reason === HostErrorReason.SecretNotFound
-            ? ConditionReason.SecretNotFound
-            : ConditionReason.SecretInvalid,
+      reason: credentialsReason,
       message,
     });
   }
@@ -601,19 +593,21 @@ export function failure(
   };
 }
 
+/** Failures that say the credentials are wrong or missing, with their condition reason. */
+const CREDENTIALS_FAILURE: Partial<Record<HostErrorReasonName, string>> = {
+  [HostErrorReason.AuthenticationFailed]: ConditionReason.AuthenticationFailed,
+  [HostErrorReason.SecretNotFound]: ConditionReason.SecretNotFound,
+  [HostErrorReason.SecretInvalid]: ConditionReason.SecretInvalid,
+};
+
 function bmcCondition(reason: HostErrorReasonName, message: string): ConditionInput {
-  const credentials =
+  // Without credentials the BMC was never asked, so whether it is reachable is unknown.
+  const noSecret =
     reason === HostErrorReason.SecretNotFound || reason === HostErrorReason.SecretInvalid;
   return {
     type: ConditionType.BMCReachable,
-    status: credentials ? "Unknown" : reason === HostErrorReason.ActionRejected ? "True" : "False",
-    reason: credentials
-      ? reason === HostErrorReason.SecretNotFound
-        ? ConditionReason.SecretNotFound
-        : ConditionReason.SecretInvalid
-      : reason === HostErrorReason.AuthenticationFailed
-        ? ConditionReason.AuthenticationFailed
-        : ConditionReason.ConnectionFailed,
+    status: noSecret ? "Unknown" : reason === HostErrorReason.ActionRejected ? "True" : "False",
+    reason: CREDENTIALS_FAILURE[reason] ?? ConditionReason.ConnectionFailed,
     message,
   };
 }
