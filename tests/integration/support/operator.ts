@@ -68,17 +68,33 @@ export async function startOperator(env: Record<string, string> = {}): Promise<O
   const timer = setTimeout(() => child.kill("SIGKILL"), 120_000);
   await ready.finally(() => clearTimeout(timer));
   const exited = new Promise<number | null>(r => child.once("exit", code => r(code)));
+  const group = -child.pid!;
+  /** tsx may exit before its children: wait until nothing of the operator's group is left. */
+  const groupGone = async (forceAfterMs: number): Promise<void> => {
+    const deadline = Date.now() + forceAfterMs;
+    for (;;) {
+      try {
+        process.kill(group, 0);
+      } catch {
+        return; // no process left in the group
+      }
+      if (Date.now() > deadline) process.kill(group, "SIGKILL");
+      await new Promise(r => setTimeout(r, 100));
+    }
+  };
   return {
     child,
     output: () => output,
     stop: async () => {
       if (child.exitCode === null && child.signalCode === null) child.kill("SIGINT");
-      return exited;
+      const code = await exited;
+      await groupGone(15_000);
+      return code;
     },
     kill: async () => {
-      if (child.exitCode === null && child.signalCode === null)
-        process.kill(-child.pid!, "SIGKILL");
+      if (child.exitCode === null && child.signalCode === null) process.kill(group, "SIGKILL");
       await exited;
+      await groupGone(0);
     },
   };
 }
