@@ -201,6 +201,25 @@ export const messages = {
     resolution: "Try the operation again using the appropriate ETag.",
     severity: "Critical",
   }),
+  queryNotSupported: (): Message => ({
+    id: "QueryNotSupported",
+    message: "Querying is not supported by the implementation.",
+    resolution: "Remove the query parameters and resubmit the request if the operation failed.",
+  }),
+  queryParameterValueFormatError: (value: string, parameter: string): Message => ({
+    id: "QueryParameterValueFormatError",
+    args: [value, parameter],
+    message: `The value ${value} for the parameter ${parameter} is of a different format than the parameter can accept.`,
+    resolution:
+      "Correct the value for the query parameter in the request and resubmit the request if the operation failed.",
+  }),
+  queryParameterOutOfRange: (value: string, parameter: string, range: string): Message => ({
+    id: "QueryParameterOutOfRange",
+    args: [value, parameter, range],
+    message: `The value ${value} for the query parameter ${parameter} is out of range ${range}.`,
+    resolution:
+      "Reduce the value for the query parameter to a value that is within range, such as a start or count value that is within bounds of the number of resources in a collection or a page that is within the range of valid pages.",
+  }),
   sessionLimitExceeded: (): Message => ({
     id: "SessionLimitExceeded",
     message:

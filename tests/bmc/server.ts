@@ -10,6 +10,13 @@ import type { Socket } from "node:net";
 
 import { errorBody, hpeSuccessBody, type Message, messages } from "./errors";
 import {
+  expandBody,
+  type ExpandFeatures,
+  expandFeaturesOf,
+  type ExpandRequest,
+  parseExpand,
+} from "./expand";
+import {
   dig,
   isObject,
   type Json,
@@ -36,6 +43,11 @@ export interface TestBmcOptions {
   latencyMs?: number;
   /** Power state of every system at start (default: as captured). */
   powerState?: "On" | "Off";
+  /**
+   * What the service root advertises as ProtocolFeaturesSupported.ExpandQuery, and so which
+   * `$expand` requests are honoured (default: as captured). `false` removes it: `$expand` → 501.
+   */
+  expandQuery?: ExpandFeatures | false;
 }
 
 export interface RequestMatch {
@@ -105,6 +117,8 @@ export interface SlotState {
 interface RequestLogEntry {
   method: string;
   path: string;
+  /** The query string as sent (e.g. `$expand=.($levels=1)`), when there was one. */
+  query?: string;
   status: number;
 }
 
@@ -226,6 +240,8 @@ export class TestBmc {
   private readonly pendingBios = new Map<string, JsonObject>();
   private readonly tasks = new Map<string, Task>();
   private sessionCounter = 0;
+  /** The service root as served when `expandQuery` changes what the capture advertises. */
+  private readonly rootText: string | undefined;
 
   private constructor(options: TestBmcOptions) {
     this.store = MockupStore.for(options.mockup);
@@ -245,6 +261,15 @@ export class TestBmc {
             ? sharedTls()
             : tls;
     this.caPem = this.tlsMaterial?.certPem;
+    if (options.expandQuery !== undefined) {
+      const root = structuredClone(this.store.json("/redfish/v1") ?? {});
+      const features = isObject(root.ProtocolFeaturesSupported)
+        ? root.ProtocolFeaturesSupported
+        : (root.ProtocolFeaturesSupported = {});
+      if (options.expandQuery === false) delete features.ExpandQuery;
+      else features.ExpandQuery = { ...options.expandQuery };
+      this.rootText = JSON.stringify(root);
+    }
     if (options.powerState) {
       for (const system of this.topology.systems.keys())
         this.writePower(system, options.powerState);
@@ -492,8 +517,17 @@ export class TestBmc {
   private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const method = (req.method ?? "GET").toUpperCase();
     const path = normalisePath(req.url ?? "/");
+    const query = queryOf(req.url ?? "");
+    // A request counts once, whatever its query expands.
     this.requests.record(method, path);
-    res.on("finish", () => this.requests.logStatus({ method, path, status: res.statusCode }));
+    res.on("finish", () =>
+      this.requests.logStatus({
+        method,
+        path,
+        status: res.statusCode,
+        ...(query ? { query } : {}),
+      }),
+    );
 
     const fault = this.faults.find(f => f.remaining > 0 && matches(f.match, method, path));
     if (fault) {
@@ -564,13 +598,14 @@ export class TestBmc {
     raw: Buffer,
     res: http.ServerResponse,
   ): Promise<void> {
-    // The service root, the version document and OData documents are readable without auth.
+    const expand = expandParameter(req.url ?? "");
+    // The service root, the version document and OData documents are readable without auth
+    // (expanding the root inlines protected resources, so that needs auth like they do).
     if (method === "GET" || method === "HEAD") {
       if (path === "/redfish") return this.send(res, 200, { v1: "/redfish/v1/" });
       if (
-        path === "/redfish/v1" ||
-        path === "/redfish/v1/odata" ||
-        path === "/redfish/v1/$metadata"
+        expand === undefined &&
+        (path === "/redfish/v1" || path === "/redfish/v1/odata" || path === "/redfish/v1/$metadata")
       ) {
         return this.sendResource(res, path);
       }
@@ -583,7 +618,7 @@ export class TestBmc {
     switch (method) {
       case "GET":
       case "HEAD":
-        return this.sendResource(res, path, expandRequested(req.url ?? ""));
+        return this.sendResource(res, path, expand === undefined ? undefined : this.expand(expand));
       case "PATCH":
         return this.patch(path, req, raw, res);
       case "POST":
@@ -637,7 +672,18 @@ export class TestBmc {
 
   // ---------------------------------------------------------------- GET
 
-  private sendResource(res: http.ServerResponse, path: string, expand = false): void {
+  /** The `$expand` request, validated against what the served root advertises. */
+  private expand(value: string): ExpandRequest {
+    const root = this.render("/redfish/v1");
+    const parsed = parseExpand(
+      value,
+      expandFeaturesOf(root ? (JSON.parse(root.text) as JsonObject) : undefined),
+    );
+    if (!parsed.ok) this.fail(parsed.status, parsed.message);
+    return parsed.request;
+  }
+
+  private sendResource(res: http.ServerResponse, path: string, expand?: ExpandRequest): void {
     const task = this.tasks.get(path);
     if (task) {
       // A task monitor answers 202 until the task is done, then the finished Task.
@@ -654,10 +700,20 @@ export class TestBmc {
     const headers: Record<string, string> = { ETag: rendered.etag };
     const allow = this.allowFor(path);
     if (allow) headers.Allow = allow;
-    this.send(res, 200, expand ? this.expandMembers(rendered.text) : rendered.text, headers);
+    const body = expand
+      ? JSON.stringify(
+          expandBody(JSON.parse(rendered.text) as JsonObject, expand, path, target => {
+            const linked = this.render(target);
+            return linked ? (JSON.parse(linked.text) as JsonObject) : undefined;
+          }),
+        )
+      : rendered.text;
+    this.send(res, 200, body, headers);
   }
 
   private render(key: string): { text: string; etag: string } | undefined {
+    if (key === "/redfish/v1" && this.rootText)
+      return { text: this.rootText, etag: this.etagOf(key) };
     if (key === this.topology.sessionsUri) return this.renderSessions();
     if (key.startsWith(this.topology.sessionsUri + "/")) {
       const session = [...this.sessions.values()].find(s => s.uri === key);
@@ -702,21 +758,6 @@ export class TestBmc {
     const etag = this.etagOf(key);
     if (!changed && base) return { text: base.text, etag };
     return { text: JSON.stringify(body), etag };
-  }
-
-  /**
-   * `$expand` one level, as every capture's ProtocolFeaturesSupported.ExpandQuery advertises:
-   * collection members are replaced by their bodies (members that do not resolve stay links).
-   */
-  private expandMembers(text: string): string {
-    const body = JSON.parse(text) as JsonObject;
-    if (!Array.isArray(body.Members)) return text;
-    body.Members = body.Members.map(member => {
-      const id = dig(member, "@odata.id");
-      const rendered = typeof id === "string" ? this.render(normalisePath(id)) : undefined;
-      return rendered ? (JSON.parse(rendered.text) as JsonObject) : member;
-    });
-    return JSON.stringify(body);
   }
 
   private allowFor(key: string): string | undefined {
@@ -1353,10 +1394,15 @@ export class TestBmc {
   }
 }
 
-function expandRequested(url: string): boolean {
-  const query = url.split("?")[1];
-  if (!query) return false;
-  return new URLSearchParams(query).has("$expand");
+function queryOf(url: string): string | undefined {
+  const index = url.indexOf("?");
+  return index >= 0 && index < url.length - 1 ? url.slice(index + 1) : undefined;
+}
+
+/** The `$expand` value of a request URL, if it has one. */
+function expandParameter(url: string): string | undefined {
+  const query = queryOf(url);
+  return query === undefined ? undefined : (new URLSearchParams(query).get("$expand") ?? undefined);
 }
 
 async function readBody(req: http.IncomingMessage): Promise<Buffer> {
