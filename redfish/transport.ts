@@ -1,8 +1,10 @@
 // HTTP to one BMC: got with keep-alive agents, TLS policy, a timeout on every request, a small
 // semaphore (BMCs fall over under parallel load) and request statistics. It knows nothing of
 // sessions or retries; client.ts layers those on top.
+import { createHash } from "node:crypto";
 import http from "node:http";
 import https from "node:https";
+import tls from "node:tls";
 import got, { type Method } from "got";
 import { BmcTlsError, BmcUnreachableError, InvalidResponseError } from "./errors";
 import type { BmcTlsOptions, RequestRecord, RequestStats } from "./types";
@@ -30,7 +32,27 @@ export interface RawRequest {
   body?: unknown;
 }
 
-const RECENT_LIMIT = 500;
+/** Recent requests kept per BMC for diagnostics; small, since an operator holds one per BMC for
+ *  as long as it runs. */
+const RECENT_LIMIT = 32;
+
+/**
+ * One TLS context per distinct CA bundle, shared by every BMC that trusts it. Without this, Node
+ * builds a new OpenSSL context (CA store included) for every connection — on OpenSSL 3 that costs
+ * tens of kilobytes and measurable CPU each, which at a thousand BMCs is most of the operator's
+ * native memory. Contexts hold only public certificates.
+ */
+const secureContexts = new Map<string, tls.SecureContext>();
+
+function secureContextFor(caBundle: string | undefined): tls.SecureContext {
+  const key = caBundle ? createHash("sha256").update(caBundle).digest("hex") : "system";
+  let context = secureContexts.get(key);
+  if (!context) {
+    context = tls.createSecureContext(caBundle ? { ca: caBundle } : {});
+    secureContexts.set(key, context);
+  }
+  return context;
+}
 
 /** Counting semaphore; FIFO so a burst of reconciles cannot starve an earlier caller. */
 export class Semaphore {
@@ -141,7 +163,12 @@ export class Transport {
     this.options = options;
     this.baseUrl = normaliseBaseUrl(options.baseUrl);
     const maxSockets = Math.max(1, options.maxConcurrentRequests);
-    this.httpsAgent = new https.Agent({ keepAlive: true, maxSockets });
+    this.httpsAgent = new https.Agent({
+      keepAlive: true,
+      maxSockets,
+      // Verification (rejectUnauthorized) stays per request; only the CA store is shared.
+      secureContext: secureContextFor(options.tls.caBundle),
+    });
     this.httpAgent = new http.Agent({ keepAlive: true, maxSockets });
     this.semaphore = new Semaphore(maxSockets);
   }
@@ -205,10 +232,7 @@ export class Transport {
         responseType: "text",
         timeout: { request: this.options.timeoutMs },
         agent: { http: this.httpAgent, https: this.httpsAgent },
-        https: {
-          rejectUnauthorized: !this.options.tls.insecure,
-          certificateAuthority: this.options.tls.caBundle,
-        },
+        https: { rejectUnauthorized: !this.options.tls.insecure },
       });
       status = response.statusCode;
       return {

@@ -20,6 +20,7 @@ import {
   type RedfishClient,
   type RedfishClientOptions,
 } from "../../../redfish/index";
+import { generateTls } from "../../bmc/tls";
 import { type MockBmc, SAMPLES, errorBody, selfSignedCert, startMock } from "./helpers";
 
 const DMTF = "dmtf_public-rackmount1";
@@ -165,6 +166,33 @@ describe("TLS", () => {
     const { client } = await setup({}, { tls: { caBundle: selfSignedCert().cert } });
     const response = await client.get("/redfish/v1/Systems");
     expect(response.status).toBe(200);
+  });
+
+  it("keeps each client's trust its own although TLS contexts are shared per CA bundle", async () => {
+    const { bmc, client: trusting } = await setup({}, { tls: { caBundle: selfSignedCert().cert } });
+    expect((await trusting.get("/redfish/v1/Systems")).status).toBe(200);
+    const clientWith = (tls: RedfishClientOptions["tls"]) => {
+      const client = createRedfishClient({
+        address: bmc.url,
+        credentials: { username: bmc.username, password: bmc.password },
+        tls,
+        retry: { attempts: 1, baseDelayMs: 1, maxDelayMs: 1 },
+      });
+      cleanups.push(() => client.close());
+      return client;
+    };
+    // Another CA, then the system roots: both must still refuse this BMC's certificate.
+    const otherCa = generateTls("another-ca").certPem;
+    for (const tls of [{ caBundle: otherCa }, {}]) {
+      const error = await clientWith(tls)
+        .get("/redfish/v1/Systems")
+        .catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(BmcTlsError);
+    }
+    // The same CA bundle again (a shared context), and insecure, still connect.
+    for (const tls of [{ caBundle: selfSignedCert().cert }, { insecure: true }]) {
+      expect((await clientWith(tls).get("/redfish/v1/Systems")).status).toBe(200);
+    }
   });
 });
 
