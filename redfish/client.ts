@@ -21,7 +21,7 @@ import { RedfishSystemImpl } from "./system";
 import { type RawResponse, Transport, toRedfishPath } from "./transport";
 import { type WriteContext, detectVendor, isTransientWriteError } from "./vendors";
 import type { BmcVendor, RedfishClientOptions, RequestStats, TaskResult } from "./types";
-import { type ODataLink, linkPath, memberPaths } from "./resources/common";
+import { type ODataLink, hasContent, linkPath, memberPaths } from "./resources/common";
 import type { ServiceRoot } from "./resources/schema";
 
 export interface InternalRequestOptions extends RequestOptions {
@@ -56,6 +56,18 @@ const RUNNING_TASK_STATES = new Set([
   "Service",
 ]);
 const FAILED_TASK_STATES = new Set(["Exception", "Killed", "Cancelled", "Interrupted"]);
+/** Statuses with which a service says it will not expand (after advertising it). */
+const EXPAND_REFUSED = [400, 404, 405, 501];
+/** How long a system body that came with the Systems collection stands in for a GET of it. */
+const LISTED_SYSTEM_TTL_MS = 10_000;
+
+/** The `$expand` form the driver uses, from ProtocolFeaturesSupported.ExpandQuery. */
+export interface ExpandSupport {
+  /** `.` (hyperlinks outside Links) where offered, else `*`. */
+  option: "." | "*";
+  /** Deepest `$levels` to ask for: MaxLevels for `.`; 1 for `*` (deeper would inline Links). */
+  maxLevels: number;
+}
 
 export function createRedfishClient(options: RedfishClientOptions): RedfishClient {
   return new RedfishClientImpl(options);
@@ -75,6 +87,11 @@ export class RedfishClientImpl implements RedfishClient {
   private readonly systems = new Map<string, RedfishSystemImpl>();
   /** Set after a service advertised $expand but answered it with an error. */
   private expandBroken = false;
+  /** Set to 1 after a service refused a `$levels` it advertised but took `$levels=1`. */
+  private expandLevelsCap = Number.POSITIVE_INFINITY;
+  /** System bodies that came with an expanded Systems collection: each stands in for one GET
+   *  of that system (the first inventory's) until the system is read again or anything is written. */
+  private readonly listedSystems = new Map<string, { body: Record<string, unknown>; at: number }>();
   private closed = false;
 
   constructor(options: RedfishClientOptions) {
@@ -254,13 +271,30 @@ export class RedfishClientImpl implements RedfishClient {
       if (!systemsPath) {
         throw new UnsupportedOperationError("the service root links no Systems collection");
       }
-      const collection = await this.get(systemsPath);
-      return memberPaths(collection.body);
+      // Expanded where offered: the system bodies come with the list (one GET fewer to enroll).
+      const collection = await this.collection(systemsPath);
+      const now = Date.now();
+      for (const member of membersOf(collection)) {
+        const path = linkPath(member as ODataLink);
+        if (path && hasContent(member)) this.listedSystems.set(path, { body: member, at: now });
+      }
+      return memberPaths(collection);
     })().catch(error => {
       this.systemsPromise = undefined;
       throw error;
     });
     return this.systemsPromise;
+  }
+
+  /**
+   * The body of a system as the (expanded) Systems collection showed it, once, and only while
+   * nothing has been written or read of it since and it is fresh; otherwise undefined (GET it).
+   */
+  takeListedSystem(path: string): Record<string, unknown> | undefined {
+    const entry = this.listedSystems.get(path);
+    this.listedSystems.delete(path);
+    if (!entry || Date.now() - entry.at > LISTED_SYSTEM_TTL_MS) return undefined;
+    return entry.body;
   }
 
   async systemIds(): Promise<string[]> {
@@ -304,46 +338,74 @@ export class RedfishClientImpl implements RedfishClient {
     return handle;
   }
 
-  /** Whether to ask for `$expand` (only when the service advertises it and it has worked). */
-  async expandQuery(): Promise<string | undefined> {
+  /**
+   * The `$expand` the service advertises in ProtocolFeaturesSupported.ExpandQuery (with `$levels`,
+   * so the depth asked for is explicit), or undefined when it advertises none or has refused it.
+   */
+  async expandSupport(): Promise<ExpandSupport | undefined> {
     if (this.expandBroken) return undefined;
     const root = await this.root();
-    const features = asRecord(root.ProtocolFeaturesSupported);
-    const expand = asRecord(features?.ExpandQuery);
-    if (!expand) return undefined;
-    if (expand.NoLinks === true && expand.Levels === true) return "$expand=.($levels=1)";
-    if (expand.ExpandAll === true && expand.Levels === true) return "$expand=*($levels=1)";
-    return undefined;
+    const expand = asRecord(asRecord(root.ProtocolFeaturesSupported)?.ExpandQuery);
+    if (!expand || expand.Levels !== true) return undefined;
+    const option = expand.NoLinks === true ? "." : expand.ExpandAll === true ? "*" : undefined;
+    if (!option) return undefined;
+    const max = expand.MaxLevels;
+    const advertised = typeof max === "number" && Number.isInteger(max) && max >= 1 ? max : 1;
+    const maxLevels = option === "." ? Math.min(advertised, this.expandLevelsCap) : 1;
+    return { option, maxLevels };
+  }
+
+  /** `$expand=<option>($levels=n)` with n at most what the service offers; undefined: no $expand. */
+  async expandQuery(levels = 1): Promise<string | undefined> {
+    const support = await this.expandSupport();
+    if (!support) return undefined;
+    return `$expand=${support.option}($levels=${Math.max(1, Math.min(levels, support.maxLevels))})`;
   }
 
   /**
-   * Bodies of every member of a collection: one request with $expand where it works, otherwise
-   * the collection plus one GET per member. Members that fail are reported, not fatal.
+   * A collection's body, expanded up to `levels` deep where the service offers $expand. A service
+   * that refuses an advertised depth is asked once more with one level (and never deeper again);
+   * one that refuses $expand altogether gets plain GETs from then on. A collection that is
+   * missing is missing with or without $expand: that error is the plain GET's and blames nothing.
+   */
+  async collection(path: string, levels = 1): Promise<unknown> {
+    const query = await this.expandQuery(levels);
+    if (!query) return (await this.get(path)).body;
+    try {
+      return (await this.get(`${path}?${query}`)).body;
+    } catch (error) {
+      if (!isExpandRefusal(error)) throw error;
+    }
+    if (!query.endsWith("($levels=1)")) {
+      const single = await this.expandQuery(1);
+      try {
+        const body = (await this.get(`${path}?${single}`)).body;
+        this.expandLevelsCap = 1;
+        return body;
+      } catch (error) {
+        if (!isExpandRefusal(error)) throw error;
+      }
+    }
+    const body = (await this.get(path)).body;
+    this.expandBroken = true;
+    return body;
+  }
+
+  /**
+   * Bodies of every member of a collection: one request with $expand where it works (`levels`
+   * deep: 2 also inlines the members' own hyperlinks), otherwise the collection plus one GET per
+   * member. Members that fail are reported, not fatal.
    */
   async collectionMembers(
     collectionPath: string,
+    options: { levels?: number } = {},
   ): Promise<{ members: Record<string, unknown>[]; warnings: string[] }> {
-    const query = await this.expandQuery();
-    let collectionBody: unknown;
-    if (query) {
-      try {
-        collectionBody = (await this.get(`${collectionPath}?${query}`)).body;
-      } catch (error) {
-        if (!(error instanceof RedfishError) || ![400, 404, 405, 501].includes(error.status ?? 0)) {
-          throw error;
-        }
-        this.expandBroken = true;
-      }
-    }
-    collectionBody ??= (await this.get(collectionPath)).body;
-    const rawMembers = asRecord(collectionBody)?.Members;
-    const entries = Array.isArray(rawMembers) ? rawMembers : [];
+    const collectionBody = await this.collection(collectionPath, options.levels ?? 1);
     const warnings: string[] = [];
     const members = await Promise.all(
-      entries.map(async entry => {
-        const record = asRecord(entry);
-        const path = linkPath(record as ODataLink | undefined);
-        if (record && Object.keys(record).some(key => !key.startsWith("@odata"))) return record;
+      membersOf(collectionBody).map(async record => {
+        if (hasContent(record)) return record;
+        const path = linkPath(record as ODataLink);
         if (!path) return undefined;
         try {
           return (await this.get(path)).body as Record<string, unknown>;
@@ -388,6 +450,9 @@ export class RedfishClientImpl implements RedfishClient {
     if (this.closed) throw new InvalidResponseError("the Redfish client is closed");
     if (!options.anonymous) await this.ensureAuthenticated();
     const isRead = method === "GET" || method === "HEAD";
+    // A listed system body is only as good as no newer read of it and no write since.
+    if (isRead) this.listedSystems.delete(path);
+    else this.listedSystems.clear();
     const secrets = [...this.auth.secrets(), ...(options.secrets ?? [])];
     let reauthenticated = false;
     for (let attempt = 0; ; attempt += 1) {
@@ -652,6 +717,16 @@ export function asRecord(value: unknown): Record<string, unknown> | undefined {
   return typeof value === "object" && value !== null && !Array.isArray(value)
     ? (value as Record<string, unknown>)
     : undefined;
+}
+
+function isExpandRefusal(error: unknown): boolean {
+  return error instanceof RedfishError && EXPAND_REFUSED.includes(error.status ?? 0);
+}
+
+/** The Members of a collection body that are objects (links or expanded resources). */
+function membersOf(collection: unknown): Record<string, unknown>[] {
+  const members = asRecord(collection)?.Members;
+  return Array.isArray(members) ? members.map(asRecord).filter(isDefined) : [];
 }
 
 function isDefined<T>(value: T | undefined): value is T {

@@ -55,8 +55,11 @@ export class RedfishSystemImpl implements RedfishSystem, SystemContext {
     return this.pathPromise;
   }
 
-  async systemBody(): Promise<ComputerSystem> {
-    const body = (await this.client.get<ComputerSystem>(await this.systemPath())).body;
+  async systemBody(options: { listed?: boolean } = {}): Promise<ComputerSystem> {
+    const path = await this.systemPath();
+    const listed = options.listed ? this.client.takeListedSystem(path) : undefined;
+    const body =
+      (listed as ComputerSystem | undefined) ?? (await this.client.get<ComputerSystem>(path)).body;
     if (this.managerPath === undefined) {
       this.managerPath = linkPaths(body.Links?.ManagedBy)[0] ?? null;
     }

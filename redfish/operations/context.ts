@@ -8,8 +8,12 @@ export interface SystemContext {
   readonly client: RedfishClientImpl;
   /** The ComputerSystem's @odata.id (resolved once). */
   systemPath(): Promise<string>;
-  /** A fresh GET of the ComputerSystem. */
-  systemBody(): Promise<ComputerSystem>;
+  /**
+   * A fresh GET of the ComputerSystem. `listed: true` accepts instead the body the expanded Systems
+   * collection brought when this handle resolved its system, if nothing was read or written since
+   * (the first inventory of an enrollment; everything that needs current state reads afresh).
+   */
+  systemBody(options?: { listed?: boolean }): Promise<ComputerSystem>;
   /** The first manager that manages this system, fetched fresh; undefined if none linked. */
   managerBody(): Promise<Manager | undefined>;
   vendor(): Promise<BmcVendor>;

@@ -1,15 +1,25 @@
 // Hardware inventory of one system. Cost without $expand: system + manager + one GET per
 // collection and per member (processors only when the summary lacks core/thread counts); with
-// $expand each collection is one GET. See docs/redfish-driver.md for measured counts.
+// $expand each collection is one GET, the system comes with the Systems collection, and Storage
+// is read two levels deep where MaxLevels allows (controllers with their drives). See
+// docs/redfish-driver.md for measured counts.
 import type { Chassis, Drive, Storage } from "../resources/schema";
-import { linkPath, linkPaths, numberOf, stringOf, type ODataLink } from "../resources/common";
+import {
+  hasContent,
+  linkPath,
+  linkPaths,
+  numberOf,
+  stringOf,
+  type ODataLink,
+} from "../resources/common";
 import { isRedfishError } from "../errors";
 import { toPowerState } from "./power";
 import type { DiskInfo, Health, HostInventory, NicInfo, ProcessorInfo } from "../types";
 import { type SystemContext, record } from "./context";
 
 export async function readInventory(context: SystemContext): Promise<HostInventory> {
-  const system = await context.systemBody();
+  // The first inventory after resolving the system may use the body the Systems collection brought.
+  const system = await context.systemBody({ listed: true });
   context.client.noteManufacturer(stringOf(system.Manufacturer));
   const warnings: string[] = [];
   const root = await context.client.root();
@@ -185,8 +195,11 @@ async function readDisks(
   const disks: DiskInfo[] = [];
   if (storagePath) {
     try {
-      const { members, warnings: memberWarnings } =
-        await context.client.collectionMembers(storagePath);
+      // Two levels where offered: each controller comes with its Drives inlined.
+      const { members, warnings: memberWarnings } = await context.client.collectionMembers(
+        storagePath,
+        { levels: 2 },
+      );
       warnings.push(...memberWarnings);
       const perController = await Promise.all(
         members.map(storage => readDrives(context, storage, warnings)),
@@ -231,9 +244,12 @@ async function readDrives(
 ): Promise<DiskInfo[]> {
   let entries = Array.isArray(storage.Drives) ? storage.Drives : [];
   const storagePath = linkPath(storage as ODataLink);
-  const query = await context.client.expandQuery();
-  if (query && storagePath && entries.some(entry => !hasContent(entry))) {
-    // One expanded GET of the controller instead of one GET per drive.
+  const links = entries.filter(entry => !hasContent(entry)).length;
+  // Drives still bare links (one level of $expand, or none): with two or more, one expanded GET
+  // of the controller beats a GET per drive; a single drive is one GET either way, and that GET is
+  // the drive's own (smaller, and independent of $expand).
+  const query = links > 1 ? await context.client.expandQuery(1) : undefined;
+  if (query && storagePath) {
     try {
       const expanded = (await context.client.get<Storage>(`${storagePath}?${query}`)).body;
       if (Array.isArray(expanded.Drives)) entries = expanded.Drives;
@@ -270,12 +286,6 @@ async function readDrives(
       },
     ];
   });
-}
-
-/** A member that is more than a bare `{"@odata.id"}` link (i.e. was expanded). */
-function hasContent(entry: unknown): boolean {
-  const value = record(entry);
-  return value !== undefined && Object.keys(value).some(key => !key.startsWith("@odata"));
 }
 
 /**

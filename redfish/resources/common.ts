@@ -12,6 +12,12 @@ export function linkPath(link: ODataLink | undefined | null): string | undefined
   return typeof id === "string" && id.length > 0 ? id : undefined;
 }
 
+/** More than a bare `{"@odata.id"}` link: a resource that `$expand` inlined. */
+export function hasContent(entry: unknown): boolean {
+  if (!entry || typeof entry !== "object" || Array.isArray(entry)) return false;
+  return Object.keys(entry).some(key => !key.startsWith("@odata"));
+}
+
 /** Member paths of a collection body. */
 export function memberPaths(collection: unknown): string[] {
   if (!collection || typeof collection !== "object") return [];

@@ -195,7 +195,8 @@ describe("$expand", () => {
       expect(b).toEqual(a);
       const [costPlain, costExpanded] = clients.map(client => client.stats().total);
       expect(costExpanded).toBeLessThan(costPlain ?? 0);
-      // Lenovo enrollment: root, login, Systems, system, manager, 3 expanded collections, drives.
+      // Lenovo enrollment: root, login, Systems (with the system), manager, 3 expanded
+      // collections, one expanded GET per controller (this mock ignores $levels).
       expect(costExpanded).toBeLessThanOrEqual(10);
       expect(expanding.requests.some(r => r.query.includes("$expand"))).toBe(true);
     } finally {
