@@ -32,6 +32,8 @@ export interface CaptureFacts {
   hasHttpBootUri: boolean;
   /** Virtual-media slots the system can use, with their media types and captured state. */
   slots: { uri: string; mediaTypes: string[]; inserted: boolean }[];
+  /** Present drives of the system's Storage (else SimpleStorage devices), in capture order. */
+  disks: { id: string; sizeBytes?: number }[];
 }
 
 const macPattern = /\b[0-9a-f]{2}(?::[0-9a-f]{2}){5}\b/gi;
@@ -101,6 +103,27 @@ export function captureFacts(folder: string): CaptureFacts {
     };
   });
 
+  const present = (body: Json | undefined) => dig(body, "Status", "State") !== "Absent";
+  const size = (body: Json | undefined) => {
+    const value = dig(body, "CapacityBytes");
+    return typeof value === "number" ? value : undefined;
+  };
+  let disks = members(store, odataId(system.Storage)).flatMap(storage => {
+    const links = dig(store.json(storage), "Drives");
+    return (Array.isArray(links) ? links : []).flatMap(link => {
+      const drive = store.json(odataId(link) ?? "");
+      return drive && present(drive) ? [{ id: str(drive.Id) ?? "", sizeBytes: size(drive) }] : [];
+    });
+  });
+  if (disks.length === 0) {
+    disks = members(store, odataId(system.SimpleStorage)).flatMap(controller => {
+      const devices = dig(store.json(controller), "Devices");
+      return (Array.isArray(devices) ? devices : []).flatMap(device =>
+        present(device) ? [{ id: str(dig(device, "Name")) ?? "", sizeBytes: size(device) }] : [],
+      );
+    });
+  }
+
   const boot = dig(system, "Boot");
   return {
     folder,
@@ -118,6 +141,7 @@ export function captureFacts(folder: string): CaptureFacts {
     bootTargets: stringArray(dig(boot, "BootSourceOverrideTarget@Redfish.AllowableValues")) ?? [],
     hasHttpBootUri: typeof boot === "object" && boot !== null && "HttpBootUri" in boot,
     slots,
+    disks,
   };
 }
 
