@@ -5,7 +5,9 @@
 // loads the configuration once and keeps one pool of keep-alive connections. Pepr's watches
 // still go through the fluent client.
 import { KubeConfig } from "@kubernetes/client-node";
+import { createHash } from "node:crypto";
 import { Agent, request, type RequestOptions } from "node:https";
+import { createSecureContext } from "node:tls";
 
 /** Rejections look like the fluent client's, so callers handle both alike. */
 export interface KubeError {
@@ -16,17 +18,32 @@ export interface KubeError {
 
 export type JsonPatch = Array<{ op: "add" | "remove" | "replace"; path: string; value?: unknown }>;
 
+/** How long credentials from the kubeconfig are reused before it is consulted again: a rotated
+ *  service-account token (kubelet refreshes the file well before expiry) is picked up within. */
+const AUTH_REFRESH_MS = 60_000;
+
+interface Connection {
+  agent: Agent;
+  headers: Record<string, string>;
+  rejectUnauthorized: boolean;
+  servername?: string;
+  /** The TLS material the agent's context was built from, to notice a change. */
+  tlsKey: string;
+}
+
 export class KubeClient {
   readonly #kc: KubeConfig;
   readonly #server: URL;
-  readonly #agent: Agent;
+  readonly #now: () => number;
+  #connection?: Promise<Connection>;
+  #loadedAt = 0;
 
-  constructor(kc: KubeConfig = loadDefault()) {
+  constructor(kc: KubeConfig = loadDefault(), now: () => number = Date.now) {
     const cluster = kc.getCurrentCluster();
     if (!cluster) throw new Error("the kubeconfig has no current cluster");
     this.#kc = kc;
     this.#server = new URL(cluster.server);
-    this.#agent = new Agent({ keepAlive: true, maxSockets: 16 });
+    this.#now = now;
   }
 
   get<T>(path: string): Promise<T> {
@@ -45,23 +62,67 @@ export class KubeClient {
     return this.#send<T>("PATCH", path, ops, "application/json-patch+json");
   }
 
+  /** Closes idle connections (the operator is stopping). */
+  async close(): Promise<void> {
+    const connection = await this.#connection?.catch(() => undefined);
+    connection?.agent.destroy();
+    this.#connection = undefined;
+  }
+
+  /**
+   * Credentials and TLS settings from the kubeconfig, reused for AUTH_REFRESH_MS. Reading them
+   * per request decoded the CA, certificate and key every time and made Node build a pool key
+   * from the whole PEM text; the TLS context is now built once and only rebuilt if they change.
+   */
+  #connect(): Promise<Connection> {
+    if (!this.#connection || this.#now() - this.#loadedAt >= AUTH_REFRESH_MS) {
+      this.#loadedAt = this.#now();
+      const previous = this.#connection;
+      this.#connection = this.#load(previous).catch(error => {
+        this.#connection = undefined;
+        throw error;
+      });
+    }
+    return this.#connection;
+  }
+
+  async #load(previous: Promise<Connection> | undefined): Promise<Connection> {
+    const options: RequestOptions = {};
+    await this.#kc.applyToHTTPSOptions(options);
+    const tls = { ca: options.ca, cert: options.cert, key: options.key };
+    const tlsKey = createHash("sha256").update(JSON.stringify(tls)).digest("hex");
+    const before = await previous?.catch(() => undefined);
+    // Changed TLS material gets a new pool; the old one's idle sockets are left to time out, so
+    // requests in flight on them finish.
+    const agent =
+      before && before.tlsKey === tlsKey
+        ? before.agent
+        : new Agent({ keepAlive: true, maxSockets: 16, secureContext: createSecureContext(tls) });
+    return {
+      agent,
+      headers: { ...(options.headers as Record<string, string> | undefined) },
+      rejectUnauthorized: options.rejectUnauthorized !== false,
+      servername: options.servername,
+      tlsKey,
+    };
+  }
+
   async #send<T>(method: string, path: string, body?: unknown, contentType?: string): Promise<T> {
-    // Applied per request: in a cluster the service-account token file is re-read as it rotates.
-    const base: RequestOptions = {};
-    await this.#kc.applyToHTTPSOptions(base);
+    const connection = await this.#connect();
     const payload = body === undefined ? undefined : JSON.stringify(body);
     return new Promise<T>((resolve, reject) => {
       const req = request(
         {
-          ...base,
-          agent: this.#agent,
+          agent: connection.agent,
+          rejectUnauthorized: connection.rejectUnauthorized,
+          servername: connection.servername,
           method,
           protocol: this.#server.protocol,
           hostname: this.#server.hostname.replace(/^\[|\]$/g, ""),
           port: this.#server.port || 443,
           path: `${this.#server.pathname.replace(/\/$/, "")}${path}`,
           headers: {
-            ...(base.headers as Record<string, string> | undefined),
+            ...connection.headers,
             Accept: "application/json",
             ...(payload === undefined
               ? {}
