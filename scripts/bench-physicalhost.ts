@@ -4,6 +4,7 @@
 //
 //   npx tsx scripts/bench-physicalhost.ts --hosts 100 [--latency 50] [--mockup NAME | --mixed]
 //       [--rest-minutes 5] [--timeout-minutes 15] [--skip-build] [--json FILE] [--cpu-prof DIR]
+//       [--heap-snapshot DIR] [--alloc-prof DIR]
 //
 // It reports:
 //   - time from the start of registration (Secrets + PhysicalHosts, 16 at a time, as
@@ -27,7 +28,7 @@
 // defaults.
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
-import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { request } from "node:https";
 import { cpus, totalmem } from "node:os";
 import { tmpdir } from "node:os";
@@ -35,13 +36,22 @@ import { join, resolve } from "node:path";
 import { monitorEventLoopDelay } from "node:perf_hooks";
 import { parseArgs } from "node:util";
 
-import { KubeConfig, Watch } from "@kubernetes/client-node";
+import { CustomObjectsApi, KubeConfig, Watch } from "@kubernetes/client-node";
 
 import { API_GROUP, API_VERSION, HostState } from "../capabilities/api/constants";
 import { listMockups } from "../tests/bmc/mockup-store";
 import { TestBmc } from "../tests/bmc/server";
 import { startControlPlane, type ControlPlane } from "../tests/env/controlplane";
-import { startProfiler, summarise, type Profiler } from "./lib/bench-profile";
+import {
+  remoteHeapSnapshot,
+  remoteMemoryUsage,
+  startAllocationSampler,
+  startProfiler,
+  summarise,
+  summariseAllocations,
+  summariseHeap,
+  type Profiler,
+} from "./lib/bench-profile";
 import { hostName, registerHosts } from "./lib/register-hosts";
 
 const ROOT = resolve(__dirname, "..");
@@ -59,6 +69,8 @@ interface Options {
   build: boolean;
   json?: string;
   cpuProf?: string;
+  heapSnapshot?: string;
+  allocProf?: string;
 }
 
 function options(): Options {
@@ -73,6 +85,8 @@ function options(): Options {
       "skip-build": { type: "boolean", default: false },
       json: { type: "string" },
       "cpu-prof": { type: "string" },
+      "heap-snapshot": { type: "string" },
+      "alloc-prof": { type: "string" },
     },
   });
   const num = (name: string, raw: string, min: number, max: number) => {
@@ -100,6 +114,8 @@ function options(): Options {
     build: !values["skip-build"],
     json: values.json,
     cpuProf: values["cpu-prof"] ? resolve(values["cpu-prof"]) : undefined,
+    heapSnapshot: values["heap-snapshot"] ? resolve(values["heap-snapshot"]) : undefined,
+    allocProf: values["alloc-prof"] ? resolve(values["alloc-prof"]) : undefined,
   };
 }
 
@@ -116,6 +132,13 @@ function cpuSeconds(pid: number): number {
   } catch {
     return Number.NaN;
   }
+}
+
+/** process.memoryUsage() in MiB, one line. */
+function memoryLine(usage: Record<string, number>): string {
+  return Object.entries(usage)
+    .map(([k, v]) => `${k} ${fmt(v / MiB, 0)}`)
+    .join(", ");
 }
 
 /** VmRSS and VmHWM (peak) of a process in bytes. */
@@ -270,6 +293,54 @@ interface HostRecord {
   restRequests?: number;
   state?: string;
   errorSeen?: string;
+  /** Seen Available by a LIST, not by the watch (its time is late by up to 5 s). */
+  missedByWatch?: boolean;
+}
+
+interface ObservedHost {
+  metadata?: { name?: string };
+  status?: Record<string, unknown>;
+}
+
+/** Records what one event (or list item) says about a host: first seen, first Available, Error. */
+function observe(hosts: Map<string, HostRecord>, obj: ObservedHost, viaList = false): void {
+  const record = hosts.get(obj.metadata?.name ?? "");
+  if (!record) return;
+  const now = performance.now();
+  record.addedAt ??= now;
+  const state = obj.status?.state as string | undefined;
+  record.state = state;
+  if (state === HostState.Available && record.availableAt === undefined) {
+    record.availableAt = now;
+    record.requestsAtAvailable = record.bmc.requests.total;
+    if (viaList) record.missedByWatch = true;
+  }
+  if (state === HostState.Error && !record.errorSeen) {
+    record.errorSeen = `${obj.status?.errorReason}: ${obj.status?.errorMessage}`;
+  }
+}
+
+/**
+ * A LIST of the hosts, for when the watch has stalled: under this load the watch has been seen
+ * to miss a host's events without ending. Hosts first seen Available here are marked, and their
+ * times are late by up to the polling interval.
+ */
+async function listHosts(kc: KubeConfig, hosts: Map<string, HostRecord>): Promise<number> {
+  const api = kc.makeApiClient(CustomObjectsApi);
+  const list = (await api.listNamespacedCustomObject({
+    group: API_GROUP,
+    version: API_VERSION,
+    namespace: NAMESPACE,
+    plural: "physicalhosts",
+  })) as { items: ObservedHost[] };
+  let missed = 0;
+  for (const item of list.items) {
+    const record = hosts.get(item.metadata?.name ?? "");
+    const before = record?.availableAt;
+    observe(hosts, item, true);
+    if (record && before === undefined && record.availableAt !== undefined) missed++;
+  }
+  return missed;
 }
 
 function watchHosts(kc: KubeConfig, hosts: Map<string, HostRecord>): { stop(): void } {
@@ -281,21 +352,7 @@ function watchHosts(kc: KubeConfig, hosts: Map<string, HostRecord>): { stop(): v
     controller = await new Watch(kc).watch(
       path,
       { allowWatchBookmarks: false },
-      (_type, obj: { metadata?: { name?: string }; status?: Record<string, unknown> }) => {
-        const record = hosts.get(obj.metadata?.name ?? "");
-        if (!record) return;
-        const now = performance.now();
-        record.addedAt ??= now;
-        const state = obj.status?.state as string | undefined;
-        record.state = state;
-        if (state === HostState.Available && record.availableAt === undefined) {
-          record.availableAt = now;
-          record.requestsAtAvailable = record.bmc.requests.total;
-        }
-        if (state === HostState.Error && !record.errorSeen) {
-          record.errorSeen = `${obj.status?.errorReason}: ${obj.status?.errorMessage}`;
-        }
-      },
+      (_type, obj: ObservedHost) => observe(hosts, obj),
       err => {
         if (!stopped) {
           if (err) say(`watch ended (${String(err)}); restarting`);
@@ -398,6 +455,7 @@ interface BenchResult {
   requestKindsPerMockup: Record<string, Record<string, number>>;
   errors: string[];
   errorCount: number;
+  seenOnlyByList: number;
   timeline: Array<{ s: number; available: number; rssMiB: number; fds: number }>;
 }
 
@@ -487,6 +545,10 @@ async function main(): Promise<void> {
       };
     };
     const rssBefore = memory(operator.modulePid);
+    if (opts.heapSnapshot) {
+      const usage = await remoteMemoryUsage(operator.modulePid, "pepr-beskar7.js");
+      say(`module memory before registration (MiB): ${memoryLine(usage)}`);
+    }
     const records = [...hosts.values()];
     const availableCount = () => records.filter(r => r.availableAt !== undefined).length;
 
@@ -495,6 +557,10 @@ async function main(): Promise<void> {
       profiler = await startProfiler(operator.modulePid, "pepr-beskar7.js");
       say("profiling the module (inspector on 127.0.0.1:9229)");
     }
+
+    const allocSampler = opts.allocProf
+      ? await startAllocationSampler(operator.modulePid, "pepr-beskar7.js")
+      : undefined;
 
     // ---- enrollment
     loopDelay.enable();
@@ -509,6 +575,8 @@ async function main(): Promise<void> {
     const deadline = t0 + opts.timeoutMinutes * 60_000;
     const timeline: Array<{ s: number; available: number; rssMiB: number; fds: number }> = [];
     let lastProgress = 0;
+    let lastCount = 0;
+    let lastCountChange = performance.now();
     let timedOut = false;
     while (availableCount() < opts.hosts) {
       if (performance.now() > deadline) {
@@ -519,6 +587,15 @@ async function main(): Promise<void> {
       const now = performance.now();
       if (now - lastProgress >= 5000) {
         lastProgress = now;
+        const count = availableCount();
+        if (count !== lastCount) {
+          lastCount = count;
+          lastCountChange = now;
+        } else if (now - lastCountChange >= 10_000) {
+          const missed = await listHosts(kc, hosts).catch(() => 0);
+          if (missed > 0) say(`the watch missed ${missed} Available hosts; a LIST found them`);
+          lastCountChange = now;
+        }
         const byState: Record<string, number> = {};
         for (const r of records) byState[r.state ?? "-"] = (byState[r.state ?? "-"] ?? 0) + 1;
         const rss = memory(operator.modulePid).rss / MiB;
@@ -573,6 +650,26 @@ async function main(): Promise<void> {
       const summary = summarise(profile);
       await writeFile(`${base}.txt`, `${summary}\n`);
       say(`module CPU profile (registration start to quiet) in ${base}.cpuprofile:\n${summary}`);
+    }
+
+    if (allocSampler && opts.allocProf) {
+      const profile = await allocSampler.stop();
+      await mkdir(opts.allocProf, { recursive: true });
+      const base = join(opts.allocProf, `module-${opts.hosts}-hosts`);
+      await writeFile(`${base}.heapprofile`, JSON.stringify(profile));
+      const summary = summariseAllocations(profile);
+      await writeFile(`${base}.txt`, `${summary}\n`);
+      say(`module allocations (registration start to quiet) in ${base}.heapprofile:\n${summary}`);
+    }
+    if (opts.heapSnapshot) {
+      await mkdir(opts.heapSnapshot, { recursive: true });
+      const usage = await remoteMemoryUsage(operator.modulePid, "pepr-beskar7.js");
+      say(`module memory when quiet (MiB): ${memoryLine(usage)}`);
+      const file = join(opts.heapSnapshot, `module-${opts.hosts}-hosts.heapsnapshot`);
+      await remoteHeapSnapshot(operator.modulePid, "pepr-beskar7.js", file);
+      const summary = summariseHeap(await readFile(file, "utf8"));
+      await writeFile(file.replace(/\.heapsnapshot$/, ".txt"), `${summary}\n`);
+      say(`module heap snapshot (after a full GC) in ${file}:\n${summary}`);
     }
 
     // ---- rest
@@ -704,6 +801,7 @@ async function main(): Promise<void> {
       ),
       errors: errors.slice(0, 10).map(r => `${r.name}: ${r.errorSeen}`),
       errorCount: errors.length,
+      seenOnlyByList: records.filter(r => r.missedByWatch).length,
       timeline,
     };
     if (opts.json) await writeFile(opts.json, JSON.stringify(result, null, 2));
@@ -752,6 +850,11 @@ function report(x: BenchResult): string {
     `| module open fds when all Available${x.restMinutes ? " / after rest" : ""} | ${x.moduleFds.allAvailable}${x.restMinutes ? ` / ${x.moduleFds.afterRest}` : ""} |`,
     `| reconciles until quiet / mean duration | ${x.operatorMetrics.reconciles} / ${fmt(x.operatorMetrics.meanReconcileMs, 0)} ms |`,
     `| hosts that went through Error | ${x.errorCount} |`,
+    ...(x.seenOnlyByList
+      ? [
+          `| hosts the watch missed (seen Available by a LIST, up to 5 s late) | ${x.seenOnlyByList} |`,
+        ]
+      : []),
     `| CPU s during enrollment (wall ${fmt(c.wall)} s): module / apiserver / etcd / bench+BMCs | ${fmt(c.module)} / ${fmt(c.apiserver)} / ${fmt(c.etcd)} / ${fmt(c.bench)} |`,
     `| machine CPU busy during enrollment | ${fmt((100 * c.machineBusy) / c.machineTotal, 0)}% of ${fmt(c.machineTotal)} core-s (others: ${fmt(c.machineBusy - c.module - c.apiserver - c.etcd - c.bench)} s) |`,
     `| bench process event-loop delay p99 / max | ${fmt(x.benchEventLoopDelayMs.p99, 0)} / ${fmt(x.benchEventLoopDelayMs.max, 0)} ms |`,
