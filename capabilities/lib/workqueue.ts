@@ -9,7 +9,10 @@
 //   - retries failures with capped exponential backoff and jitter;
 //   - bounds work globally and per group (per BMC), delaying rather than rejecting excess work;
 //   - re-reads an object from the API server before a delayed run, since the copy it holds may be
-//     stale by then, and drops objects that are gone or being deleted (deletion is Finalize's).
+//     stale by then, and drops objects that are gone or being deleted (deletion is Finalize's);
+//   - optionally absorbs events that change nothing the reconcile reads from the object (its
+//     fingerprint), such as the echo of the reconcile's own status write, as controller-runtime's
+//     generation predicates do.
 // State that must survive a restart lives in the objects' status, not here: after a restart the
 // relist replays every object and the handlers resume from status.
 
@@ -36,6 +39,12 @@ export interface WorkQueueOptions<T extends ObjectRef> {
   onError?: (obj: T, err: unknown, failures: number, retryInMs: number) => void;
   onRun?: (obj: T, durationMs: number, ok: boolean) => void;
   random?: () => number;
+  /**
+   * What of an object, when it changes, needs a reconcile (e.g. generation and annotations). An
+   * event whose fingerprint equals that of the last successful run is absorbed: the newest copy
+   * is kept and pending timers stay. Without it every event runs.
+   */
+  fingerprint?: (obj: T) => string;
 }
 
 interface Entry<T> {
@@ -48,6 +57,8 @@ interface Entry<T> {
   timer?: NodeJS.Timeout;
   dueAt?: number;
   failures: number;
+  /** Fingerprint of the object the current or last run reconciled; cleared when a run fails. */
+  reconciled?: string;
   active: boolean;
   /** An event arrived while running: run again when done. */
   dirty: boolean;
@@ -86,6 +97,14 @@ export class WorkQueue<T extends ObjectRef> {
     const entry = this.#entry(obj.metadata?.namespace, obj.metadata?.name ?? "");
     entry.obj = obj;
     entry.refetch = false;
+    if (
+      entry.reconciled !== undefined &&
+      entry.failures === 0 &&
+      !entry.dirty &&
+      this.#opts.fingerprint?.(obj) === entry.reconciled
+    ) {
+      return;
+    }
     this.#clearTimer(entry);
     if (entry.active) {
       entry.dirty = true;
@@ -226,6 +245,7 @@ export class WorkQueue<T extends ObjectRef> {
         // Gone or going: deletion is handled by the Finalize binding.
         return;
       }
+      entry.reconciled = this.#opts.fingerprint?.(obj);
       const outcome = await this.#opts.reconcile(obj);
       entry.failures = 0;
       if (outcome?.requeueAfterMs !== undefined) {
@@ -235,6 +255,7 @@ export class WorkQueue<T extends ObjectRef> {
       }
     } catch (err) {
       ok = false;
+      entry.reconciled = undefined;
       entry.failures++;
       const delay = this.backoff(entry.failures);
       if (obj) this.#opts.onError?.(obj, err, entry.failures, delay);

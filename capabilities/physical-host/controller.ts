@@ -37,6 +37,21 @@ export interface HostControllerDeps {
 /** States in which a host is usable: reachable and either free or doing its job. */
 const READY_STATES: string[] = [HostState.Available, HostState.Claimed, HostState.Provisioned];
 
+/**
+ * What of a host, when it changes, needs a reconcile: the spec (its generation), annotations
+ * (reboot, refresh, paused, detached, force-delete) and labels. Status is written by this
+ * controller alone, so an event that changes only status is the echo of its own patch and needs
+ * no run: without this every enrollment cost one more BMC request for nothing.
+ */
+export function reconcileFingerprint(host: PhysicalHost): string {
+  const meta = host.metadata ?? {};
+  return JSON.stringify([meta.generation, sorted(meta.annotations), sorted(meta.labels)]);
+}
+
+function sorted(map: Record<string, string> | undefined): [string, string][] {
+  return Object.entries(map ?? {}).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+}
+
 export async function reconcileHost(
   host: PhysicalHost,
   deps: HostControllerDeps,

@@ -15,7 +15,7 @@ import { admit } from "../lib/pepr-admission";
 import { WorkQueue } from "../lib/workqueue";
 import { validatePhysicalHost } from "./admission";
 import { poolConnector } from "./bmc";
-import { reconcileHost, type HostControllerDeps } from "./controller";
+import { reconcileHost, reconcileFingerprint, type HostControllerDeps } from "./controller";
 import type { SecretData } from "./credentials";
 import { finalizeHost, type FinalizeDeps } from "./finalize";
 import { SecretIndex } from "./secret-index";
@@ -125,6 +125,7 @@ function start(): Runtime {
     fetch: (namespace, name) =>
       orUndefinedIfGone(kube.get<PhysicalHost>(hostPath(namespace, name))),
     reconcile: host => reconcileHost(host, deps),
+    fingerprint: reconcileFingerprint,
     onError: (host, err, failures, retryInMs) =>
       log.warn(
         {

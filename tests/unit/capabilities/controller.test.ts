@@ -6,7 +6,10 @@ import {
   type PhysicalHost,
   type PhysicalHostStatus,
 } from "../../../capabilities/api";
-import { reconcileHost } from "../../../capabilities/physical-host/controller";
+import {
+  reconcileFingerprint,
+  reconcileHost,
+} from "../../../capabilities/physical-host/controller";
 import { CredentialsError } from "../../../capabilities/physical-host/credentials";
 import { defaultHostControllerConfig } from "../../../capabilities/physical-host/states";
 import { BmcAuthenticationError, BmcRejectedError, BmcUnreachableError } from "../../../redfish";
@@ -48,6 +51,26 @@ async function provisioningStarted(request: HostProvisioning, power: "On" | "Off
 
 afterEach(() => {
   vi.restoreAllMocks();
+});
+
+describe("reconcileFingerprint", () => {
+  it("ignores status, and follows generation, annotations and labels in any key order", () => {
+    const host = makeHost();
+    host.metadata!.generation = 3;
+    host.metadata!.annotations = { a: "1", b: "2" };
+    const base = reconcileFingerprint(host);
+    const statusOnly = { ...host, status: { ...host.status, state: "Available" as const } };
+    expect(reconcileFingerprint(statusOnly)).toBe(base);
+    const reordered = { ...host, metadata: { ...host.metadata, annotations: { b: "2", a: "1" } } };
+    expect(reconcileFingerprint(reordered)).toBe(base);
+    for (const metadata of [
+      { ...host.metadata, generation: 4 },
+      { ...host.metadata, annotations: { a: "1", b: "2", reboot: "hard" } },
+      { ...host.metadata, labels: { x: "y" } },
+    ]) {
+      expect(reconcileFingerprint({ ...host, metadata })).not.toBe(base);
+    }
+  });
 });
 
 describe("reconcileHost: enrollment", () => {

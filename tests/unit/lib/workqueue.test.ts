@@ -235,4 +235,61 @@ describe("WorkQueue", () => {
     await q.idle();
     expect(runs).toEqual([1, 2, 99]);
   });
+
+  it("absorbs events whose fingerprint matches the last run, such as its own status writes", async () => {
+    const runs: string[] = [];
+    let fail = false;
+    // The fingerprint ignores `version` (think: status), and follows `group` (think: spec).
+    const q = new WorkQueue<Obj>({
+      name: "t",
+      concurrency: 1,
+      fingerprint: o => o.group ?? "",
+      fetch: async (_ns, name) => obj(name, 50, "g1"),
+      reconcile: async o => {
+        runs.push(`${o.version}/${o.group}`);
+        if (fail) throw new Error("BMC down");
+        return { requeueAfterMs: 10_000 };
+      },
+    });
+    q.add(obj("a", 1, "g1"));
+    await q.idle();
+    q.add(obj("a", 2, "g1")); // the echo of the run's own status patch
+    await q.idle();
+    expect(runs).toEqual(["1/g1"]);
+    // The periodic requeue survives the absorbed event.
+    await vi.advanceTimersByTimeAsync(10_000);
+    await q.idle();
+    expect(runs).toEqual(["1/g1", "50/g1"]);
+    q.add(obj("a", 3, "g2")); // a change that matters
+    await q.idle();
+    expect(runs).toEqual(["1/g1", "50/g1", "3/g2"]);
+    // After a failure any event runs again at once, fingerprint or not.
+    fail = true;
+    q.add(obj("a", 4, "g3"));
+    await q.idle();
+    q.add(obj("a", 5, "g3"));
+    await q.idle();
+    expect(runs).toEqual(["1/g1", "50/g1", "3/g2", "4/g3", "5/g3"]);
+  });
+
+  it("absorbs a same-fingerprint event that arrives while the object is running", async () => {
+    const gate = deferred();
+    const runs: number[] = [];
+    const q = new WorkQueue<Obj>({
+      name: "t",
+      concurrency: 1,
+      fingerprint: o => o.group ?? "",
+      fetch: async () => undefined,
+      reconcile: async o => {
+        runs.push(o.version);
+        if (o.version === 1) await gate.promise;
+      },
+    });
+    q.add(obj("a", 1, "g"));
+    await vi.advanceTimersByTimeAsync(0);
+    q.add(obj("a", 2, "g")); // status echo mid-run: no second run
+    gate.resolve();
+    await q.idle();
+    expect(runs).toEqual([1]);
+  });
 });
