@@ -571,7 +571,8 @@ async function main(): Promise<void> {
       registeredAt = performance.now();
       say(`registered ${opts.hosts} hosts in ${fmt((registeredAt - t0) / 1000)} s`);
     });
-    registration.catch(() => undefined);
+    let registrationError: unknown;
+    registration.catch(error => (registrationError = error));
     const deadline = t0 + opts.timeoutMinutes * 60_000;
     const timeline: Array<{ s: number; available: number; rssMiB: number; fds: number }> = [];
     let lastProgress = 0;
@@ -583,6 +584,8 @@ async function main(): Promise<void> {
         timedOut = true;
         break;
       }
+      // Hosts that were never created cannot become Available: stop instead of waiting.
+      if (registrationError) throw registrationError;
       await sleep(250);
       const now = performance.now();
       if (now - lastProgress >= 5000) {
