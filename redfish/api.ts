@@ -74,6 +74,8 @@ export interface RedfishClient {
 
   stats(): RequestStats;
   resetStats(): void;
+  /** Closes keep-alive sockets that are idle; the session stays. The next request reconnects. */
+  closeIdleConnections(): void;
   /** Logs out (DELETE session) and closes keep-alive sockets. Safe to call twice. */
   close(): Promise<void>;
 }

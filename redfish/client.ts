@@ -432,6 +432,10 @@ export class RedfishClientImpl implements RedfishClient {
     return this.auth.kind;
   }
 
+  closeIdleConnections(): void {
+    this.transport.closeIdle();
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;

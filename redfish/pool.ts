@@ -9,6 +9,12 @@ import type { RedfishClientOptions } from "./types";
 export interface RedfishClientPoolOptions {
   /** Close a client (log out) after it has been unused this long. Default 10 minutes. */
   idleTimeoutMs?: number;
+  /**
+   * Close a client's idle sockets as soon as nobody holds it (default true). An operator's work on
+   * one BMC comes in bursts minutes apart; an idle TLS socket per BMC in between costs native
+   * memory (tens of KiB each, a thousand BMCs) and the BMC closes it anyway. The session stays.
+   */
+  closeIdleSockets?: boolean;
   /** Defaults merged under each request's options (timeouts, logger, retry policy). */
   defaults?: Partial<Omit<RedfishClientOptions, "address" | "credentials">>;
   /** For tests: build clients differently. */
@@ -56,11 +62,13 @@ interface PoolEntry {
 export class RedfishClientPool {
   private readonly entries = new Map<string, PoolEntry>();
   private readonly idleTimeoutMs: number;
+  private readonly closeIdleSockets: boolean;
   private readonly defaults: RedfishClientPoolOptions["defaults"];
   private readonly factory: (options: RedfishClientOptions) => RedfishClient;
 
   constructor(options: RedfishClientPoolOptions = {}) {
     this.idleTimeoutMs = options.idleTimeoutMs ?? 10 * 60_000;
+    this.closeIdleSockets = options.closeIdleSockets ?? true;
     this.defaults = options.defaults;
     this.factory = options.factory ?? createRedfishClient;
   }
@@ -88,7 +96,10 @@ export class RedfishClientPool {
       if (released) return;
       released = true;
       held.holders -= 1;
-      if (held.holders === 0) this.scheduleIdleClose(key, held);
+      if (held.holders === 0) {
+        if (this.closeIdleSockets) held.client.closeIdleConnections();
+        this.scheduleIdleClose(key, held);
+      }
     };
     return { client: entry.client, release };
   }

@@ -248,6 +248,15 @@ export class Transport {
     }
   }
 
+  /** Destroys idle keep-alive sockets only; requests in flight keep theirs. */
+  closeIdle(): void {
+    for (const agent of [this.httpsAgent, this.httpAgent]) {
+      for (const sockets of Object.values(agent.freeSockets)) {
+        for (const socket of sockets ?? []) socket.destroy();
+      }
+    }
+  }
+
   close(): void {
     this.httpsAgent.destroy();
     this.httpAgent.destroy();

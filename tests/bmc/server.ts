@@ -428,6 +428,11 @@ export class TestBmc {
     return isObject(attrs) ? attrs : {};
   }
 
+  /** TCP connections clients hold open to this BMC now. */
+  get openConnections(): number {
+    return this.sockets.size;
+  }
+
   get activeSessions(): number {
     return this.sessions.size;
   }

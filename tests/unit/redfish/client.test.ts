@@ -20,6 +20,7 @@ import {
   type RedfishClient,
   type RedfishClientOptions,
 } from "../../../redfish/index";
+import { TestBmc } from "../../bmc/server";
 import { generateTls } from "../../bmc/tls";
 import { type MockBmc, SAMPLES, errorBody, selfSignedCert, startMock } from "./helpers";
 
@@ -483,6 +484,37 @@ describe("system selection and pool", () => {
     expect(pool.size).toBe(0);
     expect(bmc.sessions.size).toBe(0);
   });
+
+  it.each([true, false])(
+    "closes a released client's idle sockets but keeps its session (closeIdleSockets %s)",
+    async closeIdleSockets => {
+      const bmc = await TestBmc.start({ mockup: DMTF });
+      const pool = new RedfishClientPool({
+        closeIdleSockets,
+        defaults: { tls: { insecure: true } },
+      });
+      cleanups.push(async () => {
+        await pool.closeAll();
+        await bmc.stop();
+      });
+      const options = {
+        address: bmc.url,
+        credentials: { username: bmc.username, password: bmc.password },
+      };
+      const held = pool.acquire(options);
+      await held.client.system().powerState();
+      expect(bmc.openConnections).toBe(1);
+      held.release();
+      await new Promise(resolve => setTimeout(resolve, 100));
+      expect(bmc.openConnections).toBe(closeIdleSockets ? 0 : 1);
+      expect(bmc.activeSessions).toBe(1);
+      // The next holder reconnects on the same session.
+      const again = pool.acquire(options);
+      expect(await again.client.system().powerState()).toBe("On");
+      expect(held.client.stats().logins).toBe(1);
+      again.release();
+    },
+  );
 
   it("shares one client per BMC and credentials, and closes it when evicted", async () => {
     const bmc = await startMock({ mockup: DMTF });
