@@ -892,7 +892,8 @@ function report(x: BenchResult): string {
 main().then(
   () => process.exit(0),
   err => {
-    say(err instanceof Error ? (err.stack ?? err.message) : String(err));
+    // The fluent client rejects with plain objects ({ status, statusText, data }).
+    say(err instanceof Error ? (err.stack ?? err.message) : JSON.stringify(err));
     process.exit(1);
   },
 );
