@@ -40,6 +40,12 @@ export interface WorkQueueOptions<T extends ObjectRef> {
   onRun?: (obj: T, durationMs: number, ok: boolean) => void;
   random?: () => number;
   /**
+   * Requeue delays a reconcile asks for are shortened by a random fraction up to this (0 to 1;
+   * default 0), so objects created together do not stay in lockstep and periodic checks spread
+   * out instead of arriving as one burst every interval.
+   */
+  requeueJitter?: number;
+  /**
    * What of an object, when it changes, needs a reconcile (e.g. generation and annotations). An
    * event whose fingerprint equals that of the last successful run is absorbed: the newest copy
    * is kept and pending timers stay. Without it every event runs.
@@ -71,7 +77,10 @@ export function objectKey(obj: ObjectRef): string {
 
 export class WorkQueue<T extends ObjectRef> {
   readonly #opts: Required<
-    Pick<WorkQueueOptions<T>, "backoffBaseMs" | "backoffMaxMs" | "random" | "groupConcurrency">
+    Pick<
+      WorkQueueOptions<T>,
+      "backoffBaseMs" | "backoffMaxMs" | "random" | "groupConcurrency" | "requeueJitter"
+    >
   > &
     WorkQueueOptions<T>;
   readonly #entries = new Map<string, Entry<T>>();
@@ -87,6 +96,7 @@ export class WorkQueue<T extends ObjectRef> {
       backoffMaxMs: 5 * 60_000,
       random: Math.random,
       groupConcurrency: Number.POSITIVE_INFINITY,
+      requeueJitter: 0,
       ...opts,
     };
   }
@@ -249,9 +259,10 @@ export class WorkQueue<T extends ObjectRef> {
       const outcome = await this.#opts.reconcile(obj);
       entry.failures = 0;
       if (outcome?.requeueAfterMs !== undefined) {
-        this.#afterRun(entry, () =>
-          this.addAfter(entry.namespace, entry.name, outcome.requeueAfterMs!),
+        const delay = Math.round(
+          outcome.requeueAfterMs * (1 - this.#opts.requeueJitter * this.#opts.random()),
         );
+        this.#afterRun(entry, () => this.addAfter(entry.namespace, entry.name, delay));
       }
     } catch (err) {
       ok = false;

@@ -126,6 +126,8 @@ function start(): Runtime {
       orUndefinedIfGone(kube.get<PhysicalHost>(hostPath(namespace, name))),
     reconcile: host => reconcileHost(host, deps),
     fingerprint: reconcileFingerprint,
+    // Hosts registered together would otherwise have their power checks in one burst forever.
+    requeueJitter: 0.1,
     onError: (host, err, failures, retryInMs) =>
       log.warn(
         {

@@ -292,4 +292,33 @@ describe("WorkQueue", () => {
     await q.idle();
     expect(runs).toEqual([1]);
   });
+
+  it("shortens requeue delays by up to the jitter fraction, never lengthens them", async () => {
+    const runs: number[] = [];
+    let draw = 0;
+    const draws = [1, 0, 0.5];
+    const q = new WorkQueue<Obj>({
+      name: "t",
+      concurrency: 1,
+      requeueJitter: 0.1,
+      random: () => draws[draw++ % draws.length]!,
+      fetch: async (_ns, name) => obj(name, 2),
+      reconcile: async () => {
+        runs.push(Date.now());
+        return { requeueAfterMs: 100_000 };
+      },
+    });
+    const start = Date.now();
+    q.add(obj("a", 1));
+    await q.idle();
+    // Draws 1, 0, 0.5: the next runs come 90 s, 100 s and 95 s apart.
+    for (const step of [90_000, 100_000, 95_000]) {
+      await vi.advanceTimersByTimeAsync(step - 1);
+      const before = runs.length;
+      await vi.advanceTimersByTimeAsync(1);
+      await q.idle();
+      expect(runs.length).toBe(before + 1);
+    }
+    expect(runs.map(t => t - start)).toEqual([0, 90_000, 190_000, 285_000]);
+  });
 });
