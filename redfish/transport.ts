@@ -43,12 +43,17 @@ const RECENT_LIMIT = 32;
  * native memory. Contexts hold only public certificates.
  */
 const secureContexts = new Map<string, tls.SecureContext>();
+const MAX_SECURE_CONTEXTS = 64;
 
 function secureContextFor(caBundle: string | undefined): tls.SecureContext {
   const key = caBundle ? createHash("sha256").update(caBundle).digest("hex") : "system";
   let context = secureContexts.get(key);
   if (!context) {
     context = tls.createSecureContext(caBundle ? { ca: caBundle } : {});
+    // Bounded: rotated CA bundles must not accumulate. Agents keep the contexts they hold.
+    if (secureContexts.size >= MAX_SECURE_CONTEXTS) {
+      secureContexts.delete(secureContexts.keys().next().value!);
+    }
     secureContexts.set(key, context);
   }
   return context;

@@ -2,8 +2,8 @@
 // object and its Secrets, events). kubernetes-fluent-client 3.11 loads the kubeconfig and opens
 // a new connection pool on every call, which at a thousand hosts means a thousand idle TLS
 // connections and a kubeconfig parse per request (docs/benchmarks/physicalhost.md). This client
-// loads the configuration once and keeps one pool of keep-alive connections. Pepr's watches
-// still go through the fluent client.
+// loads the configuration once, re-reads its credentials once a minute (rotated tokens), and
+// keeps one pool of keep-alive connections. Pepr's watches still go through the fluent client.
 import { KubeConfig } from "@kubernetes/client-node";
 import { createHash } from "node:crypto";
 import { Agent, request, type RequestOptions } from "node:https";
