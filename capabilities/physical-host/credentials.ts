@@ -46,6 +46,27 @@ function decode(data: Record<string, string> | undefined, key: string): string {
   return raw ? Buffer.from(raw, "base64").toString("utf8") : "";
 }
 
+/** A Secret the host names in spec.redfishConnection[field], labelled for the watch if it was not. */
+async function referencedSecret(
+  namespace: string,
+  name: string,
+  field: "credentialsSecretRef" | "caBundleSecretRef",
+  read: SecretReader,
+  label: SecretLabeller,
+): Promise<SecretData> {
+  const secret = await read(namespace, name);
+  if (!secret) {
+    throw new CredentialsError(
+      HostErrorReason.SecretNotFound,
+      `Secret ${namespace}/${name} named by spec.redfishConnection.${field} does not exist`,
+    );
+  }
+  if (secret.metadata?.labels?.[Labels.bmcCredentials] === undefined) {
+    await label(namespace, name, secret.metadata?.labels);
+  }
+  return secret;
+}
+
 export async function bmcAccess(
   host: PhysicalHost,
   read: SecretReader,
@@ -57,16 +78,7 @@ export async function bmcAccess(
     throw new CredentialsError(HostErrorReason.SecretInvalid, "spec.redfishConnection is missing");
   }
   const secretName = connection.credentialsSecretRef;
-  const secret = await read(namespace, secretName);
-  if (!secret) {
-    throw new CredentialsError(
-      HostErrorReason.SecretNotFound,
-      `Secret ${namespace}/${secretName} named by spec.redfishConnection.credentialsSecretRef does not exist`,
-    );
-  }
-  if (secret.metadata?.labels?.[Labels.bmcCredentials] === undefined) {
-    await label(namespace, secretName, secret.metadata?.labels);
-  }
+  const secret = await referencedSecret(namespace, secretName, "credentialsSecretRef", read, label);
   const username = decode(secret.data, CredentialsSecretKeys.username);
   const password = decode(secret.data, CredentialsSecretKeys.password);
   const missing = [
@@ -82,16 +94,13 @@ export async function bmcAccess(
 
   let caBundle: string | undefined;
   if (connection.caBundleSecretRef) {
-    const ca = await read(namespace, connection.caBundleSecretRef);
-    if (!ca) {
-      throw new CredentialsError(
-        HostErrorReason.SecretNotFound,
-        `Secret ${namespace}/${connection.caBundleSecretRef} named by spec.redfishConnection.caBundleSecretRef does not exist`,
-      );
-    }
-    if (ca.metadata?.labels?.[Labels.bmcCredentials] === undefined) {
-      await label(namespace, connection.caBundleSecretRef, ca.metadata?.labels);
-    }
+    const ca = await referencedSecret(
+      namespace,
+      connection.caBundleSecretRef,
+      "caBundleSecretRef",
+      read,
+      label,
+    );
     caBundle = decode(ca.data, CABundleSecretKey);
     if (!caBundle.includes("BEGIN CERTIFICATE")) {
       throw new CredentialsError(

@@ -11,15 +11,13 @@ import { Annotations, ConditionReason, ConditionType, HostState, type PhysicalHo
 import { setConditions } from "../lib/conditions";
 import type { EventRecorder } from "../lib/events";
 import type { BmcConnector } from "./bmc";
+import type { Config } from "../lib/config";
 import { classify, type HostControllerConfig, type StatusUpdate } from "./states";
 
 /** On a PhysicalHost being deleted: release it even though a machine still claims it. */
 export const FORCE_DELETE_ANNOTATION = "beskar7.infrastructure.cluster.x-k8s.io/force-delete";
 
-export interface FinalizeConfig extends HostControllerConfig {
-  /** Deprovisioning attempts before the finalizer is removed anyway. */
-  deleteAttempts: number;
-}
+export type FinalizeConfig = HostControllerConfig & Pick<Config, "deleteAttempts">;
 
 export interface FinalizeDeps {
   connect: BmcConnector;

@@ -93,7 +93,6 @@ function start(): Runtime {
       status,
     });
   };
-  const hostConfig = { ...config };
   const deps: HostControllerDeps = {
     connect,
     patchStatus,
@@ -107,7 +106,7 @@ function start(): Runtime {
       );
     },
     record,
-    config: hostConfig,
+    config,
     onTransition: (from, to) => {
       if (from) add(Metrics.hostsByState, { state: from }, -1);
       add(Metrics.hostsByState, { state: to });
@@ -158,7 +157,7 @@ function start(): Runtime {
     connect,
     patchStatus,
     record,
-    config: hostConfig,
+    config,
     retryPending: key => retries.has(key),
     attempts: new Map(),
     running: new Set(),

@@ -31,23 +31,12 @@ import {
   type ProvisioningStepName,
 } from "../api";
 import type { ConditionInput } from "../lib/conditions";
-import { TIMING_DEFAULTS } from "../lib/config";
+import { TIMING_DEFAULTS, type Config } from "../lib/config";
 import type { EventInput } from "../lib/events";
 import type { HostBmc, HostInventory } from "./bmc";
 
-export interface HostControllerConfig {
-  /** How often an idle (Available/Provisioned) host's power state is re-read. */
-  powerCheckIntervalMs: number;
-  /** How often the inventory is re-read without being asked. */
-  inventoryIntervalMs: number;
-  /** How long to wait before checking again that a power change landed. */
-  powerSettleMs: number;
-  /** Backoff for a host in Error: base and cap. */
-  errorBackoffBaseMs: number;
-  errorBackoffMaxMs: number;
-  /** Graceful shutdown before force off when deprovisioning or enforcing spec.online=false. */
-  gracefulShutdownTimeoutMs: number;
-}
+/** The timing settings the controller reads; each is documented on Config. */
+export type HostControllerConfig = Pick<Config, keyof typeof TIMING_DEFAULTS>;
 
 export const defaultHostControllerConfig: HostControllerConfig = TIMING_DEFAULTS;
 
