@@ -1,6 +1,6 @@
 // The driver's interfaces. A RedfishClient is one BMC (one session, one connection pool, one
-// semaphore); a RedfishSystem is one ComputerSystem on it; a BmcProvisioner is the narrow port the
-// PhysicalHost controller uses. Implementations live in client.ts, system.ts and provisioner.ts.
+// semaphore); a RedfishSystem is one ComputerSystem on it. Implementations live in client.ts and
+// system.ts.
 import type {
   BiosSettings,
   BmcVendor,
@@ -118,49 +118,4 @@ export interface RedfishSystem {
     attributes: Record<string, unknown>,
     options?: { applyTime?: string },
   ): Promise<SetBiosResult>;
-}
-
-export interface VirtualMediaBootRequest {
-  /** The boot ISO. */
-  isoUrl: string;
-  /** Optional second medium (e.g. a config-drive image) inserted as a USB stick / removable disk. */
-  configUrl?: string;
-  imageCredentials?: { username: string; password: string };
-  mode?: "UEFI" | "Legacy";
-}
-
-export interface NetworkBootRequest {
-  target: "Pxe" | "UefiHttp";
-  /** Required for UefiHttp. */
-  httpBootUri?: string;
-  mode?: "UEFI" | "Legacy";
-}
-
-export interface ProvisioningBootResult {
-  media: InsertMediaResult[];
-  boot: BootOverrideResult;
-  /** What was done to start the host: it was off (On) or on (a restart). */
-  powerAction: "On" | "Restart";
-}
-
-/**
- * The narrow port the PhysicalHost controller depends on (Metal3 Provisioner / ironcore BMC
- * style). Every method is idempotent enough to be re-run by a reconcile after a failure.
- */
-export interface BmcProvisioner {
-  /** First contact: proves address, TLS and credentials and returns the inventory. */
-  enroll(): Promise<HostInventory>;
-  inventory(): Promise<HostInventory>;
-  powerState(): Promise<PowerState>;
-  powerOn(): Promise<void>;
-  powerOff(options?: PowerOffOptions): Promise<void>;
-  reset(options?: { force?: boolean }): Promise<void>;
-  /** Ejects stale media, inserts ISO (+ config), sets a one-time Cd override last, powers on/restarts. */
-  bootFromVirtualMedia(request: VirtualMediaBootRequest): Promise<ProvisioningBootResult>;
-  /** Sets a one-time Pxe or UefiHttp override and powers on/restarts. */
-  bootFromNetwork(request: NetworkBootRequest): Promise<ProvisioningBootResult>;
-  /** Ejects all media, clears the override, powers off. */
-  deprovision(): Promise<void>;
-  /** Releases this provisioner's hold on the pooled client. */
-  close(): Promise<void>;
 }

@@ -1,14 +1,5 @@
 // Public API of the Redfish driver. Consumers (controllers, the CLI, tests) import only this file.
-export type {
-  BmcProvisioner,
-  NetworkBootRequest,
-  ProvisioningBootResult,
-  RedfishClient,
-  RedfishResponse,
-  RedfishSystem,
-  RequestOptions,
-  VirtualMediaBootRequest,
-} from "./api";
+export type { RedfishClient, RedfishResponse, RedfishSystem, RequestOptions } from "./api";
 export type * from "./types";
 export {
   BmcAuthenticationError,
@@ -29,5 +20,10 @@ export {
 } from "./errors";
 export type * as RedfishSchema from "./resources/schema";
 export { createRedfishClient } from "./client";
-export { createProvisioner, type ProvisionerOptions } from "./provisioner";
-export { RedfishClientPool, clientKey, type RedfishClientPoolOptions } from "./pool";
+export { canonicalBmcAddress, bmcIdentity, type BmcIdentity } from "./address";
+export {
+  RedfishClientPool,
+  clientKey,
+  type PooledClientOptions,
+  type RedfishClientPoolOptions,
+} from "./pool";

@@ -1,10 +1,15 @@
-// One client per BMC, shared across reconciles: keyed by address plus a fingerprint of the
-// credentials and TLS settings, so a rotated password gets a fresh session instead of 401 loops.
+// One client per BMC, shared across reconciles: keyed by the canonical address plus a fingerprint
+// of the credentials and TLS settings, so a rotated password gets a fresh session instead of 401
+// loops. A pooled client has no default system: the hosts sharing it (blades behind one chassis
+// manager) each name their own, and one host's choice never becomes another's.
 import { createHash } from "node:crypto";
-import type { BmcProvisioner, RedfishClient } from "./api";
+import { canonicalBmcAddress } from "./address";
+import type { RedfishClient } from "./api";
 import { createRedfishClient } from "./client";
-import { createProvisioner } from "./provisioner";
 import type { RedfishClientOptions } from "./types";
+
+/** What identifies a pooled client: no systemId, pass that to `client.system(id)`. */
+export type PooledClientOptions = Omit<RedfishClientOptions, "systemId">;
 
 export interface RedfishClientPoolOptions {
   /** Close a client (log out) after it has been unused this long. Default 10 minutes. */
@@ -16,13 +21,13 @@ export interface RedfishClientPoolOptions {
    */
   closeIdleSockets?: boolean;
   /** Defaults merged under each request's options (timeouts, logger, retry policy). */
-  defaults?: Partial<Omit<RedfishClientOptions, "address" | "credentials">>;
+  defaults?: Partial<Omit<RedfishClientOptions, "address" | "credentials" | "systemId">>;
   /** For tests: build clients differently. */
   factory?: (options: RedfishClientOptions) => RedfishClient;
 }
 
 /** Stable key for a BMC endpoint; the credentials enter only as a salted hash. */
-export function clientKey(options: RedfishClientOptions): string {
+export function clientKey(options: PooledClientOptions): string {
   const fingerprint = createHash("sha256")
     .update("beskar7-redfish-pool\0")
     .update(options.credentials.username)
@@ -33,23 +38,17 @@ export function clientKey(options: RedfishClientOptions): string {
     .update(options.tls?.insecure ? "\0insecure" : "\0verify")
     .digest("hex")
     .slice(0, 16);
-  return `${normaliseAddress(options.address)}#${fingerprint}`;
-}
-
-function normaliseAddress(address: string): string {
-  const withScheme = /^[a-z]+:\/\//i.test(address) ? address : `https://${address}`;
-  const url = new URL(withScheme);
-  return `${url.protocol}//${url.host}`.toLowerCase();
+  return `${canonicalBmcAddress(options.address)}#${fingerprint}`;
 }
 
 /** Request options over pool defaults; an option left undefined keeps the default. */
 function withDefaults(
-  options: RedfishClientOptions,
+  options: PooledClientOptions,
   defaults: RedfishClientPoolOptions["defaults"],
 ): RedfishClientOptions {
   const given = Object.fromEntries(
-    Object.entries(options).filter(([, value]) => value !== undefined),
-  ) as unknown as RedfishClientOptions;
+    Object.entries(options).filter(([key, value]) => value !== undefined && key !== "systemId"),
+  ) as unknown as PooledClientOptions;
   return { ...defaults, ...given };
 }
 
@@ -77,8 +76,12 @@ export class RedfishClientPool {
     return this.entries.size;
   }
 
-  /** The shared client for this BMC; call `release` when done so idle clients can be closed. */
-  acquire(options: RedfishClientOptions): { client: RedfishClient; release: () => void } {
+  /**
+   * The shared client for this BMC; call `release` when done so idle clients can be closed. A
+   * `systemId` in the options is ignored (the client has no default system): use
+   * `client.system(systemId)`.
+   */
+  acquire(options: PooledClientOptions): { client: RedfishClient; release: () => void } {
     const key = clientKey(options);
     let entry = this.entries.get(key);
     if (!entry) {
@@ -104,14 +107,8 @@ export class RedfishClientPool {
     return { client: entry.client, release };
   }
 
-  /** A provisioner on the shared client; its `close()` releases the hold, not the session. */
-  provisioner(options: RedfishClientOptions): BmcProvisioner {
-    const { client, release } = this.acquire(options);
-    return createProvisioner(client, { systemId: options.systemId, release });
-  }
-
   /** Drops and closes the client for this endpoint (e.g. after its Secret changed). */
-  async evict(options: RedfishClientOptions): Promise<void> {
+  async evict(options: PooledClientOptions): Promise<void> {
     const key = clientKey(options);
     const entry = this.entries.get(key);
     if (!entry) return;
@@ -120,6 +117,7 @@ export class RedfishClientPool {
     await entry.client.close();
   }
 
+  /** Closes every client: each logs its session out (DELETE) and closes its sockets. */
   async closeAll(): Promise<void> {
     const entries = [...this.entries.values()];
     this.entries.clear();

@@ -534,9 +534,9 @@ describe("system selection and pool", () => {
     const other = pool.acquire({ ...options, credentials: { username: "x", password: "y" } });
     expect(other.client).not.toBe(first.client);
     expect(pool.size).toBe(2);
-    const provisioner = pool.provisioner(options);
-    await provisioner.powerState();
-    await provisioner.close();
+    await first.client.system().powerState();
+    first.release();
+    second.release();
     expect(bmc.sessions.size).toBe(1);
     await pool.evict(options);
     expect(bmc.sessions.size).toBe(0);

@@ -2,7 +2,6 @@ import { afterEach, describe, expect, it } from "vitest";
 import {
   UnsupportedOperationError,
   VerificationError,
-  createProvisioner,
   createRedfishClient,
   type RedfishClient,
   type RedfishClientOptions,
@@ -397,42 +396,10 @@ describe("BIOS", () => {
   });
 });
 
-describe("provisioner", () => {
-  it("boots from virtual media: inserts ISO + config, sets Cd once last, powers on", async () => {
-    const { bmc, client } = await setup(HPE);
-    const provisioner = createProvisioner(client);
-    await client.system().powerOff({ force: true });
-    bmc.requests.length = 0;
-    const result = await provisioner.bootFromVirtualMedia({
-      isoUrl: "http://10.0.0.1/boot.iso",
-      configUrl: "http://10.0.0.1/cfg.img",
-    });
-    expect(result.media).toHaveLength(2);
-    expect(result.boot.state.target).toBe("Cd");
-    expect(result.powerAction).toBe("On");
-    const writes = bmc.log().filter(line => !line.startsWith("GET"));
-    const lastInsert = writes.findLastIndex(line => line.includes("InsertMedia"));
-    const bootPatch = writes.findIndex(line => line.startsWith("PATCH /redfish/v1/Systems/1"));
-    const powerOn = writes.findIndex(line => line.includes("ComputerSystem.Reset"));
-    expect(lastInsert).toBeLessThan(bootPatch);
-    expect(bootPatch).toBeLessThan(powerOn);
-  });
-
-  it("deprovisions: ejects everything, clears the override and powers off", async () => {
-    const { client } = await setup(DELL);
-    const provisioner = createProvisioner(client);
-    await provisioner.bootFromNetwork({ target: "Pxe" });
-    await client.system().insertMedia({ image: "http://10.0.0.1/boot.iso" });
-    await provisioner.deprovision();
-    const system = client.system();
-    expect((await system.virtualMedia()).some(slot => slot.inserted)).toBe(false);
-    expect((await system.bootOverride()).enabled).toBe("Disabled");
-    expect(await provisioner.powerState()).toBe("Off");
-  });
-
+describe("enrollment", () => {
   it("enrolls within a small, documented number of requests", async () => {
     const { client } = await setup(DMTF);
-    const inventory = await createProvisioner(client).enroll();
+    const inventory = await client.system().inventory();
     expect(inventory.manufacturer).toBe("Contoso");
     const stats = client.stats();
     expect(stats.byMethod.POST).toBe(1);
