@@ -8,6 +8,7 @@ import {
   type HostErrorReasonName,
   type PhysicalHost,
 } from "../api";
+import { BmcFailure } from "./failure";
 
 export interface SecretData {
   metadata?: { name?: string; labels?: Record<string, string> };
@@ -30,14 +31,11 @@ export interface BmcAccess {
   tls: { insecure: boolean; caBundle?: string };
 }
 
-/** A credentials problem: it names the Secret and key, never a value. */
-export class CredentialsError extends Error {
-  constructor(
-    readonly reason: HostErrorReasonName,
-    message: string,
-  ) {
-    super(message);
-    this.name = "CredentialsError";
+/** A credentials problem: it names the Secret and key, never a value. Not transient: someone
+ *  has to fix the Secret (its change re-reconciles the host). */
+export class CredentialsError extends BmcFailure {
+  constructor(reason: HostErrorReasonName, message: string) {
+    super(reason, message, false);
   }
 }
 

@@ -33,7 +33,7 @@ import {
 import type { ConditionInput } from "../lib/conditions";
 import { TIMING_DEFAULTS, type Config } from "../lib/config";
 import type { EventInput } from "../lib/events";
-import type { HostBmc, HostInventory } from "./bmc";
+import { BmcFailure, type HostBmc, type HostInventory } from "./bmc";
 
 /** The timing settings the controller reads; each is documented on Config. */
 export type HostControllerConfig = Pick<Config, keyof typeof TIMING_DEFAULTS>;
@@ -495,45 +495,24 @@ async function maintenance(ctx: HostContext): Promise<Omit<Transition, "state">>
       message: `spec.online=${desired}, observed ${power}`,
     });
   }
-  out.status!.observedPowerState = normalisePower(power);
+  out.status!.observedPowerState = power;
   return out;
 }
 
 // ---------------------------------------------------------------------------------------------
 
-/** Maps a failure to a reason and whether waiting can fix it without anyone's help. */
+/** A failure's reason and whether waiting can fix it without anyone's help. The BMC port and the
+ *  connector throw BmcFailure; anything else (a bug, a stray error) is a BMCError worth retrying. */
 export function classify(err: unknown): {
   reason: HostErrorReasonName;
   transient: boolean;
   message: string;
 } {
-  const e = err as {
-    name?: string;
-    code?: string;
-    reason?: HostErrorReasonName;
-    retryable?: boolean;
-    message?: string;
-  };
-  const message = e?.message ?? String(err);
-  if (e?.name === "CredentialsError" && e.reason)
-    return { reason: e.reason, transient: false, message };
-  switch (e?.code) {
-    case "Unreachable":
-      return { reason: HostErrorReason.BMCUnreachable, transient: true, message };
-    case "TlsFailure":
-      return { reason: HostErrorReason.TLSFailure, transient: false, message };
-    case "AuthenticationFailed":
-      return { reason: HostErrorReason.AuthenticationFailed, transient: false, message };
-    case "SystemSelection":
-      return { reason: HostErrorReason.SystemSelection, transient: false, message };
-    case "Rejected":
-    case "Unsupported":
-    case "NotFound":
-    case "TaskFailed":
-      return { reason: HostErrorReason.ActionRejected, transient: !!e.retryable, message };
-    default:
-      return { reason: HostErrorReason.BMCError, transient: e?.retryable ?? true, message };
+  if (err instanceof BmcFailure) {
+    return { reason: err.reason, transient: err.transient, message: err.message };
   }
+  const message = err instanceof Error ? err.message : String(err);
+  return { reason: HostErrorReason.BMCError, transient: true, message };
 }
 
 /** The Transition for a failed handler, by the state's failure policy. */
@@ -630,6 +609,7 @@ function notProvisioned(): ConditionInput {
   };
 }
 
+/** The inventory as status fields; the BMC port has already put every value in the API's terms. */
 export function inventoryStatus(inventory: HostInventory, now: Date): StatusUpdate {
   const details: HardwareDetails = {
     manufacturer: inventory.manufacturer,
@@ -639,30 +619,16 @@ export function inventoryStatus(inventory: HostInventory, now: Date): StatusUpda
     biosVersion: inventory.biosVersion,
     bmcFirmwareVersion: inventory.bmcFirmwareVersion,
     health: inventory.health,
-    cpu: {
-      count: inventory.processors.count,
-      cores: inventory.processors.cores,
-      threads: inventory.processors.threads,
-      model: inventory.processors.items.find(p => p.model)?.model,
-    },
+    cpu: inventory.processors,
     memoryGiB: Math.round(inventory.memory.totalGiB),
-    disks: inventory.disks.slice(0, 64).map(d => ({
-      name: d.name ?? d.id,
-      sizeBytes: d.sizeBytes,
-      mediaType: diskType(d.mediaType, d.protocol),
-    })),
-    nics: inventory.nics.slice(0, 64).map(n => ({
-      name: n.id,
-      macAddress: MAC.test(n.macAddress ?? "") ? n.macAddress!.toLowerCase() : undefined,
-      linkStatus: linkStatus(n.linkStatus),
-      speedMbps: n.speedMbps,
-    })),
+    disks: inventory.disks.slice(0, 64),
+    nics: inventory.nics.slice(0, 64).map(({ ipAddresses: _, ...nic }) => nic),
   };
   const addresses = addressesOf(inventory);
   return {
     hardwareDetails: prune(details),
     addresses: addresses.length ? addresses : null,
-    observedPowerState: normalisePower(inventory.powerState),
+    observedPowerState: inventory.powerState,
     lastInventoryTime: now.toISOString(),
   };
 }
@@ -679,29 +645,6 @@ function addressesOf(inventory: HostInventory): MachineAddress[] {
   add("Hostname", inventory.hostName);
   for (const nic of inventory.nics) for (const ip of nic.ipAddresses ?? []) add("InternalIP", ip);
   return out.slice(0, 32);
-}
-
-const MAC = /^([0-9A-Fa-f]{2}[:-]){5,19}[0-9A-Fa-f]{2}$/;
-
-/** Redfish Drive.MediaType is HDD/SSD/SMR and the protocol says NVMe; the API has four values. */
-function diskType(mediaType?: string, protocol?: string): "HDD" | "SSD" | "NVMe" | "Unknown" {
-  if (protocol === "NVMe") return "NVMe";
-  if (mediaType === "SSD") return "SSD";
-  if (mediaType === "HDD" || mediaType === "SMR") return "HDD";
-  return "Unknown";
-}
-
-/** Redfish LinkStatus is LinkUp/LinkDown/NoLink. */
-function linkStatus(value?: string): "Up" | "Down" | "Unknown" {
-  if (value === "LinkUp") return "Up";
-  if (value === "LinkDown" || value === "NoLink") return "Down";
-  return "Unknown";
-}
-
-function normalisePower(power: string): PowerStateName {
-  return power === "On" || power === "Off" || power === "PoweringOn" || power === "PoweringOff"
-    ? power
-    : "Unknown";
 }
 
 /** Drops undefined fields, so the status patch holds only what the BMC reported. */

@@ -1,24 +1,21 @@
 // An in-memory BMC for the PhysicalHost controller's unit tests. It implements the narrow HostBmc
 // port the controller uses, keeps just enough state (power, two virtual media slots, the boot
 // override) for the controller's checks-before-actions to be meaningful, counts every call, and
-// can be told to fail with the driver's real error classes.
-import type {
-  BmcConnection,
-  BmcConnector,
-  HostBmc,
-  HostInventory,
+// can be told to fail with the driver's real error classes, which it translates as the real port
+// does (into BmcFailure).
+import type { PowerStateName } from "../../../capabilities/api";
+import {
+  toBmcFailure,
+  toHostInventory,
+  type BmcConnection,
+  type BmcConnector,
+  type BootOverride,
+  type BootOverrideRequest,
+  type HostBmc,
+  type HostInventory,
+  type MediaSlot,
 } from "../../../capabilities/physical-host/bmc";
-import type {
-  BootOverrideRequest,
-  BootOverrideResult,
-  BootOverrideState,
-  InsertMediaRequest,
-  InsertMediaResult,
-  MediaKind,
-  PowerOffOptions,
-  PowerState,
-  VirtualMediaSlot,
-} from "../../../redfish";
+import type { HostInventory as RedfishInventory } from "../../../redfish";
 
 export type BmcMethod = keyof HostBmc;
 
@@ -53,7 +50,7 @@ export interface BmcCall {
 }
 
 /** A plausible two-socket server as the driver reports it. */
-export function sampleInventory(): HostInventory {
+export function sampleRedfishInventory(): RedfishInventory {
   return {
     vendor: "Generic",
     systemId: "1",
@@ -93,30 +90,23 @@ export function sampleInventory(): HostInventory {
   };
 }
 
-function slot(id: string, mediaTypes: string[]): VirtualMediaSlot {
-  return {
-    path: `/redfish/v1/Managers/1/VirtualMedia/${id}`,
-    id,
-    location: "Managers",
-    mediaTypes,
-    inserted: false,
-    insertMethod: "action",
-  };
+/** The same server as the controller sees it, through the port's translation. */
+export function sampleInventory(): HostInventory {
+  return toHostInventory(sampleRedfishInventory());
 }
+
+type MediaKind = "cd" | "usb";
 
 const clone = <T>(value: T): T => structuredClone(value);
 
 export class FakeBmc implements HostBmc {
-  power: PowerState = "Off";
-  slots: VirtualMediaSlot[] = [slot("CD1", ["CD", "DVD"]), slot("USB1", ["USBStick"])];
-  override: BootOverrideState = {
-    enabled: "Disabled",
-    target: "None",
-    mode: "UEFI",
-    allowedTargets: ["None", "Pxe", "Cd", "Hdd", "UefiHttp"],
-    allowedEnabled: ["Disabled", "Once", "Continuous"],
-    allowedModes: ["UEFI", "Legacy"],
-  };
+  power: PowerStateName = "Off";
+  /** A CD slot and a USB slot. */
+  slots: MediaSlot[] = [
+    { id: "CD1", inserted: false },
+    { id: "USB1", inserted: false },
+  ];
+  override: BootOverride = { enabled: "Disabled", target: "None", mode: "UEFI" };
   inventoryData: HostInventory = sampleInventory();
 
   /** Calls per method, failed ones included. */
@@ -124,7 +114,7 @@ export class FakeBmc implements HostBmc {
   readonly log: BmcCall[] = [];
   private readonly failures = new Map<BmcMethod | "*", Error>();
 
-  constructor(init: { power?: PowerState } = {}) {
+  constructor(init: { power?: PowerStateName } = {}) {
     if (init.power) this.power = init.power;
   }
 
@@ -182,10 +172,10 @@ export class FakeBmc implements HostBmc {
     this.calls[method]++;
     this.log.push({ method, args: clone(args) });
     const err = this.failures.get(method) ?? this.failures.get("*");
-    if (err) throw err;
+    if (err) throw toBmcFailure(err);
   }
 
-  private slotFor(kind: MediaKind): VirtualMediaSlot {
+  private slotFor(kind: MediaKind): MediaSlot {
     return kind === "usb" ? this.slots[1]! : this.slots[0]!;
   }
 
@@ -194,7 +184,7 @@ export class FakeBmc implements HostBmc {
     return { ...clone(this.inventoryData), powerState: this.power };
   }
 
-  async powerState(): Promise<PowerState> {
+  async powerState(): Promise<PowerStateName> {
     this.enter("powerState", []);
     return this.power;
   }
@@ -204,7 +194,7 @@ export class FakeBmc implements HostBmc {
     this.power = "On";
   }
 
-  async powerOff(options?: PowerOffOptions): Promise<void> {
+  async powerOff(options?: { force?: boolean; gracefulTimeoutMs?: number }): Promise<void> {
     this.enter("powerOff", [options]);
     this.power = "Off";
   }
@@ -214,55 +204,46 @@ export class FakeBmc implements HostBmc {
     this.power = "On";
   }
 
-  async virtualMedia(): Promise<VirtualMediaSlot[]> {
+  async virtualMedia(): Promise<MediaSlot[]> {
     this.enter("virtualMedia", []);
     return clone(this.slots);
   }
 
-  async insertMedia(request: InsertMediaRequest): Promise<InsertMediaResult> {
+  async insertMedia(request: { image: string; kind: MediaKind }): Promise<{ slot: MediaSlot }> {
     this.enter("insertMedia", [request]);
-    const s = this.slotFor(request.kind ?? "cd");
+    const s = this.slotFor(request.kind);
     s.inserted = true;
     s.image = request.image;
-    return { slot: clone(s), parametersSent: ["Image", "Inserted", "WriteProtected"] };
+    return { slot: clone(s) };
   }
 
-  async ejectMedia(target?: { slot?: string; kind?: MediaKind }): Promise<VirtualMediaSlot[]> {
-    this.enter("ejectMedia", [target]);
+  async ejectMedia(): Promise<void> {
+    this.enter("ejectMedia", []);
     for (const s of this.slots) {
-      if (target?.slot && s.id !== target.slot) continue;
       s.inserted = false;
       delete s.image;
     }
-    return clone(this.slots);
   }
 
-  async bootOverride(): Promise<BootOverrideState> {
+  async bootOverride(): Promise<BootOverride> {
     this.enter("bootOverride", []);
     return clone(this.override);
   }
 
-  async setBootOverride(request: BootOverrideRequest): Promise<BootOverrideResult> {
+  async setBootOverride(
+    request: BootOverrideRequest,
+  ): Promise<{ targetSent: string; state: BootOverride }> {
     this.enter("setBootOverride", [request]);
     this.override = {
-      ...this.override,
       enabled: request.persistent ? "Continuous" : "Once",
       target: request.target,
       mode: request.mode ?? this.override.mode,
-      httpBootUri: request.httpBootUri,
     };
-    return {
-      state: clone(this.override),
-      targetSent: request.target,
-      persistenceFellBackToOnce: false,
-      warnings: [],
-    };
+    return { targetSent: request.target, state: clone(this.override) };
   }
 
-  async clearBootOverride(): Promise<BootOverrideState> {
+  async clearBootOverride(): Promise<void> {
     this.enter("clearBootOverride", []);
     this.override = { ...this.override, enabled: "Disabled", target: "None" };
-    delete this.override.httpBootUri;
-    return clone(this.override);
   }
 }

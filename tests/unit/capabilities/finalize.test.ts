@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 
 import { Annotations, type HostStateName, type PhysicalHost } from "../../../capabilities/api";
 import type { EventInput } from "../../../capabilities/lib/events";
+import { toBmcFailure } from "../../../capabilities/physical-host/bmc";
 import {
   FORCE_DELETE_ANNOTATION,
   finalizeHost,
@@ -27,7 +28,7 @@ function setup(bmc = new FakeBmc(), connectError?: Error) {
   const deps: FinalizeDeps = {
     connect: async host => {
       connectAttempts++;
-      if (connectError) throw connectError;
+      if (connectError) throw toBmcFailure(connectError);
       return connector.connect(host);
     },
     patchStatus: async (_host, status) => {

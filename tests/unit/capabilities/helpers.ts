@@ -4,6 +4,7 @@
 import type { Condition, PhysicalHost, PhysicalHostStatus } from "../../../capabilities/api";
 import type { EventInput } from "../../../capabilities/lib/events";
 import type { Outcome } from "../../../capabilities/lib/workqueue";
+import { toBmcFailure } from "../../../capabilities/physical-host/bmc";
 import {
   reconcileHost,
   type HostControllerDeps,
@@ -102,7 +103,7 @@ export class HostHarness {
     return {
       connect: async host => {
         this.connectAttempts++;
-        if (this.connectError) throw this.connectError;
+        if (this.connectError) throw toBmcFailure(this.connectError);
         return this.connector.connect(host);
       },
       patchStatus: async (_host, status) => {

@@ -8,6 +8,7 @@ import {
   type PhysicalHostStatus,
   type ProvisioningStepName,
 } from "../../../capabilities/api";
+import { BmcFailure, toBmcFailure } from "../../../capabilities/physical-host/bmc";
 import { CredentialsError } from "../../../capabilities/physical-host/credentials";
 import {
   FailurePolicy,
@@ -27,11 +28,6 @@ import {
   BmcServerError,
   BmcTlsError,
   BmcUnreachableError,
-  InvalidResponseError,
-  ResourceNotFoundError,
-  SystemSelectionError,
-  TaskFailedError,
-  UnsupportedOperationError,
 } from "../../../redfish";
 import { FakeBmc, sampleInventory } from "./fake-bmc";
 import { BOOT_ISO, CONFIG_ISO, CONSUMER, NOW, makeHost } from "./helpers";
@@ -261,32 +257,29 @@ describe("runStep", () => {
 
   it("passes BMC failures through", async () => {
     const bmc = new FakeBmc().fail(new BmcRejectedError("no media slot"), "insertMedia");
-    await expect(runStep("InsertBootMedia", VM, bmc)).rejects.toBeInstanceOf(BmcRejectedError);
+    await expect(runStep("InsertBootMedia", VM, bmc)).rejects.toMatchObject({
+      name: "BmcFailure",
+      reason: "ActionRejected",
+      message: "no media slot",
+    });
   });
 });
 
 describe("classify", () => {
   it.each<[string, unknown, string, boolean]>([
-    ["unreachable", new BmcUnreachableError("connect ECONNREFUSED"), "BMCUnreachable", true],
-    ["TLS", new BmcTlsError("self-signed certificate"), "TLSFailure", false],
-    ["auth", new BmcAuthenticationError("401 Unauthorized"), "AuthenticationFailed", false],
-    ["system", new SystemSelectionError("which system?", ["1", "2"]), "SystemSelection", false],
-    ["rejected", new BmcRejectedError("400 bad"), "ActionRejected", false],
     [
-      "rejected, retryable",
-      new BmcRejectedError("409 busy", { retryable: true }),
-      "ActionRejected",
-      true,
+      "a BmcFailure",
+      new BmcFailure("TLSFailure", "self-signed certificate", false),
+      "TLSFailure",
+      false,
     ],
-    ["unsupported", new UnsupportedOperationError("no"), "ActionRejected", false],
-    ["not found", new ResourceNotFoundError("404"), "ActionRejected", false],
-    ["task failed", new TaskFailedError("Exception"), "ActionRejected", false],
-    ["server error", new BmcServerError("500"), "BMCError", true],
-    ["invalid response", new InvalidResponseError("not JSON"), "BMCError", false],
-    ["plain Error", new Error("boom"), "BMCError", true],
-    ["a string", "weird", "BMCError", true],
+    ["a transient one", new BmcFailure("BMCUnreachable", "down", true), "BMCUnreachable", true],
     ["a secret", new CredentialsError("SecretNotFound", "no Secret"), "SecretNotFound", false],
     ["bad secret", new CredentialsError("SecretInvalid", "no password"), "SecretInvalid", false],
+    // The port translates the driver's errors; one that slips past it is a BMCError to retry.
+    ["an untranslated driver error", new BmcTlsError("bad cert"), "BMCError", true],
+    ["plain Error", new Error("boom"), "BMCError", true],
+    ["a string", "weird", "BMCError", true],
   ])("%s", (_what, err, reason, transient) => {
     const result = classify(err);
     expect(result.reason).toBe(reason);
@@ -301,23 +294,23 @@ describe("failure", () => {
   const noJitter = () => 1;
 
   it.each<[HostStateName, unknown, HostStateName]>([
-    ["Enrolling", new BmcUnreachableError("down"), "Error"],
-    ["Available", new BmcUnreachableError("down"), "Error"],
-    ["Claimed", new BmcUnreachableError("down"), "Claimed"],
-    ["Claimed", new BmcAuthenticationError("401"), "Error"],
-    ["Provisioning", new BmcServerError("500"), "Provisioning"],
-    ["Provisioning", new BmcRejectedError("400"), "Error"],
-    ["Deprovisioning", new BmcTlsError("bad cert"), "Error"],
-    ["Provisioned", new BmcAuthenticationError("401"), "Provisioned"],
-    ["Provisioned", new BmcUnreachableError("down"), "Provisioned"],
-    ["Error", new BmcUnreachableError("down"), "Error"],
-    ["Deleting", new BmcTlsError("bad cert"), "Deleting"],
+    ["Enrolling", toBmcFailure(new BmcUnreachableError("down")), "Error"],
+    ["Available", toBmcFailure(new BmcUnreachableError("down")), "Error"],
+    ["Claimed", toBmcFailure(new BmcUnreachableError("down")), "Claimed"],
+    ["Claimed", toBmcFailure(new BmcAuthenticationError("401")), "Error"],
+    ["Provisioning", toBmcFailure(new BmcServerError("500")), "Provisioning"],
+    ["Provisioning", toBmcFailure(new BmcRejectedError("400")), "Error"],
+    ["Deprovisioning", toBmcFailure(new BmcTlsError("bad cert")), "Error"],
+    ["Provisioned", toBmcFailure(new BmcAuthenticationError("401")), "Provisioned"],
+    ["Provisioned", toBmcFailure(new BmcUnreachableError("down")), "Provisioned"],
+    ["Error", toBmcFailure(new BmcUnreachableError("down")), "Error"],
+    ["Deleting", toBmcFailure(new BmcTlsError("bad cert")), "Deleting"],
   ])("in %s, %s leads to %s", (state, err, next) => {
     expect(failure(inState(state), err, config, noJitter).state).toBe(next);
   });
 
   it("treats a host without a state as Enrolling", () => {
-    const t = failure(makeHost(), new BmcUnreachableError("down"), config, noJitter);
+    const t = failure(makeHost(), toBmcFailure(new BmcUnreachableError("down")), config, noJitter);
     expect(t.state).toBe("Error");
     expect(t.events).toEqual([
       { type: "Warning", reason: "BMCUnreachable", message: "Enrolling -> Error: down" },
@@ -325,7 +318,12 @@ describe("failure", () => {
   });
 
   it("records reason, message and a growing errorCount", () => {
-    const t1 = failure(inState("Available"), new BmcUnreachableError("down"), config, noJitter);
+    const t1 = failure(
+      inState("Available"),
+      toBmcFailure(new BmcUnreachableError("down")),
+      config,
+      noJitter,
+    );
     expect(t1.status).toEqual({
       errorReason: "BMCUnreachable",
       errorMessage: "down",
@@ -333,7 +331,7 @@ describe("failure", () => {
     });
     const t2 = failure(
       inState("Error", { errorCount: 4 }),
-      new BmcUnreachableError("down"),
+      toBmcFailure(new BmcUnreachableError("down")),
       config,
       noJitter,
     );
@@ -345,7 +343,7 @@ describe("failure", () => {
       count =>
         failure(
           inState("Error", { errorCount: count }),
-          new BmcUnreachableError("down"),
+          toBmcFailure(new BmcUnreachableError("down")),
           config,
           noJitter,
         ).requeueAfterMs,
@@ -356,7 +354,7 @@ describe("failure", () => {
   });
 
   it("jitters the delay between half and all of it", () => {
-    const err = new BmcUnreachableError("down");
+    const err = toBmcFailure(new BmcUnreachableError("down"));
     const host = inState("Error", { errorCount: 2 });
     expect(failure(host, err, config, () => 0).requeueAfterMs).toBe(10_000);
     expect(failure(host, err, config, () => 0.5).requeueAfterMs).toBe(15_000);
@@ -364,14 +362,24 @@ describe("failure", () => {
   });
 
   it("reports the BMC unreachable and leaves credentials alone for a connection failure", () => {
-    const t = failure(inState("Available"), new BmcUnreachableError("timeout"), config, noJitter);
+    const t = failure(
+      inState("Available"),
+      toBmcFailure(new BmcUnreachableError("timeout")),
+      config,
+      noJitter,
+    );
     expect(t.conditions).toEqual([
       { type: "BMCReachable", status: "False", reason: "ConnectionFailed", message: "timeout" },
     ]);
   });
 
   it("marks credentials invalid on an authentication failure", () => {
-    const t = failure(inState("Available"), new BmcAuthenticationError("401"), config, noJitter);
+    const t = failure(
+      inState("Available"),
+      toBmcFailure(new BmcAuthenticationError("401")),
+      config,
+      noJitter,
+    );
     expect(t.conditions).toEqual([
       { type: "BMCReachable", status: "False", reason: "AuthenticationFailed", message: "401" },
       { type: "CredentialsValid", status: "False", reason: "AuthenticationFailed", message: "401" },
@@ -396,23 +404,28 @@ describe("failure", () => {
   );
 
   it("keeps BMCReachable True when the BMC answered but refused", () => {
-    const t = failure(inState("Claimed"), new BmcRejectedError("400"), config, noJitter);
+    const t = failure(
+      inState("Claimed"),
+      toBmcFailure(new BmcRejectedError("400")),
+      config,
+      noJitter,
+    );
     expect(t.conditions).toEqual([
       { type: "BMCReachable", status: "True", reason: "ConnectionFailed", message: "400" },
     ]);
   });
 
   it("emits the warning only when the reason or message is new", () => {
-    const err = new BmcUnreachableError("down");
+    const err = toBmcFailure(new BmcUnreachableError("down"));
     const again = inState("Error", {
       errorReason: "BMCUnreachable",
       errorMessage: "down",
       errorCount: 1,
     });
     expect(failure(again, err, config, noJitter).events).toEqual([]);
-    expect(failure(again, new BmcUnreachableError("still down"), config, noJitter).events).toEqual([
-      { type: "Warning", reason: "BMCUnreachable", message: "still down" },
-    ]);
+    expect(
+      failure(again, toBmcFailure(new BmcUnreachableError("still down")), config, noJitter).events,
+    ).toEqual([{ type: "Warning", reason: "BMCUnreachable", message: "still down" }]);
     // a kept state says so without a transition
     expect(failure(inState("Provisioned"), err, config, noJitter).events).toEqual([
       { type: "Warning", reason: "BMCUnreachable", message: "down" },
@@ -426,7 +439,7 @@ describe("failure", () => {
 });
 
 describe("inventoryStatus", () => {
-  it("maps the driver's inventory to hardwareDetails, addresses and power", () => {
+  it("copies the port's inventory into hardwareDetails, addresses and power", () => {
     const inventory = { ...sampleInventory(), powerState: "On" as const };
     expect(inventoryStatus(inventory, NOW)).toEqual({
       hardwareDetails: {
@@ -464,11 +477,11 @@ describe("inventoryStatus", () => {
     });
   });
 
-  it("clears addresses when none are known and maps odd power states to Unknown", () => {
+  it("clears addresses when none are known", () => {
     const inventory = sampleInventory();
     delete inventory.hostName;
-    inventory.nics = [{ id: "NIC.1", linkStatus: "Weird" }];
-    inventory.powerState = "Paused";
+    inventory.nics = [{ name: "NIC.1", linkStatus: "Unknown", ipAddresses: [] }];
+    inventory.powerState = "Unknown";
     const status = inventoryStatus(inventory, NOW);
     expect(status.addresses).toBeNull();
     expect(status.observedPowerState).toBe("Unknown");
@@ -477,8 +490,15 @@ describe("inventoryStatus", () => {
 
   it("keeps at most 64 disks and 64 nics, and no undefined fields", () => {
     const inventory = sampleInventory();
-    inventory.disks = Array.from({ length: 70 }, (_, i) => ({ id: `d${i}` }));
-    inventory.nics = Array.from({ length: 70 }, (_, i) => ({ id: `n${i}` }));
+    inventory.disks = Array.from({ length: 70 }, (_, i) => ({
+      name: `d${i}`,
+      mediaType: "Unknown" as const,
+    }));
+    inventory.nics = Array.from({ length: 70 }, (_, i) => ({
+      name: `n${i}`,
+      linkStatus: "Unknown" as const,
+      ipAddresses: [],
+    }));
     const details = inventoryStatus(inventory, NOW).hardwareDetails!;
     expect(details.disks).toHaveLength(64);
     expect(details.nics).toHaveLength(64);
