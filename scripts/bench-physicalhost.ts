@@ -1,6 +1,6 @@
 // Benchmark of the PhysicalHost controller: N PhysicalHosts enrolled by the real operator (the
 // built Pepr module, as `npm run operator:local` runs it) against a real etcd + kube-apiserver and
-// N simulated BMCs (tests/bmc) that answer every request after a fixed latency.
+// N simulated BMCs (lab/bmc) that answer every request after a fixed latency.
 //
 //   npx tsx scripts/bench-physicalhost.ts --hosts 100 [--latency 50] [--mockup NAME | --mixed]
 //       [--rest-minutes 5] [--timeout-minutes 15] [--skip-build] [--json FILE] [--cpu-prof DIR]
@@ -39,9 +39,9 @@ import { parseArgs } from "node:util";
 import { CustomObjectsApi, KubeConfig, Watch } from "@kubernetes/client-node";
 
 import { API_GROUP, API_VERSION, HostState } from "../capabilities/api/constants";
-import { listMockups } from "../tests/bmc/mockup-store";
-import { TestBmc } from "../tests/bmc/server";
-import { startControlPlane, type ControlPlane } from "../tests/env/controlplane";
+import { listMockups } from "../lab/bmc/mockup-store";
+import { TestBmc } from "../lab/bmc/server";
+import { startControlPlane, type ControlPlane } from "../lab/controlplane/controlplane";
 import {
   remoteHeapSnapshot,
   remoteMemoryUsage,
@@ -758,8 +758,7 @@ async function main(): Promise<void> {
     );
     const errors = records.filter(r => r.errorSeen);
     const env = Object.entries(process.env)
-      // BESKAR7_SHARED_DIR locates the mockups (test BMCs), not an operator setting.
-      .filter(([k]) => k.startsWith("BESKAR7_") && !/^BESKAR7_(SKIP_BUILD|SHARED_DIR)$/.test(k))
+      .filter(([k]) => k.startsWith("BESKAR7_") && k !== "BESKAR7_SKIP_BUILD")
       .map(([k, v]) => `${k}=${v}`);
 
     const result: BenchResult = {

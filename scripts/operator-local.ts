@@ -18,8 +18,8 @@ import { parseAllDocuments } from "yaml";
 
 import type * as KFC from "kubernetes-fluent-client";
 
-import { freePort } from "../tests/env/controlplane";
-import { servingCertificate } from "../tests/env/pki";
+import { freePort } from "../lab/controlplane/controlplane";
+import { servingCertificate } from "../lab/controlplane/pki";
 import { PEPR_STORE_CRD } from "./lib/pepr-store";
 
 const ROOT = resolve(__dirname, "..");

@@ -1,7 +1,7 @@
 // `npm start`: Beskar7's main job on its embedded default. It starts a real Kubernetes control
 // plane (etcd + kube-apiserver), simulated BMCs serving the captures of real servers in
-// shared/redfish-mockups (Dell, HPE, Lenovo, Supermicro, OpenBMC, DMTF), and the operator with
-// its webhooks; registers one PhysicalHost per BMC; and keeps running so
+// lab/captures/redfish-mockups (Dell, HPE, Lenovo, Supermicro, OpenBMC, DMTF), and the operator
+// with its webhooks; registers one PhysicalHost per BMC; and keeps running so
 //   kubectl --kubeconfig .testenv/kubeconfig get physicalhosts -o wide
 // shows them enroll and reach Available with their inventory. Ctrl-C stops everything.
 //
@@ -13,11 +13,11 @@ import { copyFile, mkdir, readFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 
-import { ensureControlPlaneBinaries } from "../tests/env/binaries";
-import { listMockups } from "../tests/bmc/mockup-store";
-import { TestBmc } from "../tests/bmc/server";
-import { startControlPlane, type ControlPlane } from "../tests/env/controlplane";
-import { alive } from "../tests/env/process";
+import { ensureControlPlaneBinaries } from "../lab/controlplane/binaries";
+import { listMockups } from "../lab/bmc/mockup-store";
+import { TestBmc } from "../lab/bmc/server";
+import { startControlPlane, type ControlPlane } from "../lab/controlplane/controlplane";
+import { alive } from "../lab/controlplane/process";
 import { registerHosts } from "./lib/register-hosts";
 
 const ROOT = resolve(__dirname, "..");

@@ -3,7 +3,7 @@
 import { K8s, kind } from "kubernetes-fluent-client";
 
 import { PhysicalHost } from "../../capabilities/api";
-import type { TestBmc } from "../../tests/bmc/server";
+import type { TestBmc } from "../../lab/bmc/server";
 
 export function hostName(bmc: TestBmc, index: number): string {
   return `${bmc.profile.vendor.toLowerCase()}-${String(index + 1).padStart(4, "0")}`;

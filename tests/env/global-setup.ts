@@ -7,7 +7,7 @@ import { join } from "node:path";
 import type {} from "vitest";
 import type { TestProject } from "vitest/node";
 
-import { startControlPlane } from "./controlplane";
+import { startControlPlane } from "../../lab/controlplane/controlplane";
 
 declare module "vitest" {
   export interface ProvidedContext {

@@ -4,7 +4,7 @@ import { readFile, readdir } from "node:fs/promises";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 
-import { capiCrdPaths } from "../../env/capi-crds";
+import { capiCrdPaths } from "../../../lab/controlplane/capi-crds";
 import {
   GENERATED,
   ROOT,

@@ -6,7 +6,7 @@ import { K8s, kind } from "kubernetes-fluent-client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 import { PhysicalHost } from "../../../capabilities/api";
-import { TestBmc } from "../../bmc/server";
+import { TestBmc } from "../../../lab/bmc/server";
 import { createNamespace, createSecret, eventually, rejection } from "../support/kube";
 import { startOperator, type Operator } from "../support/operator";
 

@@ -1,11 +1,11 @@
 // PhysicalHost lifecycle against the real API server, the real operator (built module, webhooks
-// included) and stateful test BMCs serving the captures in shared/redfish-mockups.
+// included) and stateful test BMCs serving the captures in lab/captures/redfish-mockups.
 import { K8s, kind } from "kubernetes-fluent-client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 import { Annotations, ConditionType } from "../../../capabilities/api";
-import { listMockups } from "../../bmc/mockup-store";
-import { TestBmc, type TestBmcOptions } from "../../bmc/server";
+import { listMockups } from "../../../lab/bmc/mockup-store";
+import { TestBmc, type TestBmcOptions } from "../../../lab/bmc/server";
 import { createNamespace, createSecret, eventReasons, events, eventually } from "../support/kube";
 import { startOperator, type Operator } from "../support/operator";
 import {

@@ -4,8 +4,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 import type { HostProvisioning } from "../../../capabilities/api";
-import { startSushy, type SushyEmulator } from "../../bmc/sushy";
-import { TestBmc, type TestBmcOptions } from "../../bmc/server";
+import { startSushy, type SushyEmulator } from "../../../lab/bmc/sushy";
+import { TestBmc, type TestBmcOptions } from "../../../lab/bmc/server";
 import { createNamespace, createSecret, eventReasons, eventually } from "../support/kube";
 import { startOperator, type Operator } from "../support/operator";
 import { hostFor, inState, patchHost, waitForHost } from "./support";

@@ -4,8 +4,8 @@ import { join } from "node:path";
 import { K8s } from "kubernetes-fluent-client";
 
 import { PhysicalHost, type PhysicalHostSpec } from "../../../capabilities/api";
-import { mockupsDir } from "../../bmc/mockup-store";
-import type { TestBmc } from "../../bmc/server";
+import { mockupsDir } from "../../../lab/bmc/mockup-store";
+import type { TestBmc } from "../../../lab/bmc/server";
 import { createSecret, eventually } from "../support/kube";
 
 export async function hostFor(

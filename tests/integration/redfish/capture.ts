@@ -10,7 +10,7 @@ import {
   MockupStore,
   odataId,
   stringArray,
-} from "../../bmc/mockup-store";
+} from "../../../lab/bmc/mockup-store";
 
 export interface CaptureFacts {
   folder: string;

@@ -8,8 +8,8 @@ import { join, resolve } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
-import { listMockups } from "../../bmc/mockup-store";
-import { TestBmc } from "../../bmc/server";
+import { listMockups } from "../../../lab/bmc/mockup-store";
+import { TestBmc } from "../../../lab/bmc/server";
 import { captureFacts, normaliseMac } from "./capture";
 
 const run = promisify(execFile);

@@ -11,9 +11,9 @@ import {
   createRedfishClient,
   isRedfishError,
 } from "../../../redfish/index";
-import { messages } from "../../bmc/errors";
-import { listMockups } from "../../bmc/mockup-store";
-import { TestBmc } from "../../bmc/server";
+import { messages } from "../../../lab/bmc/errors";
+import { listMockups } from "../../../lab/bmc/mockup-store";
+import { TestBmc } from "../../../lab/bmc/server";
 import { fastClient, measured, type Rig, startRig } from "./harness";
 
 const folder = (keyword: string): string => {

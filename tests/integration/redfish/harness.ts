@@ -7,7 +7,7 @@ import {
   type RedfishClientOptions,
   type RedfishSystem,
 } from "../../../redfish/index";
-import { TestBmc, type TestBmcOptions } from "../../bmc/server";
+import { TestBmc, type TestBmcOptions } from "../../../lab/bmc/server";
 
 export interface Rig {
   bmc: TestBmc;

@@ -6,8 +6,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 import { UnsupportedOperationError, type BootTarget } from "../../../redfish/index";
-import { listMockups, MockupStore, stringArray } from "../../bmc/mockup-store";
-import { topologyOf } from "../../bmc/topology";
+import { listMockups, MockupStore, stringArray } from "../../../lab/bmc/mockup-store";
+import { topologyOf } from "../../../lab/bmc/topology";
 import { captureFacts, hasSecondRemovableSlot, normaliseMac } from "./capture";
 import { measured, type Rig, startRig } from "./harness";
 

@@ -10,8 +10,8 @@ import {
   type RedfishClient,
   type RedfishSystem,
 } from "../../../redfish/index";
-import { request } from "../../bmc/http";
-import { type SushyEmulator, startSushy } from "../../bmc/sushy";
+import { request } from "../../../lab/bmc/http";
+import { type SushyEmulator, startSushy } from "../../../lab/bmc/sushy";
 import { normaliseMac } from "./capture";
 
 // A small file with an ISO 9660 primary volume descriptor where an ISO has one (sector 16).

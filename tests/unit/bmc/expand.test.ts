@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 
-import { request } from "../../bmc/http";
+import { request } from "../../../lab/bmc/http";
 import { call, messageIds, startBmc } from "./helpers";
 
 type Body = Record<string, unknown>;

@@ -1,8 +1,8 @@
 import { describe, expect, it } from "vitest";
 
-import { request } from "../../bmc/http";
-import { MockupStore } from "../../bmc/mockup-store";
-import { TestBmc } from "../../bmc/server";
+import { request } from "../../../lab/bmc/http";
+import { MockupStore } from "../../../lab/bmc/mockup-store";
+import { TestBmc } from "../../../lab/bmc/server";
 import { call, messageIds, mockup, startBmc } from "./helpers";
 
 describe("test BMC: injected faults", () => {

@@ -2,9 +2,9 @@
 // own test), find mockups by vendor keyword, and issue authenticated requests.
 import { afterEach } from "vitest";
 
-import { request, type RawRequest, type RawResponse } from "../../bmc/http";
-import { listMockups } from "../../bmc/mockup-store";
-import { TestBmc, type TestBmcOptions } from "../../bmc/server";
+import { request, type RawRequest, type RawResponse } from "../../../lab/bmc/http";
+import { listMockups } from "../../../lab/bmc/mockup-store";
+import { TestBmc, type TestBmcOptions } from "../../../lab/bmc/server";
 
 const started: TestBmc[] = [];
 

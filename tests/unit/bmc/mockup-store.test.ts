@@ -2,13 +2,13 @@ import { readdirSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 
-import { listMockups, MockupStore, mockupsDir, normalisePath } from "../../bmc/mockup-store";
-import { deriveProfile } from "../../bmc/profile";
-import { topologyOf } from "../../bmc/topology";
+import { listMockups, MockupStore, mockupsDir, normalisePath } from "../../../lab/bmc/mockup-store";
+import { deriveProfile } from "../../../lab/bmc/profile";
+import { topologyOf } from "../../../lab/bmc/topology";
 import { mockup } from "./helpers";
 
 describe("MockupStore", () => {
-  it("lists every mockup folder of the shared directory", () => {
+  it("lists every mockup folder of lab/captures", () => {
     const folders = readdirSync(mockupsDir(), { withFileTypes: true })
       .filter(d => d.isDirectory())
       .map(d => d.name)

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 
-import { request } from "../../bmc/http";
-import { TestBmc } from "../../bmc/server";
+import { request } from "../../../lab/bmc/http";
+import { TestBmc } from "../../../lab/bmc/server";
 import { call, messageIds, mockup, startBmc } from "./helpers";
 
 describe("test BMC: serving a capture", () => {

@@ -2,7 +2,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 
-import { sharedDir } from "../../bmc/mockup-store";
+import { samplesDir } from "../../../lab/bmc/mockup-store";
 import { call, messageIds, startBmc } from "./helpers";
 
 const iso = "http://127.0.0.1:8080/images/boot.iso";
@@ -185,10 +185,7 @@ describe("test BMC: virtual media", () => {
     const res = await call(bmc, "POST", `${slot}/${insertAction}`, { body: { Image: iso } });
     expect(res.status).toBe(400);
     const sample = JSON.parse(
-      readFileSync(
-        join(sharedDir(), "redfish-samples/openstack-sushy/transfer_proto_required_error.json"),
-        "utf8",
-      ),
+      readFileSync(join(samplesDir(), "openstack-sushy/transfer_proto_required_error.json"), "utf8"),
     ) as { error: { "@Message.ExtendedInfo": Record<string, unknown>[] } };
     const got = res.json as { error: { "@Message.ExtendedInfo": Record<string, unknown>[] } };
     // Same keys and argument structure as the captured AMI body; only the URI differs.

@@ -20,8 +20,8 @@ import {
   type RedfishClient,
   type RedfishClientOptions,
 } from "../../../redfish/index";
-import { TestBmc } from "../../bmc/server";
-import { generateTls } from "../../bmc/tls";
+import { TestBmc } from "../../../lab/bmc/server";
+import { generateTls } from "../../../lab/bmc/tls";
 import { type MockBmc, SAMPLES, errorBody, selfSignedCert, startMock } from "./helpers";
 
 const DMTF = "dmtf_public-rackmount1";

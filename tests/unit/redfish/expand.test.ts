@@ -1,6 +1,6 @@
 // Which $expand the driver asks for, per what the service root advertises in
 // ProtocolFeaturesSupported.ExpandQuery, what enrolling then costs, and how it falls back when a
-// service refuses what it advertised. Costs are counted at the stateful test BMC (tests/bmc), which
+// service refuses what it advertised. Costs are counted at the stateful test BMC (lab/bmc), which
 // implements $expand as DSP0266 describes and enforces the advertised limits.
 import { afterEach, describe, expect, it, vi } from "vitest";
 
@@ -9,9 +9,9 @@ import {
   type HostInventory,
   type RedfishClient,
 } from "../../../redfish/index";
-import { listMockups } from "../../bmc/mockup-store";
-import { type ExpandFeatures } from "../../bmc/expand";
-import { TestBmc } from "../../bmc/server";
+import { listMockups } from "../../../lab/bmc/mockup-store";
+import { type ExpandFeatures } from "../../../lab/bmc/expand";
+import { TestBmc } from "../../../lab/bmc/server";
 import { errorBody, startMock } from "./helpers";
 
 const cleanups: (() => Promise<void>)[] = [];

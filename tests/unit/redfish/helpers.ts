@@ -1,7 +1,7 @@
 // A deliberately small HTTPS Redfish server for the driver's unit tests: serves a mockup tree
 // read-only, keeps just enough state (sessions, power, boot, media) for the driver's writes, and
 // lets each test override any route to inject vendor behaviour. The full stateful test BMC lives
-// in tests/bmc/ and is used by the integration tests.
+// in lab/bmc/ and is used by the integration tests.
 import fs from "node:fs";
 import https from "node:https";
 import http from "node:http";
@@ -9,8 +9,11 @@ import type { AddressInfo } from "node:net";
 import path from "node:path";
 import forge from "node-forge";
 
-export const MOCKUPS = "/work/shared/redfish-mockups";
-export const SAMPLES = "/work/shared/redfish-samples";
+import { mockupsDir, samplesDir } from "../../../lab/bmc/mockup-store";
+
+/** The captures in lab/captures, which the test BMC serves too. */
+export const MOCKUPS = mockupsDir();
+export const SAMPLES = samplesDir();
 
 export interface TestCertificate {
   cert: string;

@@ -1,4 +1,4 @@
-// Redfish error bodies in the shapes real BMCs send. Shapes follow /work/shared/redfish-samples:
+// Redfish error bodies in the shapes real BMCs send. Shapes follow lab/captures/redfish-samples:
 // DMTF/generic (openstack-sushy/error.json), Dell iDRAC (openstack-sushy-oem-idrac/error_*.json:
 // MessageArgs@odata.count etc.), AMI ActionParameterMissing (openstack-sushy/
 // transfer_proto_required_error.json) and HPE iLO's terse `iLO.0.10.ExtendedInfo` wrapper whose

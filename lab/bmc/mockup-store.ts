@@ -9,15 +9,17 @@ import { fileURLToPath } from "node:url";
 export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 export type JsonObject = { [key: string]: Json };
 
-/** The shared data directory: ../shared beside the repository, or $BESKAR7_SHARED_DIR. */
-export function sharedDir(): string {
-  if (process.env.BESKAR7_SHARED_DIR) return resolve(process.env.BESKAR7_SHARED_DIR);
-  const repoRoot = resolve(fileURLToPath(import.meta.url), "../../..");
-  return resolve(repoRoot, "../shared");
+/** The Redfish data copied into the repository (lab/captures; see its README for origins). */
+const capturesDir = resolve(fileURLToPath(import.meta.url), "../../captures");
+
+/** Complete service trees, one folder per captured BMC. */
+export function mockupsDir(): string {
+  return join(capturesDir, "redfish-mockups");
 }
 
-export function mockupsDir(): string {
-  return join(sharedDir(), "redfish-mockups");
+/** Single responses (vendor error bodies), as `<origin folder>/<file>.json`. */
+export function samplesDir(): string {
+  return join(capturesDir, "redfish-samples");
 }
 
 /** Every mockup folder (a directory holding redfish/v1/index.json), sorted by name. */

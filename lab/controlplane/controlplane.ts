@@ -1,7 +1,7 @@
-// A real Kubernetes control plane for tests: etcd and kube-apiserver on loopback ports, with a
-// per-run certificate authority, serving certificate, service-account signing key and an admin
-// client certificate. Nothing here is faked: the API server runs admission, CEL validation,
-// server-side apply and calls webhooks over TLS exactly as in a cluster (there is no
+// A real Kubernetes control plane for tests and the lab: etcd and kube-apiserver on loopback
+// ports, with a per-run certificate authority, serving certificate, service-account signing key
+// and an admin client certificate. Nothing here is faked: the API server runs admission, CEL
+// validation, server-side apply and calls webhooks over TLS exactly as in a cluster (there is no
 // controller-manager, so namespaces are never finalized and garbage collection does not run).
 import { spawn, type ChildProcess } from "node:child_process";
 import { generateKeyPairSync } from "node:crypto";

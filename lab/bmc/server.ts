@@ -30,7 +30,7 @@ import { generateTls, sharedTls, type TlsMaterial } from "./tls";
 import { type SlotInfo, type SystemInfo, type Topology, topologyOf } from "./topology";
 
 export interface TestBmcOptions {
-  /** Mockup folder name under shared/redfish-mockups, or a path to one. */
+  /** Mockup folder name under lab/captures/redfish-mockups, or a path to one. */
   mockup: string;
   /** 0 (default) picks a free port. */
   port?: number;

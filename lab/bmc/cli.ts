@@ -1,4 +1,4 @@
-// Runs one test BMC for people: npx tsx tests/bmc/cli.ts --mockup <folder> --port N [--latency 50]
+// Runs one test BMC for people: npx tsx lab/bmc/cli.ts --mockup <folder> --port N [--latency 50]
 // Prints the URL, credentials and where the CA certificate was written, logs each request, and
 // stops on Ctrl-C.
 import { writeFileSync } from "node:fs";
@@ -9,7 +9,7 @@ import { parseArgs } from "node:util";
 import { listMockups } from "./mockup-store";
 import { TestBmc } from "./server";
 
-const usage = `usage: npx tsx tests/bmc/cli.ts --mockup <folder> [--port N] [--latency MS] [--http]
+const usage = `usage: npx tsx lab/bmc/cli.ts --mockup <folder> [--port N] [--latency MS] [--http]
        [--username U] [--password P] [--power On|Off] [--list]
 mockups: ${listMockups().join(", ")}`;
 
