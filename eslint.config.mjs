@@ -8,8 +8,60 @@ import globals from "globals";
 
 const kubernetesImports = ["pepr", "kubernetes-fluent-client", "@kubernetes/client-node"];
 
+/** An import of a top-level folder, through its index ("../../redfish") or a file in it. */
+const folder = name => [`**/${name}`, `**/${name}/**`];
+
+// Runtime code (pepr.ts, capabilities/): what the module bundle must never pull in.
+const runtimePaths = [
+  { name: "cdk8s", message: "runtime code never imports the manifest generator" },
+  { name: "cdk8s-plus-28", message: "runtime code never imports the manifest generator" },
+];
+const runtimePatterns = [
+  { group: ["**/manifests/**"], message: "runtime code never imports manifests/" },
+  { group: ["**/tests/**"], message: "production code never imports tests/" },
+  { group: folder("lab"), message: "production code never imports lab/ (test BMC, control plane)" },
+  {
+    group: ["@sinclair/typebox*"],
+    allowTypeImports: true,
+    message: "schema builders stay out of the module bundle: use type-only imports",
+  },
+];
+
+// Feature folders of capabilities/: none imports another; what two of them share lives in
+// capabilities/lib or capabilities/api. Only physical-host/ talks to BMCs, so only it imports
+// the Redfish driver.
+const features = ["physical-host", "machine", "cluster"];
+const noRedfish = {
+  group: folder("redfish"),
+  message: "only capabilities/physical-host imports the Redfish driver",
+};
+/** capabilities/lib and capabilities/api are shared by the features and import none of them. */
+const noFeatures = shared =>
+  features.map(feature => ({
+    group: [`../${feature}`, `../../${feature}`, `../${feature}/**`, `**/${feature}/**`],
+    message: `capabilities/${shared} is shared by the features and imports none of them`,
+  }));
+const capabilityFolders = [
+  ...features.map(feature => ({
+    files: [`capabilities/${feature}/**/*.ts`],
+    patterns: [
+      ...features
+        .filter(other => other !== feature)
+        .map(other => ({
+          group: [`../${other}`, `../../${other}`, `../${other}/**`, `**/${other}/**`],
+          message: `capabilities/${feature} never imports capabilities/${other}: share through capabilities/lib or capabilities/api`,
+        })),
+      ...(feature === "physical-host" ? [] : [noRedfish]),
+    ],
+  })),
+  ...["lib", "api"].map(shared => ({
+    files: [`capabilities/${shared}/**/*.ts`],
+    patterns: [noRedfish, ...noFeatures(shared)],
+  })),
+];
+
 export default [
-  { ignores: ["**/node_modules", "dist/**", ".testenv/**", "coverage/**"] },
+  { ignores: ["**/node_modules", "dist/**", ".testenv/**", "coverage/**", "lab/captures/**"] },
   js.configs.recommended,
   {
     files: ["**/*.ts", "**/*.mts"],
@@ -61,18 +113,68 @@ export default [
     rules: {
       "@typescript-eslint/no-restricted-imports": [
         "error",
+        { paths: runtimePaths, patterns: runtimePatterns },
+      ],
+    },
+  },
+  // The same rule again per folder of capabilities/ (a later block replaces the rule's options,
+  // so each repeats the runtime restrictions).
+  ...capabilityFolders.map(({ files, patterns }) => ({
+    files,
+    rules: {
+      "@typescript-eslint/no-restricted-imports": [
+        "error",
         {
-          paths: [
-            { name: "cdk8s", message: "runtime code never imports the manifest generator" },
-            { name: "cdk8s-plus-28", message: "runtime code never imports the manifest generator" },
-          ],
+          paths: runtimePaths,
+          patterns: [...runtimePatterns, ...patterns],
+        },
+      ],
+    },
+  })),
+  // api/sources builds the schemas for manifests/ and may use typebox and cdk8s, but stays out of
+  // tests/, lab/ and the driver like the rest of capabilities/.
+  {
+    files: ["capabilities/api/sources/**/*.ts"],
+    rules: {
+      "@typescript-eslint/no-restricted-imports": [
+        "error",
+        {
           patterns: [
-            { group: ["**/manifests/**"], message: "runtime code never imports manifests/" },
             { group: ["**/tests/**"], message: "production code never imports tests/" },
+            { group: folder("lab"), message: "production code never imports lab/" },
+            noRedfish,
+            ...noFeatures("api"),
+          ],
+        },
+      ],
+    },
+  },
+  // The lab (test BMC, control plane, captures) serves scripts/ and tests/ and depends on neither;
+  // scripts/ uses the lab, never tests/.
+  {
+    files: ["lab/**/*.ts", "lab/**/*.mts", "lab/**/*.mjs", "lab/**/*.js"],
+    rules: {
+      "no-restricted-imports": [
+        "error",
+        {
+          patterns: [
+            { group: folder("tests"), message: "lab/ never imports tests/" },
+            { group: folder("scripts"), message: "lab/ never imports scripts/" },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    files: ["scripts/**/*.ts", "scripts/**/*.mts", "scripts/**/*.mjs", "scripts/**/*.js"],
+    rules: {
+      "no-restricted-imports": [
+        "error",
+        {
+          patterns: [
             {
-              group: ["@sinclair/typebox*"],
-              allowTypeImports: true,
-              message: "schema builders stay out of the module bundle: use type-only imports",
+              group: folder("tests"),
+              message: "scripts/ never imports tests/: what both need lives in lab/",
             },
           ],
         },
