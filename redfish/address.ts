@@ -26,7 +26,7 @@ export function canonicalBmcAddress(address: string): string {
   try {
     url = new URL(unzoned);
   } catch {
-    return trimmed.replace(/^[^/]*\/\/[^@/]*@/, "").toLowerCase();
+    return withScheme.replace(/^([^/]*\/\/)[^@/]*@/, "$1").toLowerCase();
   }
   const host = zone ? `${url.hostname.slice(0, -1)}${zone}]` : url.hostname;
   return `${url.protocol}//${host}${url.port ? `:${url.port}` : ""}`;

@@ -8,6 +8,7 @@ import {
   type AdmissionInput,
   type Problem,
 } from "../lib/admission";
+import { canonicalBmcAddress } from "../../redfish";
 
 /** Connection fields that must not change while a machine has the host: the claim is on a
  *  specific server, and pointing the object at another BMC would swap the server underneath. */
@@ -24,6 +25,16 @@ const BUSY_STATES: string[] = [
   HostState.Provisioned,
   HostState.Deprovisioning,
 ];
+
+/** The connection fields that point the host at another server. Addresses compare canonically:
+ *  https://BMC1 and https://bmc1:443 are the same BMC, so respelling one is not a move. */
+function movedConnection(old: PhysicalHost, host: PhysicalHost): string[] {
+  const address = (h: PhysicalHost) =>
+    canonicalBmcAddress(h.spec?.redfishConnection?.address ?? "");
+  return changed(CONNECTION_FIELDS_FIXED_WHILE_CLAIMED, old, host).filter(
+    field => field !== "spec.redfishConnection.address" || address(old) !== address(host),
+  );
+}
 
 export function validatePhysicalHost(
   input: AdmissionInput<PhysicalHost>,
@@ -80,7 +91,7 @@ export function validatePhysicalHost(
   if (input.operation === "UPDATE" && old) {
     const claimed = !!old.spec?.consumerRef || BUSY_STATES.includes(old.status?.state ?? "");
     if (claimed) {
-      for (const field of changed(CONNECTION_FIELDS_FIXED_WHILE_CLAIMED, old, host)) {
+      for (const field of movedConnection(old, host)) {
         found.push(
           problem(
             field,

@@ -256,6 +256,18 @@ describe("validatePhysicalHost: connection fixed while claimed", () => {
     },
   );
 
+  it.each([
+    ["https://BMC1", "https://bmc1:443"],
+    ["https://bmc1:443/", "HTTPS://Bmc1"],
+    ["https://[FD00::1]", "https://[fd00:0::1]:443"],
+  ])("allows respelling the address of a claimed host: %s -> %s is one BMC", (from, to) => {
+    const claimed = moved(makeHost({ spec: { consumerRef: CONSUMER } }), { address: from });
+    expect(validate(moved(claimed, { address: to }), { oldObject: claimed })).toEqual([]);
+    expect(validate(moved(claimed, { address: "https://bmc2" }), { oldObject: claimed })).toEqual([
+      expect.objectContaining({ field: "spec.redfishConnection.address" }),
+    ]);
+  });
+
   it("allows other connection edits of a claimed host, e.g. the Secret", () => {
     const claimed = makeHost({ spec: { consumerRef: CONSUMER }, status: { state: "Provisioned" } });
     const next = structuredClone(claimed);

@@ -1,0 +1,216 @@
+import { afterEach, describe, expect, it } from "vitest";
+
+import type { PhysicalHost } from "../../../capabilities/api";
+import {
+  BmcFailure,
+  bmcGroupKey,
+  poolConnector,
+  toBmcFailure,
+  toHostInventory,
+  toPowerState,
+} from "../../../capabilities/physical-host/bmc";
+import { CredentialsError } from "../../../capabilities/physical-host/credentials";
+import {
+  BmcAuthenticationError,
+  BmcRejectedError,
+  BmcServerError,
+  BmcTlsError,
+  BmcUnreachableError,
+  InvalidResponseError,
+  ResourceNotFoundError,
+  SystemSelectionError,
+  TaskFailedError,
+  UnsupportedOperationError,
+  VerificationError,
+} from "../../../redfish";
+import { startMock, type MockBmc } from "../redfish/helpers";
+import { sampleRedfishInventory } from "./fake-bmc";
+
+const DMTF = "dmtf_public-rackmount1";
+const DMTF_SYSTEM = "437XR1138R2";
+const cleanups: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  while (cleanups.length > 0) await cleanups.pop()?.();
+});
+
+function host(name: string, address: string, systemId?: string): PhysicalHost {
+  return {
+    apiVersion: "infrastructure.cluster.x-k8s.io/v1beta1",
+    kind: "PhysicalHost",
+    metadata: { name, namespace: "lab" },
+    spec: {
+      redfishConnection: {
+        address,
+        credentialsSecretRef: "chassis-bmc",
+        insecureSkipVerify: true,
+        ...(systemId ? { systemId } : {}),
+      },
+    },
+  } as PhysicalHost;
+}
+
+describe("toBmcFailure", () => {
+  it.each<[string, unknown, string, boolean]>([
+    ["unreachable", new BmcUnreachableError("connect ECONNREFUSED"), "BMCUnreachable", true],
+    ["TLS", new BmcTlsError("self-signed certificate"), "TLSFailure", false],
+    ["auth", new BmcAuthenticationError("401 Unauthorized"), "AuthenticationFailed", false],
+    ["system", new SystemSelectionError("which system?", ["1", "2"]), "SystemSelection", false],
+    ["rejected", new BmcRejectedError("400 bad"), "ActionRejected", false],
+    [
+      "rejected, retryable",
+      new BmcRejectedError("409 busy", { retryable: true }),
+      "ActionRejected",
+      true,
+    ],
+    ["unsupported", new UnsupportedOperationError("no"), "ActionRejected", false],
+    ["not found", new ResourceNotFoundError("404"), "ActionRejected", false],
+    ["task failed", new TaskFailedError("Exception"), "ActionRejected", false],
+    ["server error", new BmcServerError("500"), "BMCError", true],
+    ["invalid response", new InvalidResponseError("not JSON"), "BMCError", false],
+    ["verification", new VerificationError("did not stick"), "BMCError", true],
+    ["plain Error", new Error("boom"), "BMCError", true],
+    ["a string", "weird", "BMCError", true],
+    ["a secret", new CredentialsError("SecretNotFound", "no Secret"), "SecretNotFound", false],
+  ])("%s", (_what, err, reason, transient) => {
+    const failure = toBmcFailure(err);
+    expect(failure).toBeInstanceOf(BmcFailure);
+    expect(failure.reason).toBe(reason);
+    expect(failure.transient).toBe(transient);
+    expect(failure.message).toBe(err instanceof Error ? err.message : String(err));
+  });
+
+  it("passes a BmcFailure (a CredentialsError too) through unchanged", () => {
+    const err = new CredentialsError("SecretInvalid", "no password");
+    expect(toBmcFailure(err)).toBe(err);
+    expect(err.name).toBe("CredentialsError");
+  });
+});
+
+describe("toHostInventory", () => {
+  it("puts the driver's inventory in the API's terms", () => {
+    const inventory = toHostInventory({ ...sampleRedfishInventory(), powerState: "On" });
+    expect(inventory.powerState).toBe("On");
+    expect(inventory.processors).toEqual({
+      count: 2,
+      cores: 32,
+      threads: 64,
+      model: "Xeon Gold 6338",
+    });
+    expect(inventory.memory.totalGiB).toBe(255.8);
+    expect(inventory.disks).toEqual([
+      { name: "Boot SSD", sizeBytes: 480_000_000_000, mediaType: "SSD" },
+      { name: "Disk.1", sizeBytes: 3_840_000_000_000, mediaType: "NVMe" },
+      { name: "Disk.2", sizeBytes: undefined, mediaType: "HDD" },
+      { name: "Disk.3", sizeBytes: undefined, mediaType: "Unknown" },
+    ]);
+    expect(inventory.nics).toEqual([
+      {
+        name: "NIC.1",
+        macAddress: "aa:bb:cc:dd:ee:01",
+        linkStatus: "Up",
+        speedMbps: 25_000,
+        ipAddresses: ["10.0.0.21", "10.0.0.21"],
+      },
+      {
+        name: "NIC.2",
+        macAddress: undefined,
+        linkStatus: "Down",
+        speedMbps: undefined,
+        ipAddresses: [],
+      },
+    ]);
+  });
+
+  it("maps unknown link states and power states to Unknown", () => {
+    const driver = sampleRedfishInventory();
+    driver.nics = [{ id: "NIC.1", linkStatus: "Weird" }];
+    driver.powerState = "Paused";
+    const inventory = toHostInventory(driver);
+    expect(inventory.nics[0]!.linkStatus).toBe("Unknown");
+    expect(inventory.powerState).toBe("Unknown");
+    expect(toPowerState("PoweringOff")).toBe("PoweringOff");
+  });
+});
+
+describe("bmcGroupKey", () => {
+  it("puts every spelling of one BMC in one group", () => {
+    expect(bmcGroupKey(host("a", "https://BMC1"))).toBe(bmcGroupKey(host("b", "https://bmc1:443")));
+    expect(bmcGroupKey(host("a", "https://bmc1", "Blade1"))).toBe(
+      bmcGroupKey(host("b", "bmc1", "Blade2")),
+    );
+    expect(bmcGroupKey(host("a", "https://bmc1"))).not.toBe(bmcGroupKey(host("b", "https://bmc2")));
+  });
+});
+
+describe("poolConnector", () => {
+  async function chassis(): Promise<{ bmc: MockBmc; connect: ReturnType<typeof poolConnector> }> {
+    const bmc = await startMock({ mockup: DMTF });
+    // A chassis manager with two blades: the mockup's system and a second one.
+    bmc.overrides.push(request =>
+      request.method === "GET" && request.path === "/redfish/v1/Systems"
+        ? {
+            body: {
+              "@odata.id": "/redfish/v1/Systems",
+              Members: [
+                { "@odata.id": `/redfish/v1/Systems/${DMTF_SYSTEM}` },
+                { "@odata.id": "/redfish/v1/Systems/Blade2" },
+              ],
+            },
+          }
+        : undefined,
+    );
+    const b64 = (s: string) => Buffer.from(s).toString("base64");
+    const connect = poolConnector({
+      readSecret: async () => ({
+        metadata: { name: "chassis-bmc", labels: { "beskar7.io/bmc-credentials": "true" } },
+        data: { username: b64(bmc.username), password: b64(bmc.password) },
+      }),
+      labelSecret: async () => undefined,
+    });
+    cleanups.push(async () => {
+      await connect.pool.closeAll();
+      await bmc.stop();
+    });
+    return { bmc, connect };
+  }
+
+  it("never hands a host without systemId another host's blade", async () => {
+    const { bmc, connect } = await chassis();
+    const first = await connect.connect(host("blade-1", bmc.url, DMTF_SYSTEM));
+    expect(await first.bmc.powerState()).toBe("On");
+    // Same BMC and credentials (respelled): the shared client, but no default system.
+    const second = await connect.connect(
+      host("blade-x", bmc.url.toUpperCase().replace("HTTPS", "https")),
+    );
+    expect(connect.pool.size).toBe(1);
+    const err = await second.bmc.powerState().catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(BmcFailure);
+    expect(err).toMatchObject({ reason: "SystemSelection", transient: false });
+    expect((err as Error).message).toContain(`available: ${DMTF_SYSTEM}, Blade2`);
+    first.release();
+    second.release();
+  });
+
+  it("translates Secret problems and driver errors into BmcFailure", async () => {
+    const connect = poolConnector({
+      readSecret: async () => undefined,
+      labelSecret: async () => undefined,
+    });
+    const err = await connect.connect(host("h", "https://127.0.0.1:9")).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(CredentialsError);
+    expect(err).toMatchObject({ reason: "SecretNotFound", transient: false });
+  });
+
+  it("logs every session out on closeAll", async () => {
+    const { bmc, connect } = await chassis();
+    const one = await connect.connect(host("blade-1", bmc.url, DMTF_SYSTEM));
+    await one.bmc.powerState();
+    one.release();
+    expect(bmc.sessions.size).toBe(1);
+    await connect.pool.closeAll();
+    expect(bmc.sessions.size).toBe(0);
+    expect(bmc.requests.some(r => r.method === "DELETE" && r.path.includes("Sessions/"))).toBe(
+      true,
+    );
+  });
+});
