@@ -5,8 +5,14 @@ import { PeprModule } from "pepr";
 import cfg from "./package.json";
 import { capabilities } from "./capabilities";
 import { config } from "./capabilities/lib/config";
+import { takeOverShutdown } from "./capabilities/lib/runtime";
 
 // deferStart lets the webhook port come from configuration (operator:local picks a free one);
 // in build mode `pepr build` only collects the bindings, so there is no server to start.
 const module = new PeprModule(cfg, capabilities, { deferStart: true });
-if (process.env.PEPR_MODE !== "build") module.start(config.webhookPort);
+// After start, so the runtime's graceful shutdown (controllers stopped, BMC sessions logged out)
+// runs before Pepr's own SIGTERM handler closes the server and exits.
+if (process.env.PEPR_MODE !== "build") {
+  module.start(config.webhookPort);
+  takeOverShutdown();
+}

@@ -37,29 +37,107 @@ export const HostState = {
   Provisioned: "Provisioned",
   Deprovisioning: "Deprovisioning",
   Error: "Error",
-  Unmanaged: "Unmanaged",
   Deleting: "Deleting",
 } as const;
 export type HostStateName = (typeof HostState)[keyof typeof HostState];
 
-/** One sentence per state: used in the CRD field description and in docs/api.md. */
-export const HostStateDescriptions: Record<HostStateName, string> = {
-  Enrolling:
-    "the controller is connecting to the BMC, validating credentials and reading the inventory",
-  Available: "the BMC is reachable and inventoried; the host is free to be claimed by a machine",
-  Claimed:
-    "spec.consumerRef names a Beskar7Machine; the host waits for spec.provisioning to be written",
-  Inspecting: "the host network-boots the inspection image, which reports hardware details back",
-  Provisioning:
-    "the boot request in spec.provisioning is being executed (media, boot override, power on)",
-  Provisioned: "the host booted the requested image; it stays so until released",
-  Deprovisioning:
-    "the consumer released the host; media are ejected and the host powered off before Available",
-  Error:
-    "the last operation failed; errorReason and errorMessage say why and the controller retries with backoff",
-  Unmanaged:
-    "the detached annotation is set: the controller makes no BMC calls and changes nothing",
-  Deleting: "the PhysicalHost is being deleted; the controller cleans up the BMC before removal",
+/**
+ * What a failure does in a state. "error": the host moves to Error. "keep": the host keeps its
+ * state (a claim is never lost to a BMC blip) unless the failure is one waiting cannot fix.
+ * "keep-always": the host keeps its state whatever failed (a running node runs regardless of its
+ * BMC; deletion retries on its own terms).
+ */
+export type HostFailurePolicy = "error" | "keep" | "keep-always";
+
+/** The facts about one PhysicalHost state; the controller binds a handler to each (states.ts). */
+export interface HostStateFacts {
+  /** One sentence: the CRD field description, docs/physicalhost.md and Ready's message use it. */
+  description: string;
+  failure: HostFailurePolicy;
+  /** A Beskar7Machine may claim a host in this state. */
+  claimable: boolean;
+  /** The host works for a consumer: its BMC connection cannot change (admission). */
+  busy: boolean;
+  /** Ready is True in this state while the BMC answers; otherwise False with the description. */
+  ready: boolean;
+}
+
+/**
+ * The PhysicalHost states, one record each. Paused and detached hosts keep their state: those are
+ * conditions (Paused, Detached), not states.
+ */
+export const HostStates: Record<HostStateName, HostStateFacts> = {
+  Enrolling: {
+    description:
+      "the controller is connecting to the BMC, validating credentials and reading the inventory",
+    failure: "error",
+    claimable: false,
+    busy: false,
+    ready: false,
+  },
+  Available: {
+    description:
+      "the BMC is reachable and inventoried; the host is free to be claimed by a machine",
+    failure: "error",
+    claimable: true,
+    busy: false,
+    ready: true,
+  },
+  Claimed: {
+    description:
+      "spec.consumerRef names a Beskar7Machine; the host waits for spec.provisioning to be written",
+    failure: "keep",
+    claimable: false,
+    busy: true,
+    ready: true,
+  },
+  Inspecting: {
+    description:
+      "the host network-boots the inspection image, which reports hardware details back (entered once the boot service delivers inspection; until then a host found here is re-enrolled)",
+    failure: "keep",
+    claimable: false,
+    busy: true,
+    ready: false,
+  },
+  Provisioning: {
+    description:
+      "the boot request in spec.provisioning is being executed (media, boot override, power on)",
+    failure: "keep",
+    claimable: false,
+    busy: true,
+    ready: false,
+  },
+  Provisioned: {
+    description: "the host booted the requested image; it stays so until released",
+    failure: "keep-always",
+    claimable: false,
+    busy: true,
+    ready: true,
+  },
+  Deprovisioning: {
+    description:
+      "the consumer released the host; media are ejected and the host powered off before Available",
+    failure: "keep",
+    claimable: false,
+    busy: true,
+    ready: false,
+  },
+  Error: {
+    description:
+      "the last operation failed; errorReason and errorMessage say why and the controller retries with backoff",
+    failure: "error",
+    claimable: false,
+    busy: false,
+    ready: false,
+  },
+  Deleting: {
+    description:
+      "the PhysicalHost is being deleted; media are ejected, the boot override cleared and the host powered off before the object goes",
+    failure: "keep-always",
+    claimable: false,
+    busy: false,
+    ready: false,
+  },
 };
 
 export const PowerState = {
@@ -208,6 +286,10 @@ export const ConditionType = {
   HostProvisioned: "HostProvisioned",
   // Beskar7Cluster
   ControlPlaneEndpointReady: "ControlPlaneEndpointReady",
+  /** PhysicalHost: the detached annotation is set and no BMC call is made. */
+  Detached: "Detached",
+  /** PhysicalHost being deleted: whether the BMC cleanup ran. */
+  Deprovisioned: "Deprovisioned",
 } as const;
 export type ConditionTypeName = (typeof ConditionType)[keyof typeof ConditionType];
 
@@ -217,7 +299,12 @@ export const ConditionReason = {
   NotReady: "NotReady",
   Paused: "Paused",
   NotPaused: "NotPaused",
+  Detached: "Detached",
+  NotDetached: "NotDetached",
   Deleting: "Deleting",
+  /** Deletion: the credentials or the BMC were gone, so the server could not be cleaned up. */
+  CleanupImpossible: "CleanupImpossible",
+  CleanedUp: "CleanedUp",
   // BMC access
   Connected: "Connected",
   ConnectionFailed: "ConnectionFailed",
@@ -258,7 +345,7 @@ export const Annotations = {
   reboot: `${ANNOTATION_PREFIX}/reboot`,
   /** On a PhysicalHost: re-read the Redfish inventory now; removed when done. */
   refreshInventory: `${ANNOTATION_PREFIX}/refresh-inventory`,
-  /** On a PhysicalHost: the controller stops all BMC calls and reports state Unmanaged. */
+  /** On a PhysicalHost: the controller stops all BMC calls; condition Detached says so. */
   detached: `${ANNOTATION_PREFIX}/detached`,
   /** CAPI: pauses reconciliation of the annotated object. */
   paused: "cluster.x-k8s.io/paused",

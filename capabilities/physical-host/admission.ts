@@ -1,5 +1,5 @@
 // Admission rules for PhysicalHost that need logic beyond the CRD's OpenAPI and CEL rules.
-import { HostState, type PhysicalHost } from "../api";
+import { HostStates, type HostStateName, type PhysicalHost } from "../api";
 import {
   changed,
   checkURL,
@@ -15,15 +15,6 @@ import { canonicalBmcAddress } from "../../redfish";
 const CONNECTION_FIELDS_FIXED_WHILE_CLAIMED = [
   "spec.redfishConnection.address",
   "spec.redfishConnection.systemId",
-];
-
-/** States in which the host is working for a consumer; the connection is fixed in them too. */
-const BUSY_STATES: string[] = [
-  HostState.Claimed,
-  HostState.Inspecting,
-  HostState.Provisioning,
-  HostState.Provisioned,
-  HostState.Deprovisioning,
 ];
 
 /** The connection fields that point the host at another server. Addresses compare canonically:
@@ -89,7 +80,9 @@ export function validatePhysicalHost(
   }
 
   if (input.operation === "UPDATE" && old) {
-    const claimed = !!old.spec?.consumerRef || BUSY_STATES.includes(old.status?.state ?? "");
+    // Busy states (the state table) work for a consumer: the connection is fixed in them too.
+    const state = old.status?.state as HostStateName | undefined;
+    const claimed = !!old.spec?.consumerRef || (!!state && !!HostStates[state]?.busy);
     if (claimed) {
       for (const field of movedConnection(old, host)) {
         found.push(

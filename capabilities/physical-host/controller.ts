@@ -1,23 +1,22 @@
 // The PhysicalHost reconciler: a small function of the observed host. It picks the handler for
-// the host's state from the table in states.ts, turns a failure into a Transition by the state's
-// failure policy, and applies the Transition with one status patch, then records events.
+// the host's state from the state table (states.ts), turns a failure into a Transition by the
+// state's failure policy, and returns what to write: the whole status update (conditions and
+// Ready included) for the runtime to apply in one patch, then annotations and events.
 import {
   Annotations,
   ConditionReason,
   ConditionType,
   HostState,
-  HostStateDescriptions,
   type HostStateName,
   type PhysicalHost,
   type PhysicalHostStatus,
 } from "../api";
-import { setConditions, type ConditionInput } from "../lib/conditions";
-import type { EventRecorder } from "../lib/events";
-import type { Outcome } from "../lib/workqueue";
+import { findCondition, setConditions, type ConditionInput } from "../lib/conditions";
+import { abortable, type RunResult } from "../lib/runtime";
 import type { BmcConnection, BmcConnector } from "./bmc";
 import {
   failure,
-  handlers,
+  HostStateTable,
   type HostControllerConfig,
   type StatusUpdate,
   type Transition,
@@ -25,17 +24,9 @@ import {
 
 export interface HostControllerDeps {
   connect: BmcConnector;
-  /** Merge-patches the status subresource (null removes a field). */
-  patchStatus: (host: PhysicalHost, status: StatusUpdate) => Promise<void>;
-  removeAnnotations: (host: PhysicalHost, keys: string[]) => Promise<void>;
-  record: EventRecorder;
   config: HostControllerConfig;
   now?: () => Date;
-  onTransition?: (from: HostStateName | undefined, to: HostStateName) => void;
 }
-
-/** States in which a host is usable: reachable and either free or doing its job. */
-const READY_STATES: string[] = [HostState.Available, HostState.Claimed, HostState.Provisioned];
 
 /**
  * What of a host, when it changes, needs a reconcile: the spec (its generation), annotations
@@ -52,76 +43,81 @@ function sorted(map: Record<string, string> | undefined): [string, string][] {
   return Object.entries(map ?? {}).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
 }
 
+/**
+ * One reconcile. `signal` fires when the host starts being deleted (or the operator stops): every
+ * BMC call checks it first, so the run stops before its next BMC action and the runtime moves on
+ * to finalize.
+ */
 export async function reconcileHost(
   host: PhysicalHost,
   deps: HostControllerDeps,
-): Promise<Outcome> {
+  signal: AbortSignal = new AbortController().signal,
+): Promise<RunResult> {
   const now = deps.now?.() ?? new Date();
   const annotations = host.metadata?.annotations ?? {};
   const current = host.status?.state as HostStateName | undefined;
 
-  // Detached and paused: no BMC calls at all while the annotation is there.
-  if (Annotations.detached in annotations) {
-    await apply(
-      host,
-      { state: HostState.Unmanaged, conditions: [paused(true, "detached annotation present")] },
-      deps,
-      now,
-      "skipped",
-    );
-    return {};
-  }
-  if (Annotations.paused in annotations) {
-    await apply(
+  // Detached and paused: no BMC calls at all while the annotation is there; the state stays.
+  if (Annotations.detached in annotations || Annotations.paused in annotations) {
+    const detached = Annotations.detached in annotations;
+    return result(
       host,
       {
         state: current ?? HostState.Enrolling,
-        conditions: [paused(true, "Cluster API paused annotation present")],
+        conditions: detached
+          ? [detachedCondition(true)]
+          : [pausedCondition(true, "Cluster API paused annotation present")],
       },
-      deps,
       now,
       "skipped",
     );
-    return {};
   }
 
-  // Back from Unmanaged (or new): enroll, which finds the settled state again.
+  // New, back from detached, or in a state without a handler: enroll, which finds the settled
+  // state again (the BMC may have been changed by hand while detached).
+  const detachedBefore = findCondition(host.status?.conditions, ConditionType.Detached);
+  const wasDetached = detachedBefore?.status === "True";
   const state: HostStateName =
-    !current || current === HostState.Unmanaged ? HostState.Enrolling : current;
+    !current || wasDetached || !HostStateTable[current]?.handler ? HostState.Enrolling : current;
   const subject = state === current ? host : { ...host, status: { ...host.status, state } };
 
   let connection: BmcConnection | undefined;
   let transition: Transition;
   let failed = false;
   try {
-    transition = await handlers[state]({
+    transition = await HostStateTable[state].handler!({
       host: subject,
       now,
       config: deps.config,
-      bmc: async () => (connection ??= await deps.connect(subject)).bmc,
+      bmc: async () => {
+        signal.throwIfAborted();
+        connection ??= await deps.connect(subject);
+        return abortable(connection.bmc, signal);
+      },
     });
   } catch (err) {
+    if (signal.aborted) throw err; // deletion began: the runtime finalizes next
     failed = true;
     transition = failure(subject, err, deps.config);
   } finally {
     connection?.release();
   }
-  transition.conditions = [paused(false), ...(transition.conditions ?? [])];
-  await apply(host, transition, deps, now, failed ? "failed" : "succeeded");
-  return transition.requeueAfterMs === undefined
-    ? {}
-    : { requeueAfterMs: transition.requeueAfterMs };
+  // Detached is reported once a host has been detached, and False from then on.
+  transition.conditions = [
+    pausedCondition(false),
+    ...(detachedBefore ? [detachedCondition(false)] : []),
+    ...(transition.conditions ?? []),
+  ];
+  return result(host, transition, now, failed ? "failed" : "succeeded");
 }
 
-/** Writes a Transition: one status patch (only when something changed), then annotations and
- *  events, so an event never reports a change the API server did not take. */
-async function apply(
+/** A Transition as the runtime writes it: one status update, then annotations and events. */
+function result(
   host: PhysicalHost,
   t: Transition,
-  deps: HostControllerDeps,
   now: Date,
   ran: "succeeded" | "failed" | "skipped",
-): Promise<void> {
+): RunResult {
   const before = host.status ?? {};
   const update: StatusUpdate = { ...t.status, state: t.state };
   if (ran === "succeeded" && before.errorReason && !("errorReason" in (t.status ?? {}))) {
@@ -140,19 +136,20 @@ async function apply(
   update.ready = conditions.find(c => c.type === ConditionType.Ready)?.status === "True";
   update.observedGeneration = host.metadata?.generation;
 
-  if (changes(before, update)) await deps.patchStatus(host, update);
-  if (t.removeAnnotations?.length) await deps.removeAnnotations(host, t.removeAnnotations);
-  if (before.state !== t.state) {
-    deps.onTransition?.(before.state as HostStateName | undefined, t.state);
-    if (before.state) {
-      await deps.record(host, {
-        type: "Normal",
-        reason: "StateChanged",
-        message: `${before.state} -> ${t.state}`,
-      });
-    }
+  const events = [...(t.events ?? [])];
+  if (before.state && before.state !== t.state) {
+    events.unshift({
+      type: "Normal",
+      reason: "StateChanged",
+      message: `${before.state} -> ${t.state}`,
+    });
   }
-  for (const event of t.events ?? []) await deps.record(host, event);
+  return {
+    status: update as Record<string, unknown>,
+    removeAnnotations: t.removeAnnotations?.length ? t.removeAnnotations : undefined,
+    events,
+    requeueAfterMs: t.requeueAfterMs,
+  };
 }
 
 /** Ready summarises: the state is a usable one and nothing says the BMC is failing. */
@@ -165,13 +162,15 @@ function ready(
   const bmc =
     inputs.find(c => c.type === ConditionType.BMCReachable) ??
     before.conditions?.find(c => c.type === ConditionType.BMCReachable);
-  const pausedNow = inputs.find(c => c.type === ConditionType.Paused)?.status === "True";
-  if (pausedNow) {
+  const on = (type: string) => inputs.find(c => c.type === type)?.status === "True";
+  if (on(ConditionType.Detached) || on(ConditionType.Paused)) {
     return {
       type: ConditionType.Ready,
       status: "Unknown",
-      reason: ConditionReason.Paused,
-      message: "reconciliation is paused",
+      reason: on(ConditionType.Detached) ? ConditionReason.Detached : ConditionReason.Paused,
+      message: on(ConditionType.Detached)
+        ? "detached: the controller makes no BMC calls"
+        : "reconciliation is paused",
     };
   }
   if (bmc && bmc.status !== "True") {
@@ -182,12 +181,13 @@ function ready(
       message: bmc.message ?? "",
     };
   }
-  if (!READY_STATES.includes(state)) {
+  const facts = HostStateTable[state as HostStateName];
+  if (!facts?.ready) {
     return {
       type: ConditionType.Ready,
       status: "False",
       reason: ConditionReason.NotReady,
-      message: `${state}: ${HostStateDescriptions[state as HostStateName] ?? ""}`.trim(),
+      message: `${state}: ${facts?.description ?? ""}`.trim(),
     };
   }
   return {
@@ -198,7 +198,7 @@ function ready(
   };
 }
 
-function paused(on: boolean, message = ""): ConditionInput {
+function pausedCondition(on: boolean, message = ""): ConditionInput {
   return {
     type: ConditionType.Paused,
     status: on ? "True" : "False",
@@ -207,23 +207,11 @@ function paused(on: boolean, message = ""): ConditionInput {
   };
 }
 
-/** Whether applying update would change anything (null means "remove"). */
-function changes(before: PhysicalHostStatus, update: StatusUpdate): boolean {
-  for (const [key, value] of Object.entries(update)) {
-    const old = (before as Record<string, unknown>)[key];
-    if (value === null ? old !== undefined : canonical(old) !== canonical(value)) return true;
-  }
-  return false;
-}
-
-/** JSON with sorted keys and no undefined fields: the API server returns objects with sorted
- *  keys, so insertion order must not count as a change. */
-function canonical(value: unknown): string {
-  return JSON.stringify(value, (_key, v: unknown) =>
-    v && typeof v === "object" && !Array.isArray(v)
-      ? Object.fromEntries(
-          Object.entries(v as Record<string, unknown>).sort(([a], [b]) => a.localeCompare(b)),
-        )
-      : v,
-  );
+function detachedCondition(on: boolean): ConditionInput {
+  return {
+    type: ConditionType.Detached,
+    status: on ? "True" : "False",
+    reason: on ? ConditionReason.Detached : ConditionReason.NotDetached,
+    message: on ? "detached annotation present: no BMC calls" : "",
+  };
 }

@@ -1,8 +1,10 @@
-// The PhysicalHost state machine: one table from state to handler. A handler looks at the host
-// (and, when it must, the BMC) and returns a Transition: the next state, the status fields and
-// conditions to set, events to record and when to look again. Handlers never write to the API
-// server; controller.ts applies a Transition in one status patch. Every BMC action is idempotent
-// (it checks before it acts), so a handler re-run after a crash or a lost patch does no harm.
+// The PhysicalHost state machine: one record per state (HostStateTable), joining the facts the API
+// keeps about the state (api/constants.ts HostStates: failure policy, claimable, busy, what Ready
+// means, description) with its handler. A handler looks at the host (and, when it must, the BMC)
+// and returns a Transition: the next state, the status fields and conditions to set, events to
+// record and when to look again. Handlers never write to the API server; controller.ts turns a
+// Transition into the one status patch the runtime writes. Every BMC action is idempotent (it
+// checks before it acts), so a handler re-run after a crash or a lost patch does no harm.
 //
 //            +--------------------------- Error <------------------------------+
 //            |  (retried with backoff; back to the settled state when fixed)   | terminal failures
@@ -11,7 +13,8 @@
 //                     ^                                                                      |
 //                     +--------------- Deprovisioning <------- consumerRef removed ----------+
 //
-// Unmanaged (detached annotation) and Paused (CAPI paused annotation) stop all BMC calls.
+// Deleting has no handler here: finalize.ts runs it. Detached and paused hosts keep their state
+// (conditions Detached and Paused say so) and get no BMC calls.
 import {
   Annotations,
   ConditionReason,
@@ -23,6 +26,8 @@ import {
   type HardwareDetails,
   type HostErrorReasonName,
   type HostProvisioning,
+  HostStates,
+  type HostStateFacts,
   type HostStateName,
   type MachineAddress,
   type PhysicalHost,
@@ -33,12 +38,19 @@ import {
 import type { ConditionInput } from "../lib/conditions";
 import { TIMING_DEFAULTS, type Config } from "../lib/config";
 import type { EventInput } from "../lib/events";
+import { backoffDelay, type BackoffSettings } from "../lib/runtime";
 import { BmcFailure, type HostBmc, type HostInventory } from "./bmc";
 
 /** The timing settings the controller reads; each is documented on Config. */
 export type HostControllerConfig = Pick<Config, keyof typeof TIMING_DEFAULTS>;
 
 export const defaultHostControllerConfig: HostControllerConfig = TIMING_DEFAULTS;
+
+/** The host controller's backoff settings (the rule itself is the runtime's backoffDelay). */
+export const hostBackoff = (config: HostControllerConfig): BackoffSettings => ({
+  baseMs: config.errorBackoffBaseMs,
+  maxMs: config.errorBackoffMaxMs,
+});
 
 /** Fields of status a Transition may set; null clears a field. */
 export type StatusUpdate = {
@@ -65,43 +77,34 @@ export interface HostContext {
 
 type Handler = (ctx: HostContext) => Promise<Transition>;
 
-/**
- * What a failure does in each state. "error": any failure moves the host to Error. "keep": the
- * host keeps its state (a claim or a running node is never lost to a BMC blip) and conditions
- * report the failure; terminal failures in a working state still move to Error, except in
- * Provisioned, where a node runs regardless of its BMC.
- */
-export const FailurePolicy: Record<HostStateName, "error" | "keep" | "keep-always"> = {
-  Enrolling: "error",
-  Available: "error",
-  Claimed: "keep",
-  Inspecting: "keep",
-  Provisioning: "keep",
-  Provisioned: "keep-always",
-  Deprovisioning: "keep",
-  Error: "error",
-  Unmanaged: "keep-always",
-  Deleting: "keep-always",
-};
+/** One PhysicalHost state: the API's facts about it and the handler that runs in it. */
+export interface HostStateRecord extends HostStateFacts {
+  /**
+   * Runs a reconcile in this state. None for Deleting (finalize.ts) and for Inspecting until the
+   * boot service delivers inspection; a host found in a state without one is re-enrolled.
+   */
+  handler?: Handler;
+}
 
-export const handlers: Record<HostStateName, Handler> = {
+const withHandlers = (
+  handlers: Partial<Record<HostStateName, Handler>>,
+): Record<HostStateName, HostStateRecord> =>
+  Object.fromEntries(
+    Object.entries(HostStates).map(([state, facts]) => [
+      state,
+      { ...facts, handler: handlers[state as HostStateName] },
+    ]),
+  ) as Record<HostStateName, HostStateRecord>;
+
+export const HostStateTable: Record<HostStateName, HostStateRecord> = withHandlers({
   Enrolling: enroll,
   Available: available,
   Claimed: claimed,
-  // The inspection image's report arrives through the machine controller (network modes);
-  // until then an Inspecting host is kept and watched like a provisioned one.
-  Inspecting: provisioned,
   Provisioning: provisioning,
   Provisioned: provisioned,
   Deprovisioning: deprovisioning,
   Error: recover,
-  // Both are entered and left by controller.ts before a handler runs.
-  Unmanaged: async ctx => ({ state: ctx.host.status?.state ?? HostState.Unmanaged }),
-  Deleting: async ctx => ({
-    state: HostState.Deleting,
-    requeueAfterMs: ctx.config.powerCheckIntervalMs,
-  }),
-};
+});
 
 // ---------------------------------------------------------------------------------------------
 
@@ -342,10 +345,7 @@ async function insertOnce(bmc: HostBmc, image: string, kind: "cd" | "usb"): Prom
 
 async function provisioned(ctx: HostContext): Promise<Transition> {
   if (!ctx.host.spec?.consumerRef) return released(ctx);
-  return idle(
-    ctx,
-    ctx.host.status?.state === HostState.Inspecting ? HostState.Inspecting : HostState.Provisioned,
-  );
+  return idle(ctx, HostState.Provisioned);
 }
 
 /** The consumer let go: clean up if anything was done, else the host is free again. */
@@ -525,12 +525,8 @@ export function failure(
   const state = (host.status?.state ?? HostState.Enrolling) as HostStateName;
   const { reason, transient, message } = classify(err);
   const errorCount = (host.status?.errorCount ?? 0) + 1;
-  const raw = Math.min(
-    config.errorBackoffMaxMs,
-    config.errorBackoffBaseMs * 2 ** Math.min(errorCount - 1, 20),
-  );
-  const requeueAfterMs = Math.round(raw * (0.5 + random() / 2));
-  const policy = FailurePolicy[state];
+  const requeueAfterMs = backoffDelay(errorCount, hostBackoff(config), random);
+  const policy = HostStateTable[state].failure;
   const next =
     policy === "keep-always" || (policy === "keep" && transient) ? state : HostState.Error;
   const conditions: ConditionInput[] = [bmcCondition(reason, message)];

@@ -9,7 +9,7 @@ import {
   HostBootMethod,
   HostErrorReason,
   HostState,
-  HostStateDescriptions,
+  HostStates,
   NetworkBootTarget,
   OSConfigKernelParameter,
   OSFamily,
@@ -406,8 +406,8 @@ export const HostProvisioningStatusSchema = Type.Object(
   { description: "progress of executing spec.provisioning." },
 );
 
-const stateList = Object.entries(HostStateDescriptions)
-  .map(([state, text]) => `${state}: ${text}.`)
+const stateList = Object.entries(HostStates)
+  .map(([state, facts]) => `${state}: ${facts.description}.`)
   .join(" ");
 
 export const PhysicalHostStatusSchema = Type.Object(

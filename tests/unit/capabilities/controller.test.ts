@@ -595,20 +595,20 @@ describe("reconcileHost: paused and detached", () => {
     });
   });
 
-  it("makes a detached host Unmanaged without BMC calls, and re-enrolls it when attached", async () => {
+  it("keeps a detached host's state with condition Detached and no BMC calls, and re-enrolls it when attached", async () => {
     const h = await enrolled();
     h.setAnnotations({ [Annotations.detached]: "" });
     const outcome = await h.reconcile();
     expect(outcome).toEqual({});
-    expect(h.host.status?.state).toBe("Unmanaged");
+    expect(h.host.status?.state).toBe("Available");
     expect(h.connectAttempts).toBe(1);
-    expect(cond(h, "Paused")).toMatchObject({
+    expect(cond(h, "Detached")).toMatchObject({
       status: "True",
-      message: "detached annotation present",
+      reason: "Detached",
+      message: "detached annotation present: no BMC calls",
     });
-    expect(h.events).toEqual([
-      { type: "Normal", reason: "StateChanged", message: "Available -> Unmanaged" },
-    ]);
+    expect(cond(h, "Ready")).toMatchObject({ status: "Unknown", reason: "Detached" });
+    expect(h.events).toEqual([]);
 
     h.host.metadata!.annotations = {};
     h.clearRecords();
@@ -616,7 +616,18 @@ describe("reconcileHost: paused and detached", () => {
     expect(h.connectAttempts).toBe(2);
     expect(h.bmc.calls.inventory).toBe(1);
     expect(h.host.status?.state).toBe("Available");
-    expect(h.eventReasons()).toEqual(["StateChanged", "Enrolled"]);
+    expect(cond(h, "Detached")?.status).toBe("False");
+    expect(cond(h, "Ready")?.status).toBe("True");
+    expect(h.eventReasons()).toEqual(["Enrolled"]);
+  });
+
+  it("re-enrolls a host found in a state without a handler (Inspecting, before the boot service)", async () => {
+    const h = new HostHarness(
+      makeHost({ status: { state: "Inspecting", lastInventoryTime: NOW.toISOString() } }),
+    );
+    await h.reconcile();
+    expect(h.bmc.calls.inventory).toBe(1);
+    expect(h.host.status?.state).toBe("Available");
   });
 
   it("prefers detached over paused", async () => {
@@ -624,7 +635,8 @@ describe("reconcileHost: paused and detached", () => {
       makeHost({ annotations: { [Annotations.paused]: "", [Annotations.detached]: "" } }),
     );
     await h.reconcile();
-    expect(h.host.status?.state).toBe("Unmanaged");
+    expect(cond(h, "Detached")?.status).toBe("True");
+    expect(cond(h, "Ready")?.reason).toBe("Detached");
     expect(h.connectAttempts).toBe(0);
   });
 });
@@ -807,7 +819,7 @@ describe("reconcileHost: status patches", () => {
     const host = makeHost();
     const copy = structuredClone(host);
     const h = new HostHarness();
-    await reconcileHost(host, h.deps());
+    h.apply(await reconcileHost(host, h.deps()));
     expect(host).toEqual(copy);
     expect(h.host.status?.state).toBe("Available");
   });

@@ -2,7 +2,9 @@ import { describe, expect, it } from "vitest";
 
 import { Annotations, type HostStateName, type PhysicalHost } from "../../../capabilities/api";
 import type { EventInput } from "../../../capabilities/lib/events";
+import type { FinalizeResult } from "../../../capabilities/lib/runtime";
 import { toBmcFailure } from "../../../capabilities/physical-host/bmc";
+import { CredentialsError } from "../../../capabilities/physical-host/credentials";
 import {
   FORCE_DELETE_ANNOTATION,
   finalizeHost,
@@ -15,43 +17,50 @@ import {
 } from "../../../capabilities/physical-host/states";
 import { BmcTlsError, BmcUnreachableError } from "../../../redfish";
 import { FakeBmc } from "./fake-bmc";
-import { BOOT_ISO, CONSUMER, NOW, makeHost } from "./helpers";
+import { BOOT_ISO, CONSUMER, NOW, makeHost, mergePatch } from "./helpers";
 
 const config: FinalizeConfig = { ...defaultHostControllerConfig, deleteAttempts: 5 };
+const noJitter = () => 1 - Number.EPSILON;
 
-function setup(bmc = new FakeBmc(), connectError?: Error) {
+/** Runs finalizeHost on a host and applies its results as the runtime would. */
+function setup(host: PhysicalHost, bmc = new FakeBmc(), connectError?: Error) {
   const connector = bmc.connector();
   const patches: StatusUpdate[] = [];
   const events: EventInput[] = [];
-  const retries: Array<{ delayMs: number; attempt: number }> = [];
   let connectAttempts = 0;
   const deps: FinalizeDeps = {
-    connect: async host => {
+    connect: async h => {
       connectAttempts++;
       if (connectError) throw toBmcFailure(connectError);
-      return connector.connect(host);
-    },
-    patchStatus: async (_host, status) => {
-      patches.push(structuredClone(status));
-    },
-    record: async (_obj, event) => {
-      events.push(event);
+      return connector.connect(h);
     },
     config,
-    retryAfter: (_host, delayMs, attempt) => {
-      retries.push({ delayMs, attempt });
-    },
     now: () => NOW,
+    random: noJitter,
   };
-  return {
+  const t = {
+    host,
     bmc,
     deps,
     patches,
     events,
-    retries,
     connectAttempts: () => connectAttempts,
     releases: connector.releases,
+    /** One run: its result, with status merged into the host and events kept. */
+    async run(signal?: AbortSignal): Promise<FinalizeResult> {
+      const result = await finalizeHost(structuredClone(t.host), deps, signal);
+      if (result.status) {
+        patches.push(structuredClone(result.status) as StatusUpdate);
+        t.host = {
+          ...t.host,
+          status: JSON.parse(JSON.stringify(mergePatch(t.host.status ?? {}, result.status))),
+        };
+      }
+      events.push(...(result.events ?? []));
+      return result;
+    },
   };
+  return t;
 }
 
 const deleting = (host: PhysicalHost): PhysicalHost => {
@@ -59,13 +68,33 @@ const deleting = (host: PhysicalHost): PhysicalHost => {
   return host;
 };
 
+describe("finalizeHost: entering deletion", () => {
+  it("marks the host Deleting in one write, restarts the attempt count, and runs again at once", async () => {
+    const t = setup(deleting(makeHost({ status: { state: "Error", errorCount: 9 } })));
+    const result = await t.run();
+    expect(result).toMatchObject({ requeueAfterMs: 0 });
+    expect(result.done).toBeUndefined();
+    expect(t.connectAttempts()).toBe(0);
+    expect(t.patches).toHaveLength(1);
+    expect(t.patches[0]).toMatchObject({ state: "Deleting", errorCount: null });
+    expect(t.patches[0]!.conditions?.[0]).toMatchObject({
+      type: "Ready",
+      status: "False",
+      reason: "Deleting",
+      message: "deprovisioning before the object is removed",
+    });
+  });
+});
+
 describe("finalizeHost: a claimed host", () => {
   const claimedHost = (state: HostStateName = "Provisioned") =>
     deleting(makeHost({ spec: { consumerRef: CONSUMER }, status: { state } }));
 
   it("holds the delete, marks the host Deleting and warns once", async () => {
-    const t = setup();
-    expect(await finalizeHost(claimedHost(), t.deps)).toBe(false);
+    const t = setup(claimedHost());
+    const result = await t.run();
+    expect(result.done).toBeUndefined();
+    expect(result.requeueAfterMs).toBeUndefined(); // the release is an edit, which runs it again
     expect(t.connectAttempts()).toBe(0);
     expect(t.patches).toEqual([
       {
@@ -90,19 +119,17 @@ describe("finalizeHost: a claimed host", () => {
         message: `claimed by Beskar7Machine worker-0: delete that first, or annotate ${FORCE_DELETE_ANNOTATION}=true`,
       },
     ]);
-    expect(t.retries).toEqual([]);
   });
 
   it("says nothing more once the host is already Deleting", async () => {
-    const t = setup();
-    expect(await finalizeHost(claimedHost("Deleting"), t.deps)).toBe(false);
+    const t = setup(claimedHost("Deleting"));
+    expect(await t.run()).toEqual({});
     expect(t.patches).toEqual([]);
     expect(t.events).toEqual([]);
     expect(t.connectAttempts()).toBe(0);
   });
 
   it("keeps the host's other conditions when marking it Deleting", async () => {
-    const t = setup();
     const host = claimedHost();
     host.status!.conditions = [
       {
@@ -113,77 +140,112 @@ describe("finalizeHost: a claimed host", () => {
         lastTransitionTime: "2025-01-01T00:00:00.000Z",
       },
     ];
-    await finalizeHost(host, t.deps);
+    const t = setup(host);
+    await t.run();
     expect(t.patches[0]!.conditions?.map(c => c.type)).toEqual(["Ready", "BMCReachable"]);
   });
 
   it("deprovisions and releases it with the force-delete annotation", async () => {
     expect(FORCE_DELETE_ANNOTATION).toBe("beskar7.infrastructure.cluster.x-k8s.io/force-delete");
-    const t = setup(new FakeBmc({ power: "On" }));
+    const host = claimedHost();
+    host.metadata!.annotations = { [FORCE_DELETE_ANNOTATION]: "true" };
+    const t = setup(host, new FakeBmc({ power: "On" }));
     t.bmc.preload(BOOT_ISO);
     await t.bmc.setBootOverride({ target: "Cd" });
     t.bmc.resetCounters();
-    const host = claimedHost();
-    host.metadata!.annotations = { [FORCE_DELETE_ANNOTATION]: "true" };
 
-    expect(await finalizeHost(host, t.deps)).toBe(true);
+    await t.run(); // marks Deleting
+    const result = await t.run();
+    expect(result.done).toBe(true);
     expect(t.bmc.actions()).toEqual(["ejectMedia", "clearBootOverride", "powerOff"]);
     expect(t.bmc.argsOf("powerOff")).toEqual([
       [{ gracefulTimeoutMs: config.gracefulShutdownTimeoutMs }],
     ]);
-    expect(t.events).toEqual([
-      {
-        type: "Normal",
-        reason: "Deprovisioned",
-        message: "media ejected, boot override cleared, powered off; released",
-      },
-    ]);
+    expect(t.events.at(-1)).toEqual({
+      type: "Normal",
+      reason: "Deprovisioned",
+      message: "media ejected, boot override cleared, powered off; released",
+    });
     expect(t.releases()).toBe(1);
-    // Entering deletion marks the host Deleting and restarts the attempt count.
-    expect(t.patches).toHaveLength(1);
-    expect(t.patches[0]).toMatchObject({ state: "Deleting", errorCount: null });
-    expect(t.patches[0]!.conditions?.[0]?.message).toBe(
-      "deprovisioning before the object is removed",
-    );
+    expect(t.host.status?.conditions?.find(c => c.type === "Deprovisioned")).toMatchObject({
+      status: "True",
+      reason: "CleanedUp",
+    });
   });
 });
 
 describe("finalizeHost: a free host", () => {
   it("cleans up only what needs it and lets the finalizer go", async () => {
-    const t = setup(new FakeBmc({ power: "Off" }));
-    expect(await finalizeHost(deleting(makeHost({ status: { state: "Available" } })), t.deps)).toBe(
-      true,
+    const t = setup(
+      deleting(makeHost({ status: { state: "Deleting" } })),
+      new FakeBmc({ power: "Off" }),
     );
+    expect((await t.run()).done).toBe(true);
     expect(t.bmc.actions()).toEqual([]);
     expect(t.bmc.calls.virtualMedia + t.bmc.calls.bootOverride + t.bmc.calls.powerState).toBe(3);
     expect(t.releases()).toBe(1);
   });
 
   it("lets a detached host go without touching the BMC", async () => {
-    const t = setup();
-    const host = deleting(makeHost({ annotations: { [Annotations.detached]: "" } }));
-    expect(await finalizeHost(host, t.deps)).toBe(true);
+    const t = setup(
+      deleting(
+        makeHost({ annotations: { [Annotations.detached]: "" }, status: { state: "Deleting" } }),
+      ),
+    );
+    expect((await t.run()).done).toBe(true);
     expect(t.connectAttempts()).toBe(0);
     expect(t.events).toEqual([
-      {
-        type: "Normal",
-        reason: "Released",
-        message: "detached: deleted without touching the BMC",
-      },
+      { type: "Normal", reason: "Released", message: "detached: deleted without touching the BMC" },
     ]);
   });
 
   it("still waits for a claim on a detached host (the claim check comes first)", async () => {
-    const t = setup();
-    const host = deleting(
-      makeHost({
-        spec: { consumerRef: CONSUMER },
-        annotations: { [Annotations.detached]: "" },
-        status: { state: "Unmanaged" },
-      }),
+    const t = setup(
+      deleting(
+        makeHost({
+          spec: { consumerRef: CONSUMER },
+          annotations: { [Annotations.detached]: "" },
+          status: { state: "Available" },
+        }),
+      ),
     );
-    expect(await finalizeHost(host, t.deps)).toBe(false);
+    expect((await t.run()).done).toBeUndefined();
+    expect((await t.run()).done).toBeUndefined();
     expect(t.events.map(e => e.reason)).toEqual(["DeletionBlocked"]);
+    expect(t.connectAttempts()).toBe(0);
+  });
+
+  it("stops before its next BMC action once aborted", async () => {
+    const t = setup(
+      deleting(makeHost({ status: { state: "Deleting" } })),
+      new FakeBmc({ power: "On" }),
+    );
+    const abort = new AbortController();
+    abort.abort(new Error("stopping"));
+    await expect(t.run(abort.signal)).rejects.toThrow("stopping");
+    expect(t.bmc.actions()).toEqual([]);
+    expect(t.releases()).toBe(1);
+  });
+});
+
+describe("finalizeHost: credentials gone with the host", () => {
+  it("releases the host at once with an event and condition saying no cleanup was possible", async () => {
+    const gone = new CredentialsError(
+      "SecretNotFound",
+      "Secret lab/server-21-bmc named by spec.redfishConnection.credentialsSecretRef does not exist",
+    );
+    const t = setup(deleting(makeHost({ status: { state: "Deleting" } })), new FakeBmc(), gone);
+    const result = await t.run();
+    expect(result.done).toBe(true);
+    expect(t.connectAttempts()).toBe(1);
+    expect(t.events).toHaveLength(1);
+    expect(t.events[0]).toMatchObject({ type: "Warning", reason: "FinalizedWithoutCleanup" });
+    expect(t.events[0]!.message).toContain("no BMC cleanup was possible");
+    expect(t.events[0]!.message).toContain("server-21-bmc");
+    expect(t.host.status?.conditions?.find(c => c.type === "Deprovisioned")).toMatchObject({
+      status: "False",
+      reason: "CleanupImpossible",
+    });
   });
 });
 
@@ -192,91 +254,74 @@ describe("finalizeHost: a dead BMC", () => {
   const withErrors = (errorCount?: number) =>
     deleting(makeHost({ status: { state: "Deleting", ...(errorCount ? { errorCount } : {}) } }));
 
-  it("holds the delete and asks for a retry with a growing, capped delay", async () => {
+  it("holds the delete and asks for a retry with a growing, capped delay, counted in status", async () => {
     const delays: number[] = [];
     for (const errorCount of [0, 1, 2, 3]) {
-      const t = setup(new FakeBmc(), new BmcUnreachableError("connect EHOSTUNREACH"));
-      expect(await finalizeHost(withErrors(errorCount), t.deps)).toBe(false);
-      expect(t.retries).toHaveLength(1);
-      expect(t.retries[0]!.attempt).toBe(errorCount + 1);
-      delays.push(t.retries[0]!.delayMs);
+      const t = setup(
+        withErrors(errorCount),
+        new FakeBmc(),
+        new BmcUnreachableError("EHOSTUNREACH"),
+      );
+      const result = await t.run();
+      expect(result.done).toBeUndefined();
+      expect(t.host.status?.errorCount).toBe(errorCount + 1);
+      delays.push(result.requeueAfterMs!);
       expect(t.events).toEqual([
         {
           type: "Warning",
           reason: "DeprovisionFailed",
-          message: `attempt ${errorCount + 1} of 5 failed (BMCUnreachable: connect EHOSTUNREACH); retrying in ${delays.at(-1)! / 1000} s`,
+          message: `attempt ${errorCount + 1} of 5 failed (BMCUnreachable: EHOSTUNREACH); retrying in ${Math.round(delays.at(-1)! / 1000)} s`,
         },
       ]);
     }
     expect(delays).toEqual([5_000, 10_000, 20_000, 40_000]);
 
-    const capped = setup(new FakeBmc(), new BmcUnreachableError("down"));
-    const longer = { ...config, deleteAttempts: 50 };
-    capped.deps.config = longer;
-    await finalizeHost(withErrors(20), capped.deps);
-    expect(capped.retries[0]!.delayMs).toBe(config.errorBackoffMaxMs);
+    const capped = setup(withErrors(20), new FakeBmc(), new BmcUnreachableError("down"));
+    capped.deps.config = { ...config, deleteAttempts: 50 };
+    expect((await capped.run()).requeueAfterMs).toBe(config.errorBackoffMaxMs);
   });
 
   it("gives up with one FinalizedWithoutCleanup warning on the last attempt", async () => {
-    const t = setup(new FakeBmc(), new BmcUnreachableError("connect EHOSTUNREACH"));
-    expect(await finalizeHost(withErrors(config.deleteAttempts - 1), t.deps)).toBe(true);
-    expect(t.retries).toEqual([]);
+    const t = setup(
+      withErrors(config.deleteAttempts - 1),
+      new FakeBmc(),
+      new BmcUnreachableError("EHOSTUNREACH"),
+    );
+    expect((await t.run()).done).toBe(true);
     expect(t.events).toHaveLength(1);
     expect(t.events[0]).toMatchObject({ type: "Warning", reason: "FinalizedWithoutCleanup" });
     expect(t.events[0]!.message).toContain("gave up after 5 attempts");
-    expect(t.events[0]!.message).toContain("BMCUnreachable: connect EHOSTUNREACH");
+    expect(t.events[0]!.message).toContain("BMCUnreachable: EHOSTUNREACH");
   });
 
   it("also gives up past the last attempt", async () => {
-    const t = setup(new FakeBmc(), new BmcUnreachableError("down"));
-    expect(await finalizeHost(withErrors(config.deleteAttempts + 3), t.deps)).toBe(true);
+    const t = setup(
+      withErrors(config.deleteAttempts + 3),
+      new FakeBmc(),
+      new BmcUnreachableError("down"),
+    );
+    expect((await t.run()).done).toBe(true);
     expect(t.events.map(e => e.reason)).toEqual(["FinalizedWithoutCleanup"]);
   });
 
-  it("counts from the first attempt when deletion starts, whatever the reconciler counted", async () => {
-    const t = setup(new FakeBmc(), new BmcUnreachableError("down"));
-    const host = deleting(makeHost({ status: { state: "Error", errorCount: 9 } }));
-    expect(await finalizeHost(host, t.deps)).toBe(false);
-    expect(t.retries).toEqual([{ delayMs: config.errorBackoffBaseMs, attempt: 1 }]);
-  });
-
-  it("keeps counting when a late reconcile overwrote the Deleting state", async () => {
-    const t = setup(new FakeBmc(), new BmcUnreachableError("down"));
-    t.deps.attempts = new Map();
-    await finalizeHost(withErrors(), t.deps);
-    // A reconcile in flight when deletion began writes its own status afterwards.
-    await finalizeHost(deleting(makeHost({ status: { state: "Error", errorCount: 4 } })), t.deps);
-    expect(t.retries.map(r => r.attempt)).toEqual([1, 2]);
-  });
-
-  it("holds calls that arrive while another call for the object runs", async () => {
-    const t = setup(new FakeBmc(), new BmcUnreachableError("down"));
-    t.deps.running = new Set();
-    t.deps.attempts = new Map();
-    const [first, second] = await Promise.all([
-      finalizeHost(withErrors(), t.deps),
-      finalizeHost(withErrors(), t.deps),
-    ]);
-    expect([first, second]).toEqual([false, false]);
-    expect(t.connectAttempts()).toBe(1);
-    expect(t.events.map(e => e.reason)).toEqual(["DeprovisionFailed"]);
-  });
-
-  it("does nothing while a retry is scheduled, however often Pepr calls", async () => {
-    const t = setup(new FakeBmc(), new BmcUnreachableError("down"));
-    t.deps.retryPending = () => true;
-    expect(await finalizeHost(withErrors(1), t.deps)).toBe(false);
-    expect(t.connectAttempts()).toBe(0);
-    expect(t.events).toEqual([]);
+  it("counts attempts across runs from status alone (a restart loses nothing)", async () => {
+    const t = setup(withErrors(), new FakeBmc(), new BmcUnreachableError("down"));
+    for (let i = 0; i < config.deleteAttempts - 1; i++)
+      expect((await t.run()).done).toBeUndefined();
+    expect(t.host.status?.errorCount).toBe(config.deleteAttempts - 1);
+    // A new process sees only the object: the count goes on from status.
+    const restarted = setup(t.host, new FakeBmc(), new BmcUnreachableError("down"));
+    expect((await restarted.run()).done).toBe(true);
   });
 
   it("releases the connection when a BMC action fails, and retries", async () => {
     const bmc = new FakeBmc({ power: "On" });
     bmc.fail(new BmcTlsError("certificate has expired"), "powerOff");
-    const t = setup(bmc);
-    expect(await finalizeHost(withErrors(), t.deps)).toBe(false);
+    const t = setup(withErrors(), bmc);
+    const result = await t.run();
+    expect(result.done).toBeUndefined();
     expect(t.releases()).toBe(1);
-    expect(t.retries).toEqual([{ delayMs: config.errorBackoffBaseMs, attempt: 1 }]);
+    expect(result.requeueAfterMs).toBe(config.errorBackoffBaseMs);
     expect(t.events[0]!.message).toContain("TLSFailure: certificate has expired");
   });
 });

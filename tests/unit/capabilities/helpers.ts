@@ -1,9 +1,10 @@
-// Builders and a small harness for the PhysicalHost controller tests: the harness plays the API
-// server's part (merge-patching status, removing annotations, keeping events) around
+// Builders and a small harness for the PhysicalHost controller tests: the harness plays the
+// runtime's and the API server's part (writing the status a run returns as a merge patch when it
+// changes something, removing annotations, keeping events, counting state transitions) around
 // reconcileHost, so a test can drive a host through several reconciles and look at the result.
 import type { Condition, PhysicalHost, PhysicalHostStatus } from "../../../capabilities/api";
 import type { EventInput } from "../../../capabilities/lib/events";
-import type { Outcome } from "../../../capabilities/lib/workqueue";
+import { changes, type RunResult } from "../../../capabilities/lib/runtime";
 import { toBmcFailure } from "../../../capabilities/physical-host/bmc";
 import {
   reconcileHost,
@@ -106,35 +107,42 @@ export class HostHarness {
         if (this.connectError) throw toBmcFailure(this.connectError);
         return this.connector.connect(host);
       },
-      patchStatus: async (_host, status) => {
-        this.patches.push(clone(status));
-        this.host = {
-          ...this.host,
-          status: JSON.parse(
-            JSON.stringify(mergePatch(this.host.status ?? {}, status)),
-          ) as PhysicalHostStatus,
-        };
-      },
-      removeAnnotations: async (_host, keys) => {
-        this.removedAnnotations.push([...keys]);
-        const annotations = { ...this.host.metadata?.annotations };
-        for (const key of keys) delete annotations[key];
-        this.host = { ...this.host, metadata: { ...this.host.metadata, annotations } };
-      },
-      record: async (_obj, event) => {
-        this.events.push(event);
-      },
       config: this.config,
       now: () => this.now,
-      onTransition: (from, to) => {
-        this.transitions.push([from, to]);
-      },
     };
   }
 
+  /** Applies a run's result as the runtime does: status, annotations, events, transitions. */
+  apply(result: RunResult): void {
+    const before = this.host.status?.state;
+    if (
+      result.status &&
+      changes((this.host.status ?? {}) as Record<string, unknown>, result.status)
+    ) {
+      this.patches.push(clone(result.status as StatusUpdate));
+      this.host = {
+        ...this.host,
+        status: JSON.parse(
+          JSON.stringify(mergePatch(this.host.status ?? {}, result.status)),
+        ) as PhysicalHostStatus,
+      };
+    }
+    if (result.removeAnnotations?.length) {
+      this.removedAnnotations.push([...result.removeAnnotations]);
+      const annotations = { ...this.host.metadata?.annotations };
+      for (const key of result.removeAnnotations) delete annotations[key];
+      this.host = { ...this.host, metadata: { ...this.host.metadata, annotations } };
+    }
+    this.events.push(...(result.events ?? []));
+    const after = this.host.status?.state;
+    if (after && after !== before) this.transitions.push([before, after]);
+  }
+
   /** One reconcile of (a copy of) the current host; what it writes lands on this.host. */
-  async reconcile(): Promise<Outcome> {
-    return reconcileHost(clone(this.host), this.deps());
+  async reconcile(signal?: AbortSignal): Promise<{ requeueAfterMs?: number }> {
+    const result = await reconcileHost(clone(this.host), this.deps(), signal);
+    this.apply(result);
+    return result.requeueAfterMs === undefined ? {} : { requeueAfterMs: result.requeueAfterMs };
   }
 
   /** Reconciles until the host reaches `state` (or gives up after `max` rounds). */

@@ -246,7 +246,7 @@ describe("validatePhysicalHost: connection fixed while claimed", () => {
     ]);
   });
 
-  it.each([HostState.Available, HostState.Enrolling, HostState.Error, HostState.Unmanaged])(
+  it.each([HostState.Available, HostState.Enrolling, HostState.Error, HostState.Deleting])(
     "allows a new address and systemId on a free host in %s",
     state => {
       const free = makeHost({ status: { state } });

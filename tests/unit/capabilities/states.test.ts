@@ -11,11 +11,10 @@ import {
 import { BmcFailure, toBmcFailure } from "../../../capabilities/physical-host/bmc";
 import { CredentialsError } from "../../../capabilities/physical-host/credentials";
 import {
-  FailurePolicy,
+  HostStateTable,
   classify,
   defaultHostControllerConfig,
   failure,
-  handlers,
   inventoryStatus,
   provisioningPlan,
   runStep,
@@ -432,9 +431,25 @@ describe("failure", () => {
     ]);
   });
 
-  it("has a policy for every state", () => {
-    expect(Object.keys(FailurePolicy).sort()).toEqual(Object.values(HostState).sort());
-    expect(Object.keys(handlers).sort()).toEqual(Object.values(HostState).sort());
+  it("has one record per state, and a handler wherever a reconcile can run", () => {
+    expect(Object.keys(HostStateTable).sort()).toEqual(Object.values(HostState).sort());
+    const without = Object.entries(HostStateTable)
+      .filter(([, record]) => !record.handler)
+      .map(([state]) => state);
+    // Deleting is finalize.ts's; Inspecting waits for the boot service (a host found there is
+    // re-enrolled).
+    expect(without.sort()).toEqual(["Deleting", "Inspecting"]);
+    const facts = (key: "claimable" | "busy" | "ready") =>
+      Object.entries(HostStateTable)
+        .filter(([, record]) => record[key])
+        .map(([state]) => state)
+        .sort();
+    expect(facts("claimable")).toEqual(["Available"]);
+    expect(facts("ready")).toEqual(["Available", "Claimed", "Provisioned"]);
+    expect(facts("busy")).toEqual(
+      ["Claimed", "Inspecting", "Provisioning", "Provisioned", "Deprovisioning"].sort(),
+    );
+    for (const record of Object.values(HostStateTable)) expect(record.description).not.toBe("");
   });
 });
 
@@ -510,7 +525,7 @@ describe("inventoryStatus", () => {
 describe("handlers", () => {
   it("Enrolling reads the inventory and settles a free host in Available", async () => {
     const c = ctx(makeHost());
-    const t = await handlers.Enrolling(c);
+    const t = await HostStateTable.Enrolling.handler!(c);
     expect(t.state).toBe("Available");
     expect(t.status).toMatchObject({
       errorReason: null,
@@ -537,14 +552,16 @@ describe("handlers", () => {
   });
 
   it("Enrolling a claimed host goes to Claimed at once", async () => {
-    const t = await handlers.Enrolling(ctx(makeHost({ spec: { consumerRef: CONSUMER } })));
+    const t = await HostStateTable.Enrolling.handler!(
+      ctx(makeHost({ spec: { consumerRef: CONSUMER } })),
+    );
     expect(t.state).toBe("Claimed");
     expect(t.requeueAfterMs).toBe(0);
   });
 
   it("Available moves to Claimed without touching the BMC once claimed", async () => {
     const c = ctx(makeHost({ spec: { consumerRef: CONSUMER }, status: { state: "Available" } }));
-    const t = await handlers.Available(c);
+    const t = await HostStateTable.Available.handler!(c);
     expect(t).toEqual({
       state: "Claimed",
       events: [
@@ -563,7 +580,7 @@ describe("handlers", () => {
         provisioning: { consumerUID: "old-consumer", completedSteps: steps("PowerOff") },
       },
     });
-    const t = await handlers.Claimed(ctx(host));
+    const t = await HostStateTable.Claimed.handler!(ctx(host));
     expect(t.state).toBe("Provisioning");
     expect(t.status).toEqual({
       provisioning: {
@@ -589,7 +606,7 @@ describe("handlers", () => {
         provisioning: { consumerUID: CONSUMER.uid, completedSteps: steps("PowerOff") },
       },
     });
-    const t = await handlers.Claimed(ctx(host));
+    const t = await HostStateTable.Claimed.handler!(ctx(host));
     expect(t.state).toBe("Provisioning");
     expect(t.status).toEqual({});
     expect(t.events?.[0]?.message).toContain("network boot (Pxe)");
@@ -603,7 +620,7 @@ describe("handlers", () => {
       status: { state: "Claimed", lastInventoryTime: NOW.toISOString() },
     });
     const bmc = new FakeBmc({ power: "On" });
-    const t = await handlers.Claimed(ctx(host, bmc));
+    const t = await HostStateTable.Claimed.handler!(ctx(host, bmc));
     expect(t.state).toBe("Claimed");
     expect(t.status).toEqual({ observedPowerState: "On" });
     expect(t.conditions).toContainEqual({
@@ -617,7 +634,7 @@ describe("handlers", () => {
 
   it("Claimed without a consumer and without progress is released to Available", async () => {
     const c = ctx(makeHost({ status: { state: "Claimed" } }));
-    const t = await handlers.Claimed(c);
+    const t = await HostStateTable.Claimed.handler!(c);
     expect(t.state).toBe("Available");
     expect(t.status).toEqual({ provisioning: null });
     expect(c.connects()).toBe(0);
@@ -633,7 +650,7 @@ describe("handlers", () => {
       },
     });
     const c = ctx(host);
-    const t = await handlers.Provisioning(c);
+    const t = await HostStateTable.Provisioning.handler!(c);
     expect(t.state).toBe("Provisioned");
     // null, not absent: status is merge-patched and an absent field would stay on the server.
     expect(t.status?.provisioning?.currentStep).toBeNull();
@@ -647,30 +664,5 @@ describe("handlers", () => {
       },
     ]);
     expect(c.connects()).toBe(0);
-  });
-
-  it("Deleting does nothing but wait", async () => {
-    const c = ctx(makeHost({ status: { state: "Deleting" } }));
-    expect(await handlers.Deleting(c)).toEqual({
-      state: "Deleting",
-      requeueAfterMs: config.powerCheckIntervalMs,
-    });
-    expect(c.connects()).toBe(0);
-  });
-
-  it("Unmanaged keeps the host's state and makes no BMC calls", async () => {
-    const c = ctx(makeHost({ status: { state: "Unmanaged" } }));
-    expect(await handlers.Unmanaged(c)).toEqual({ state: "Unmanaged" });
-    expect(c.connects()).toBe(0);
-  });
-
-  it("Inspecting is watched like Provisioned and stays Inspecting", async () => {
-    const host = makeHost({
-      spec: { consumerRef: CONSUMER, provisioning: PXE },
-      status: { state: "Inspecting", lastInventoryTime: NOW.toISOString() },
-    });
-    const t = await handlers.Inspecting(ctx(host));
-    expect(t.state).toBe("Inspecting");
-    expect(t.requeueAfterMs).toBe(config.powerCheckIntervalMs);
   });
 });

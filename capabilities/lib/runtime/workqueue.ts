@@ -9,7 +9,11 @@
 //   - retries failures with capped exponential backoff and jitter;
 //   - bounds work globally and per group (per BMC), delaying rather than rejecting excess work;
 //   - re-reads an object from the API server before a delayed run, since the copy it holds may be
-//     stale by then, and drops objects that are gone or being deleted (deletion is Finalize's);
+//     stale by then, and drops objects that are gone; objects being deleted run like any other
+//     (the controller runtime decides between reconcile and finalize), so a delete waits for a
+//     running reconcile of the same object and shares the same limits;
+//   - interrupts a running reconcile when an event says so (deletion began): the run's AbortSignal
+//     fires, and the run stops before its next action;
 //   - optionally absorbs events that change nothing the reconcile reads from the object (its
 //     fingerprint), such as the echo of the reconcile's own status write, as controller-runtime's
 //     generation predicates do.
@@ -20,6 +24,8 @@ export interface ObjectRef {
   metadata?: { name?: string; namespace?: string; deletionTimestamp?: string | Date; uid?: string };
 }
 
+import { backoffDelay } from "./backoff";
+
 /** What a reconcile asks for next; nothing means "done until the next event". */
 export interface Outcome {
   requeueAfterMs?: number;
@@ -27,7 +33,8 @@ export interface Outcome {
 
 export interface WorkQueueOptions<T extends ObjectRef> {
   name: string;
-  reconcile: (obj: T) => Promise<Outcome | void>;
+  /** One run for the object; `signal` fires when the run should stop early (see interrupts). */
+  reconcile: (obj: T, signal: AbortSignal) => Promise<Outcome | void>;
   /** The object as the API server has it now, or undefined when it is gone. */
   fetch: (namespace: string | undefined, name: string) => Promise<T | undefined>;
   concurrency: number;
@@ -51,6 +58,8 @@ export interface WorkQueueOptions<T extends ObjectRef> {
    * is kept and pending timers stay. Without it every event runs.
    */
   fingerprint?: (obj: T) => string;
+  /** Whether an event for an object that is running should abort that run (e.g. deletion began). */
+  interrupts?: (running: T, incoming: T) => boolean;
 }
 
 interface Entry<T> {
@@ -68,6 +77,8 @@ interface Entry<T> {
   active: boolean;
   /** An event arrived while running: run again when done. */
   dirty: boolean;
+  /** The running run's abort switch. */
+  abort?: AbortController;
   queued: boolean;
 }
 
@@ -105,6 +116,9 @@ export class WorkQueue<T extends ObjectRef> {
   add(obj: T): void {
     if (this.#stopped) return;
     const entry = this.#entry(obj.metadata?.namespace, obj.metadata?.name ?? "");
+    if (entry.active && entry.abort && entry.obj && this.#opts.interrupts?.(entry.obj, obj)) {
+      entry.abort.abort(new Error("interrupted by a newer event"));
+    }
     entry.obj = obj;
     entry.refetch = false;
     if (
@@ -173,10 +187,26 @@ export class WorkQueue<T extends ObjectRef> {
     return new Promise(resolve => this.#idleWaiters.push(resolve));
   }
 
-  shutdown(): void {
+  /**
+   * Stops the queue: no new runs, timers cleared, running runs aborted. Resolves when they have
+   * ended or after timeoutMs, whichever comes first.
+   */
+  async shutdown(timeoutMs = 0): Promise<void> {
     this.#stopped = true;
-    for (const entry of this.#entries.values()) this.#clearTimer(entry);
+    for (const entry of this.#entries.values()) {
+      this.#clearTimer(entry);
+      entry.abort?.abort(new Error("the operator is stopping"));
+    }
     this.#ready.length = 0;
+    if (this.#active === 0 || timeoutMs <= 0) return;
+    await new Promise<void>(resolve => {
+      const timer = setTimeout(resolve, timeoutMs);
+      timer.unref?.();
+      this.#idleWaiters.push(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
   }
 
   #entry(namespace: string | undefined, name: string): Entry<T> {
@@ -205,7 +235,7 @@ export class WorkQueue<T extends ObjectRef> {
   }
 
   #enqueue(entry: Entry<T>): void {
-    if (entry.queued) return;
+    if (entry.queued || this.#stopped) return;
     entry.queued = true;
     this.#ready.push(entry.key);
     this.#pump();
@@ -251,12 +281,10 @@ export class WorkQueue<T extends ObjectRef> {
         entry.obj = obj;
         entry.refetch = false;
       }
-      if (!obj || obj.metadata?.deletionTimestamp) {
-        // Gone or going: deletion is handled by the Finalize binding.
-        return;
-      }
+      if (!obj || this.#stopped) return; // gone, or the operator is stopping
       entry.reconciled = this.#opts.fingerprint?.(obj);
-      const outcome = await this.#opts.reconcile(obj);
+      entry.abort = new AbortController();
+      const outcome = await this.#opts.reconcile(obj, entry.abort.signal);
       entry.failures = 0;
       if (outcome?.requeueAfterMs !== undefined) {
         const delay = Math.round(
@@ -273,6 +301,7 @@ export class WorkQueue<T extends ObjectRef> {
       this.#afterRun(entry, () => this.addAfter(entry.namespace, entry.name, delay));
     } finally {
       if (obj) this.#opts.onRun?.(obj, Date.now() - started, ok);
+      entry.abort = undefined;
       entry.active = false;
       this.#active--;
       if (group !== undefined) {
@@ -297,11 +326,10 @@ export class WorkQueue<T extends ObjectRef> {
     schedule();
   }
 
-  /** Capped exponential backoff with jitter: base * 2^(n-1), capped, scaled by [0.5, 1). */
+  /** The delay before retry number `failures`: the module's one backoff rule (backoff.ts). */
   backoff(failures: number): number {
     const { backoffBaseMs, backoffMaxMs, random } = this.#opts;
-    const raw = Math.min(backoffMaxMs, backoffBaseMs * 2 ** Math.min(failures - 1, 30));
-    return Math.round(raw * (0.5 + random() / 2));
+    return backoffDelay(failures, { baseMs: backoffBaseMs, maxMs: backoffMaxMs }, random);
   }
 
   #notifyIdle(): void {

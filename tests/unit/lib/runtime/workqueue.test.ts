@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 
-import { WorkQueue, type ObjectRef } from "../../../capabilities/lib/workqueue";
+import { WorkQueue, type ObjectRef } from "../../../../capabilities/lib/runtime/workqueue";
 
 interface Obj extends ObjectRef {
   metadata: { name: string; namespace: string; deletionTimestamp?: string };
@@ -182,7 +182,7 @@ describe("WorkQueue", () => {
     expect(maxPerGroup).toBe(1);
   });
 
-  it("drops objects that are gone or being deleted, and forget cancels timers", async () => {
+  it("drops objects that are gone, runs objects being deleted, and forget cancels timers", async () => {
     const runs: string[] = [];
     const q = new WorkQueue<Obj>({
       name: "t",
@@ -192,8 +192,8 @@ describe("WorkQueue", () => {
           ? undefined
           : { ...obj(name), metadata: { name, namespace: "ns", deletionTimestamp: "now" } },
       reconcile: async o => {
-        runs.push(o.metadata.name);
-        return { requeueAfterMs: 1000 };
+        runs.push(`${o.metadata.name}${o.metadata.deletionTimestamp ? " (deleting)" : ""}`);
+        return o.metadata.deletionTimestamp ? {} : { requeueAfterMs: 1000 };
       },
     });
     q.add(obj("gone"));
@@ -202,14 +202,68 @@ describe("WorkQueue", () => {
     expect(runs).toEqual(["gone", "deleting"]);
     await vi.advanceTimersByTimeAsync(1000);
     await q.idle();
-    expect(runs).toEqual(["gone", "deleting"]);
+    // The re-read finds one object gone (dropped) and the other being deleted: the controller
+    // runtime finalizes it, so it runs.
+    expect(runs).toEqual(["gone", "deleting", "deleting (deleting)"]);
 
     q.add(obj("kept"));
     await q.idle();
     q.forget("ns", "kept");
     expect(q.stats().delayed).toBe(0);
     await vi.advanceTimersByTimeAsync(5000);
-    expect(runs).toEqual(["gone", "deleting", "kept"]);
+    expect(runs).toEqual(["gone", "deleting", "deleting (deleting)", "kept"]);
+  });
+
+  it("aborts a running run when an event interrupts it, then runs the newer object", async () => {
+    const gate = deferred();
+    const seen: Array<{ version: number; aborted: boolean }> = [];
+    const q = new WorkQueue<Obj>({
+      name: "t",
+      concurrency: 1,
+      fetch: async () => undefined,
+      interrupts: (running, incoming) => incoming.version > running.version,
+      reconcile: async (o, signal) => {
+        if (o.version === 1) await gate.promise;
+        seen.push({ version: o.version, aborted: signal.aborted });
+      },
+    });
+    q.add(obj("a", 1));
+    await vi.advanceTimersByTimeAsync(0);
+    q.add(obj("a", 1)); // no interruption: same version
+    q.add(obj("a", 2));
+    gate.resolve();
+    await q.idle();
+    expect(seen).toEqual([
+      { version: 1, aborted: true },
+      { version: 2, aborted: false },
+    ]);
+  });
+
+  it("shutdown aborts running runs, waits for them, and starts nothing new", async () => {
+    const gate = deferred();
+    const runs: string[] = [];
+    let abortedSeen = false;
+    const q = new WorkQueue<Obj>({
+      name: "t",
+      concurrency: 1,
+      fetch: async () => undefined,
+      reconcile: async (o, signal) => {
+        runs.push(o.metadata.name);
+        await gate.promise;
+        abortedSeen = signal.aborted;
+      },
+    });
+    q.add(obj("a"));
+    q.add(obj("b"));
+    await vi.advanceTimersByTimeAsync(0);
+    const stopped = q.shutdown(10_000);
+    gate.resolve();
+    await stopped;
+    expect(abortedSeen).toBe(true);
+    expect(runs).toEqual(["a"]);
+    q.add(obj("c"));
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(runs).toEqual(["a"]);
   });
 
   it("an event cancels a pending delayed run instead of adding a second one", async () => {
