@@ -8,8 +8,8 @@
  * brackets, compressed, an IPv6 zone id kept as `%25zone` with its case), the scheme's default
  * port dropped (443 for https, 80 for http), and no credentials, path, query or fragment (the
  * driver talks to /redfish/v1 on the host whatever path the address carries). Never throws: an
- * address that is not a URL comes back trimmed and lower-cased, so it is at least equal to itself
- * in other spellings of case.
+ * address that is not a URL comes back trimmed, with a scheme, without credentials and lower-cased,
+ * so it is at least equal to itself in other spellings of case.
  */
 export function canonicalBmcAddress(address: string): string {
   const trimmed = address.trim();

@@ -96,7 +96,7 @@ function option(args: ParsedArgs, name: string): string | undefined {
   return typeof value === "string" ? value : undefined;
 }
 
-export function connectionOptions(args: ParsedArgs, io: CliIo): RedfishClientOptions {
+function connectionOptions(args: ParsedArgs, io: CliIo): RedfishClientOptions {
   const address = option(args, "address") ?? io.env.BESKAR7_BMC_ADDRESS;
   if (!address) throw new UsageError("--address is required");
   const username = option(args, "username") ?? io.env.BESKAR7_BMC_USERNAME;

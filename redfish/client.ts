@@ -598,18 +598,18 @@ function toResponse(raw: RawResponse): RedfishResponse {
 }
 
 /** Some BMCs double-quote the ETag header (`""abc""`); If-Match must echo a single quoting. */
-export function normaliseEtag(etag: string | undefined): string | undefined {
+function normaliseEtag(etag: string | undefined): string | undefined {
   if (!etag) return undefined;
   const trimmed = etag.trim();
   return trimmed.replace(/^(W\/)?""(.*)""$/, '$1"$2"');
 }
 
-export function isWeak(etag: string): boolean {
+function isWeak(etag: string): boolean {
   return etag.startsWith("W/");
 }
 
 /** Order of If-Match values to try after a failure; undefined means "send none". */
-export function etagCandidates(
+function etagCandidates(
   fresh: string | undefined,
   previous: string | undefined,
   required: boolean,
@@ -657,7 +657,7 @@ function describeMessages(messages: { messageId?: string; message?: string }[]):
 const UNSUPPORTED_IDS = ["ActionNotSupported", "UnsupportedOperation", "OperationNotAllowed"];
 
 /** Maps a non-2xx response to the error taxonomy, with the BMC's messages attached. */
-export function errorFromResponse(
+function errorFromResponse(
   raw: RawResponse,
   method: string,
   path: string,
@@ -717,7 +717,7 @@ function scrub(error: RedfishError, secrets: string[]): RedfishError {
   return error;
 }
 
-export function asRecord(value: unknown): Record<string, unknown> | undefined {
+function asRecord(value: unknown): Record<string, unknown> | undefined {
   return typeof value === "object" && value !== null && !Array.isArray(value)
     ? (value as Record<string, unknown>)
     : undefined;
@@ -737,7 +737,7 @@ function isDefined<T>(value: T | undefined): value is T {
   return value !== undefined;
 }
 
-export function lastSegment(path: string): string {
+function lastSegment(path: string): string {
   const parts = path.split("/").filter(part => part.length > 0);
   return decodeURIComponent(parts[parts.length - 1] ?? path);
 }

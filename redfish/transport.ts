@@ -60,7 +60,7 @@ function secureContextFor(caBundle: string | undefined): tls.SecureContext {
 }
 
 /** Counting semaphore; FIFO so a burst of reconciles cannot starve an earlier caller. */
-export class Semaphore {
+class Semaphore {
   private available: number;
   private readonly waiters: (() => void)[] = [];
   private peak = 0;
@@ -97,7 +97,7 @@ export class Semaphore {
   }
 }
 
-export function emptyStats(): RequestStats {
+function emptyStats(): RequestStats {
   return {
     total: 0,
     byMethod: {},
@@ -111,7 +111,7 @@ export function emptyStats(): RequestStats {
 }
 
 /** Accepts `host`, `host:port`, `https://host[:port][/anything]`; returns `scheme://host:port`. */
-export function normaliseBaseUrl(address: string): string {
+function normaliseBaseUrl(address: string): string {
   const trimmed = address.trim();
   const withScheme = /^[a-z][a-z0-9+.-]*:\/\//i.test(trimmed) ? trimmed : `https://${trimmed}`;
   let url: URL;
@@ -316,7 +316,7 @@ export class Transport {
   }
 }
 
-export function errorCode(error: unknown): string | undefined {
+function errorCode(error: unknown): string | undefined {
   if (typeof error !== "object" || error === null) return undefined;
   const code = (error as { code?: unknown }).code;
   if (typeof code === "string" && code !== "ERR_GOT_REQUEST_ERROR") return code;

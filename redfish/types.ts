@@ -38,7 +38,8 @@ export interface RedfishClientOptions {
   address: string;
   credentials: BmcCredentials;
   tls?: BmcTlsOptions;
-  /** Which ComputerSystem operations act on when the BMC manages several. */
+  /** Which ComputerSystem `client.system()` acts on when the BMC manages several. The pool ignores
+   *  it (a shared client has no default system): pass the Id to `client.system(id)` instead. */
   systemId?: string;
   /** auto: SessionService when present, else Basic. Default auto. */
   auth?: AuthMode;

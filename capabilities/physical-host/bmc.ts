@@ -113,7 +113,7 @@ async function translated<T>(fn: () => Promise<T>): Promise<T> {
 }
 
 /** The controller's view of one system of the driver. */
-export function hostBmc(system: RedfishSystem): HostBmc {
+function hostBmc(system: RedfishSystem): HostBmc {
   return {
     inventory: () => translated(async () => toHostInventory(await system.inventory())),
     powerState: () => translated(async () => toPowerState(await system.powerState())),
@@ -299,7 +299,7 @@ const RESOURCES = new Set([
 ]);
 
 /** A metrics label for a Redfish request: "POST ComputerSystem.Reset", "GET VirtualMedia". */
-export function redfishOperation(method: string, path: string): string {
+function redfishOperation(method: string, path: string): string {
   const segments = path.split("?")[0]!.split("/").filter(Boolean).slice(2); // after redfish/v1
   const action = segments.indexOf("Actions");
   if (action >= 0 && segments[action + 1]) return `${method} ${segments[action + 1]}`;

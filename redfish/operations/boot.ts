@@ -19,7 +19,7 @@ import {
 import { setBiosAttributes } from "./bios";
 import { type SystemContext, record } from "./context";
 
-export function parseBoot(boot: Record<string, unknown> | undefined): BootOverrideState {
+function parseBoot(boot: Record<string, unknown> | undefined): BootOverrideState {
   const source = boot ?? {};
   return {
     enabled: stringOf(source.BootSourceOverrideEnabled) ?? "Disabled",

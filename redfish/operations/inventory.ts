@@ -71,7 +71,7 @@ export async function readInventory(context: SystemContext): Promise<HostInvento
   };
 }
 
-export function healthOf(status: unknown): Health {
+function healthOf(status: unknown): Health {
   const value = record(status);
   const health = value?.HealthRollup ?? value?.Health;
   return health === "OK" || health === "Warning" || health === "Critical" ? health : "Unknown";

@@ -126,7 +126,7 @@ export async function listVirtualMedia(context: SystemContext): Promise<VirtualM
   return (await readSlots(context)).map(publicSlot);
 }
 
-export function acceptsKind(slot: VirtualMediaSlot, kind: MediaKind): boolean {
+function acceptsKind(slot: VirtualMediaSlot, kind: MediaKind): boolean {
   if (kind === "cd") return slot.mediaTypes.some(type => type === "CD" || type === "DVD");
   return slot.mediaTypes.some(type => type === "USBStick" || type === "Floppy");
 }

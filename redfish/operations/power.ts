@@ -19,7 +19,7 @@ interface ResetAction {
 }
 
 /** The Reset action's target and allowed types; read once per system handle. */
-export async function resetAction(context: SystemContext): Promise<ResetAction> {
+async function resetAction(context: SystemContext): Promise<ResetAction> {
   return context.memo("resetAction", async () => {
     const system = await context.systemBody();
     const action = record(record(system.Actions)?.["#ComputerSystem.Reset"]);
