@@ -1,9 +1,10 @@
 // `npm run manifests`: writes synthesize()'s files to manifests/generated/, replacing the folder
-// so a removed kind leaves no stale file behind.
+// so a removed kind leaves no stale file behind, and renders the generated parts of docs/.
 import { mkdir, rm, writeFile } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 
 import { synthesize } from "./app";
+import { HOST_DOC, renderHostDoc } from "./docs";
 
 export const GENERATED_DIR = resolve(__dirname, "generated");
 
@@ -16,6 +17,8 @@ async function main(): Promise<void> {
     await writeFile(target, content);
   }
   process.stdout.write(`wrote ${Object.keys(files).length} files to ${GENERATED_DIR}\n`);
+  await writeFile(HOST_DOC, await renderHostDoc());
+  process.stdout.write(`rendered the state table in ${HOST_DOC}\n`);
 }
 
 main().catch((error: unknown) => {

@@ -168,7 +168,7 @@ describe("PhysicalHost lifecycle", () => {
     expect(b.actionsOf("reset").map(action => action.resetType)).toEqual(["ForceRestart"]);
   });
 
-  it("paused and detached hosts get no BMC requests; Unmanaged while detached", async () => {
+  it("paused and detached hosts get no BMC requests and keep their state; condition Detached while detached", async () => {
     const b = await bmc("dmtf_public-rackmount1");
     await hostFor(b, ns, "quiet");
     await waitForHost(ns, "quiet", inState("Available"), "Available");
@@ -192,7 +192,15 @@ describe("PhysicalHost lifecycle", () => {
     await patchHost(ns, "quiet", [
       { op: "replace", path: "/metadata/annotations", value: { [Annotations.detached]: "true" } },
     ]);
-    await waitForHost(ns, "quiet", inState("Unmanaged"), "Unmanaged");
+    await waitForHost(
+      ns,
+      "quiet",
+      h =>
+        h.status?.conditions?.some(c => c.type === ConditionType.Detached && c.status === "True") ??
+        false,
+      "Detached condition",
+    );
+    expect((await getHost(ns, "quiet")).status?.state).toBe("Available");
     const detached = b.requests.total;
     await new Promise(r => setTimeout(r, 4000));
     expect(b.requests.total).toBe(detached);

@@ -5,6 +5,7 @@ import { join, relative, resolve } from "node:path";
 import { describe, expect, it } from "vitest";
 
 import { synthesize } from "../../../manifests/app";
+import { HOST_DOC, renderHostDoc } from "../../../manifests/docs";
 
 const GENERATED = resolve(__dirname, "../../../manifests/generated");
 
@@ -33,5 +34,11 @@ describe("manifests/generated", () => {
 
   it("is deterministic", () => {
     expect(synthesize().files).toEqual(files);
+  });
+});
+
+describe("docs/physicalhost.md", () => {
+  it("shows the state table as the API's HostStates record it (run `npm run manifests`)", async () => {
+    expect(await readFile(HOST_DOC, "utf8")).toBe(await renderHostDoc());
   });
 });
