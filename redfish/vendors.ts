@@ -1,7 +1,7 @@
 // Every named vendor rule of the driver lives in this file. The rest of the driver decides by
 // feature detection (links, @Redfish.AllowableValues, @Redfish.ActionInfo, @Redfish.Settings,
 // Allow headers, error bodies); a rule appears here only where detection cannot tell. Each rule
-// cites its row in /work/shared/REDFISH-QUIRKS.md as "QUIRKS: <vendor> | <operation>".
+// cites its row in the vendor-quirks notes (REDFISH-QUIRKS.md) as "QUIRKS: <vendor> | <operation>".
 import type { RedfishError } from "./errors";
 import type { BmcVendor } from "./types";
 
