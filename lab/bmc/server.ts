@@ -215,6 +215,12 @@ export class TestBmc {
   readonly username: string;
   readonly password: string;
   readonly requests = new RequestCounter();
+  /**
+   * The most systems that had requests in flight at one moment: two hosts behind one BMC whose
+   * work a client serialises (one reconcile per BMC) never make this more than 1.
+   */
+  maxConcurrentSystems = 0;
+  readonly #inFlightBySystem = new Map<string, number>();
   readonly actions: BmcAction[] = [];
   readonly boots: BootRecord[] = [];
   /** Delay added before every response (ms); change at any time. */
@@ -519,12 +525,26 @@ export class TestBmc {
 
   // ---------------------------------------------------------------- request handling
 
+  /** Counts the request against its system (a path below /Systems/<id>) until it is answered. */
+  #trackSystem(path: string, res: http.ServerResponse): void {
+    const system = /^\/redfish\/v1\/Systems\/([^/]+)/.exec(path)?.[1];
+    if (!system) return;
+    this.#inFlightBySystem.set(system, (this.#inFlightBySystem.get(system) ?? 0) + 1);
+    this.maxConcurrentSystems = Math.max(this.maxConcurrentSystems, this.#inFlightBySystem.size);
+    res.once("close", () => {
+      const n = (this.#inFlightBySystem.get(system) ?? 1) - 1;
+      if (n <= 0) this.#inFlightBySystem.delete(system);
+      else this.#inFlightBySystem.set(system, n);
+    });
+  }
+
   private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const method = (req.method ?? "GET").toUpperCase();
     const path = normalisePath(req.url ?? "/");
     const query = queryOf(req.url ?? "");
     // A request counts once, whatever its query expands.
     this.requests.record(method, path);
+    this.#trackSystem(path, res);
     res.on("finish", () =>
       this.requests.logStatus({
         method,

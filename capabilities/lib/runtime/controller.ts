@@ -148,8 +148,9 @@ export class Controller<T extends KubeObject> {
 
   /** A watch event (Pepr's Reconcile binding): the object is reconciled or, if deleting, finalized. */
   enqueue(obj: T): void {
+    const { queue } = this.#start(); // first: it registers the metrics #observe sets
     this.#observe(obj);
-    this.#start().queue.add(obj);
+    queue.add(obj);
   }
 
   /**
@@ -167,9 +168,9 @@ export class Controller<T extends KubeObject> {
 
   /** The object is gone from the API server. */
   deleted(obj: T): void {
-    const key = keyOf(obj);
-    this.#setState(key, undefined);
-    this.#start().queue.forget(obj.metadata?.namespace, obj.metadata?.name ?? "");
+    const { queue } = this.#start();
+    this.#setState(keyOf(obj), undefined);
+    queue.forget(obj.metadata?.namespace, obj.metadata?.name ?? "");
   }
 
   /** Runs the object again after a delay (e.g. a related object changed). */
