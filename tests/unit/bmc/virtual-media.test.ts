@@ -185,7 +185,10 @@ describe("test BMC: virtual media", () => {
     const res = await call(bmc, "POST", `${slot}/${insertAction}`, { body: { Image: iso } });
     expect(res.status).toBe(400);
     const sample = JSON.parse(
-      readFileSync(join(samplesDir(), "openstack-sushy/transfer_proto_required_error.json"), "utf8"),
+      readFileSync(
+        join(samplesDir(), "openstack-sushy/transfer_proto_required_error.json"),
+        "utf8",
+      ),
     ) as { error: { "@Message.ExtendedInfo": Record<string, unknown>[] } };
     const got = res.json as { error: { "@Message.ExtendedInfo": Record<string, unknown>[] } };
     // Same keys and argument structure as the captured AMI body; only the URI differs.
