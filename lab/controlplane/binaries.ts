@@ -182,7 +182,10 @@ export function stagingModules(goMod: string): string[] {
 }
 
 /** An exclusive lock on a file; a stale lock from a dead process is taken over. */
-async function lock(path: string, log: (line: string) => void): Promise<() => Promise<void>> {
+export async function lock(
+  path: string,
+  log: (line: string) => void,
+): Promise<() => Promise<void>> {
   let waitedLogged = false;
   for (;;) {
     try {

@@ -1,7 +1,9 @@
 // Installs what the test suite needs beyond npm packages, before vitest starts, so a first run's
 // downloads and builds happen in plain sight (with timings) and outside any test timeout:
 // etcd/kube-apiserver/kubectl built from Go modules, the Cluster API CRDs from the Go module
-// proxy, and sushy-tools from PyPI. Each is cached; later runs return at once.
+// proxy, Cluster API's manager, kubeadm bootstrap manager and clusterctl built from Go modules, and
+// sushy-tools from PyPI. Each is cached; later runs return at once.
+import { ensureCapiBinaries } from "./capi";
 import { capiCrdPaths } from "./capi-crds";
 import { ensureControlPlaneBinaries } from "./binaries";
 import { ensureSushyTools } from "../bmc/sushy";
@@ -19,6 +21,8 @@ async function main(): Promise<void> {
   const bins = await timed("control-plane binaries", () => ensureControlPlaneBinaries(log));
   log(`  ${bins.kubeApiserver} (${bins.source})`);
   await timed("Cluster API CRDs", () => capiCrdPaths());
+  const capi = await timed("Cluster API binaries", () => ensureCapiBinaries(log));
+  log(`  ${capi.manager} (${capi.source})`);
   await timed("sushy-tools", () => ensureSushyTools(log));
 }
 
