@@ -208,7 +208,16 @@ describe("PhysicalHost lifecycle", () => {
     await patchHost(ns, "quiet", [
       { op: "remove", path: `/metadata/annotations/${pointer(Annotations.detached)}` },
     ]);
-    await waitForHost(ns, "quiet", inState("Available"), "Available after detach ends");
+    // Attached again: re-enrolled (the server may have been changed by hand), still Available.
+    const host = await waitForHost(
+      ns,
+      "quiet",
+      h =>
+        h.status?.conditions?.some(c => c.type === ConditionType.Detached && c.status === "False") ??
+        false,
+      "Detached=False after the annotation is removed",
+    );
+    expect(host.status?.state).toBe("Available");
     expect(b.requests.total).toBeGreaterThan(detached);
   });
 
