@@ -327,12 +327,18 @@ export const ConditionReason = {
   // machine
   WaitingForClusterInfrastructure: "WaitingForClusterInfrastructure",
   WaitingForBootstrapData: "WaitingForBootstrapData",
+  /** The Secret Machine.spec.bootstrap.dataSecretName names does not exist. */
+  BootstrapDataMissing: "BootstrapDataMissing",
+  /** Cluster API has not yet set the Machine owning the Beskar7Machine. */
+  WaitingForOwnerMachine: "WaitingForOwnerMachine",
   NoMatchingHost: "NoMatchingHost",
   HostClaimed: "HostClaimed",
   RequirementsMet: "RequirementsMet",
   RequirementsNotMet: "RequirementsNotMet",
   HostLost: "HostLost",
   // cluster
+  /** Cluster API has not yet set the Cluster owning the Beskar7Cluster. */
+  WaitingForOwnerCluster: "WaitingForOwnerCluster",
   EndpointSet: "EndpointSet",
   EndpointMissing: "EndpointMissing",
 } as const;

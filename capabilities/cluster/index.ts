@@ -1,13 +1,21 @@
-// Beskar7Cluster and Beskar7ClusterTemplate: admission. The cluster controller will bind here.
+// Beskar7Cluster and Beskar7ClusterTemplate: Pepr bindings only. Admission (defaults and rules),
+// and the cluster controller on the shared runtime (cluster-controller.ts), woken by its own
+// objects, its owner Cluster and provisioned control-plane machines.
 import { Capability } from "pepr";
 
-import { Beskar7Cluster, Beskar7ClusterTemplate } from "../api";
+import { Beskar7Cluster, Beskar7ClusterTemplate, Beskar7Machine, CapiCluster } from "../api";
 import { admit } from "../lib/pepr-admission";
 import {
   endpointDefaults,
   validateBeskar7Cluster,
   validateBeskar7ClusterTemplate,
 } from "./admission";
+import {
+  clusterChanged,
+  clusterController,
+  machineProvisioned,
+  ownerClusterChanged,
+} from "./cluster-controller";
 
 export const ClusterCapability = new Capability({
   name: "beskar7-cluster",
@@ -36,3 +44,18 @@ When(Beskar7ClusterTemplate)
     }
   })
   .Validate(req => admit(req, validateBeskar7ClusterTemplate));
+
+When(Beskar7Cluster)
+  .IsCreatedOrUpdated()
+  .Reconcile(async cluster => clusterChanged(cluster))
+  .Finalize(cluster => clusterController.finalizing(cluster));
+When(Beskar7Cluster)
+  .IsDeleted()
+  .Watch(cluster => clusterController.deleted(cluster));
+
+When(CapiCluster)
+  .IsCreatedOrUpdated()
+  .Watch(cluster => ownerClusterChanged(cluster));
+When(Beskar7Machine)
+  .IsCreatedOrUpdated()
+  .Watch(machine => machineProvisioned(machine));

@@ -49,6 +49,17 @@ export interface Config {
    * operator:local adds the identity of its kubeconfig.
    */
   operatorUsernames: string[];
+  /** PhysicalHost label matched against a Machine's failure domain. */
+  zoneLabel: string;
+  /**
+   * A claimed host whose BMC has been unreachable (or that has been in Error) this long is lost
+   * for good: its machine fails terminally, so a MachineHealthCheck can remediate it.
+   */
+  hostLostAfterMs: number;
+  /** A machine waiting for a host looks again this often even without a host event. */
+  machineWaitingRecheckMs: number;
+  /** A provisioned machine looks for its workload-cluster Node this often until it is linked. */
+  nodeCheckIntervalMs: number;
 }
 
 /** Defaults of the timing settings, for code that runs without the environment (tests). */
@@ -95,4 +106,8 @@ export const config: Readonly<Config> = Object.freeze({
   operatorUsernames: list("BESKAR7_OPERATOR_USERNAMES", [
     "system:serviceaccount:pepr-system:pepr-beskar7",
   ]),
+  zoneLabel: process.env.BESKAR7_ZONE_LABEL?.trim() || "topology.kubernetes.io/zone",
+  hostLostAfterMs: integer("BESKAR7_HOST_LOST_AFTER_MS", 30 * 60_000, 1000, 7 * 86_400_000),
+  machineWaitingRecheckMs: integer("BESKAR7_MACHINE_RECHECK_MS", 60_000, 100, 86_400_000),
+  nodeCheckIntervalMs: integer("BESKAR7_NODE_CHECK_INTERVAL_MS", 10_000, 100, 86_400_000),
 });

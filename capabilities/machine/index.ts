@@ -1,13 +1,31 @@
-// Beskar7Machine and Beskar7MachineTemplate: admission. The machine controller will bind here.
+// Beskar7Machine and Beskar7MachineTemplate: Pepr bindings only. Admission (defaults and rules),
+// and the machine controller on the shared runtime (machine-controller.ts), woken by its own
+// objects, by PhysicalHosts (a free host, a claimed host's progress) and by Cluster API's
+// Machines and Clusters.
 import { Capability } from "pepr";
 
-import { Beskar7Machine, Beskar7MachineTemplate } from "../api";
+import {
+  Beskar7Machine,
+  Beskar7MachineTemplate,
+  CapiCluster,
+  CapiMachine,
+  PhysicalHost,
+} from "../api";
 import { admit } from "../lib/pepr-admission";
 import {
   machineDefaults,
   validateBeskar7Machine,
   validateBeskar7MachineTemplate,
 } from "./admission";
+import {
+  capiMachineChanged,
+  clusterChanged,
+  hostChanged,
+  hostGone,
+  machineChanged,
+  machineController,
+  machineGone,
+} from "./machine-controller";
 
 export const MachineCapability = new Capability({
   name: "beskar7-machine",
@@ -33,3 +51,25 @@ When(Beskar7MachineTemplate)
     if (Object.keys(defaults).length) req.Merge({ spec: { template: { spec: defaults } } });
   })
   .Validate(req => admit(req, validateBeskar7MachineTemplate));
+
+When(Beskar7Machine)
+  .IsCreatedOrUpdated()
+  .Reconcile(async machine => machineChanged(machine))
+  .Finalize(machine => machineController.finalizing(machine));
+When(Beskar7Machine)
+  .IsDeleted()
+  .Watch(machine => machineGone(machine));
+
+When(PhysicalHost)
+  .IsCreatedOrUpdated()
+  .Watch(host => hostChanged(host));
+When(PhysicalHost)
+  .IsDeleted()
+  .Watch(host => hostGone(host));
+
+When(CapiMachine)
+  .IsCreatedOrUpdated()
+  .Watch(machine => capiMachineChanged(machine));
+When(CapiCluster)
+  .IsCreatedOrUpdated()
+  .Watch(cluster => clusterChanged(cluster));

@@ -7,6 +7,10 @@ import { join } from "node:path";
 import type {} from "vitest";
 import type { TestProject } from "vitest/node";
 
+import { execFile } from "node:child_process";
+import { promisify } from "node:util";
+
+import { capiCrdPaths } from "../../lab/controlplane/capi-crds";
 import { startControlPlane } from "../../lab/controlplane/controlplane";
 
 declare module "vitest" {
@@ -27,6 +31,17 @@ export default async function setup(project: TestProject): Promise<() => Promise
     `[testenv] kube-apiserver ${plane.apiServerURL} ready in ${Date.now() - started} ms ` +
       `(binaries: ${plane.binaries.source}, ${plane.binaries.kubeApiserver})\n`,
   );
+  // Beskar7 is a Cluster API provider: its machine and cluster controllers watch Cluster API's
+  // Machines and Clusters, so their CRDs are there from the start, as in any real installation.
+  const capi = await capiCrdPaths();
+  await promisify(execFile)(plane.binaries.kubectl, [
+    "--kubeconfig",
+    plane.kubeconfig,
+    "apply",
+    "--server-side",
+    "--force-conflicts",
+    ...[...capi.core, ...capi.kubeadmBootstrap].flatMap(file => ["-f", file]),
+  ]);
   process.env.KUBECONFIG = plane.kubeconfig;
   process.env.BESKAR7_KUBECTL = plane.binaries.kubectl;
   project.provide("kubeconfig", plane.kubeconfig);

@@ -170,6 +170,11 @@ export const HostProvisioningSchema = Type.Object(
         "URL of the OS configuration (cloud-config, machine config, Ignition, Combustion) handed to the OS on its kernel command line, using the osFamily's parameter. Requires osFamily.",
       ),
     ),
+    bootstrapDataSecretRef: Type.Optional(
+      ObjectName(
+        "name of the Secret (in the host's namespace, key value) holding Cluster API's bootstrap data for this provisioning, as the claiming machine's Machine.spec.bootstrap.dataSecretName names it. Only the name travels: the bytes never enter a URL, kernel parameter, event, condition or log; the boot service serves them to this host alone.",
+      ),
+    ),
   },
   {
     description:

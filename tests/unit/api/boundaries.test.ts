@@ -25,6 +25,7 @@ describe("capabilities/api runtime surface", () => {
     });
     const inputs = Object.keys(result.metafile.inputs);
     expect(inputs.sort()).toEqual([
+      "capabilities/api/capi.ts",
       "capabilities/api/constants.ts",
       "capabilities/api/index.ts",
       "capabilities/api/kinds.ts",
@@ -34,7 +35,7 @@ describe("capabilities/api runtime surface", () => {
   });
 
   it("imports TypeBox only as types outside the schema sources", async () => {
-    for (const file of ["index.ts", "types.ts", "kinds.ts", "constants.ts"]) {
+    for (const file of ["index.ts", "types.ts", "kinds.ts", "constants.ts", "capi.ts"]) {
       const source = await readFile(resolve(ROOT, "capabilities/api", file), "utf8");
       const valueImports = source.match(
         /^import (?!type )[^;]*from "(@sinclair\/typebox|\.\/sources[^"]*)"/gm,

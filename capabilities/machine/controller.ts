@@ -1,0 +1,572 @@
+// The Beskar7Machine reconciler (Cluster API's InfraMachine). It never talks to a BMC: it claims a
+// PhysicalHost, writes its provisioning request into the host's spec, mirrors the host's progress
+// in its own phase and conditions, and once the host is provisioned sets providerID, addresses and
+// initialization.provisioned (the v1beta2 contract; ready and failureReason for v1beta1). Deleting
+// the machine releases the host and waits until it is deprovisioned.
+//
+// Every step looks before it acts and the claim itself is conditioned on the host's
+// resourceVersion, so a run repeated after a crash or a lost status write does no harm: the
+// machine finds its host by consumerRef first.
+import {
+  Annotations,
+  ConditionReason,
+  ConditionType,
+  HostState,
+  Labels,
+  MachineFailureReason,
+  MachinePhase,
+  providerIDFor,
+  type Beskar7Machine,
+  type Beskar7MachineStatus,
+  type CapiCluster,
+  type CapiMachine,
+  type ConsumerRef,
+  type HostProvisioning,
+  type MachinePhaseName,
+  type PhysicalHost,
+} from "../api";
+import { setConditions, type ConditionInput } from "../lib/conditions";
+import type { EventInput } from "../lib/events";
+import type { FinalizeResult, RunResult } from "../lib/runtime";
+import { chooseHosts, describeChoice, shortfalls } from "./claim";
+import { provisioningRequest } from "./request";
+
+/** How the machine controller reaches the objects around it (the API server, the workload cluster). */
+export interface MachinePort {
+  /** The Cluster API Machine owning this one (ownerReferences), if set and present. */
+  ownerMachine(machine: Beskar7Machine): Promise<CapiMachine | undefined>;
+  cluster(namespace: string, name: string): Promise<CapiCluster | undefined>;
+  hosts(namespace: string): Promise<PhysicalHost[]>;
+  host(namespace: string, name: string): Promise<PhysicalHost | undefined>;
+  secretExists(namespace: string, name: string): Promise<boolean>;
+  /** Claims the host if unchanged since it was read; false when another writer got there first. */
+  claim(host: PhysicalHost, consumer: ConsumerRef): Promise<boolean>;
+  /** Writes the provisioning request into the claimed host's spec. */
+  request(host: PhysicalHost, provisioning: HostProvisioning): Promise<void>;
+  /** Removes consumerRef and the request, if the host is still claimed by `consumerUID`. */
+  release(host: PhysicalHost, consumerUID: string): Promise<void>;
+  /** Adds or removes the CAPI paused annotation on the host (only one this controller added). */
+  pauseHost(host: PhysicalHost, paused: boolean): Promise<void>;
+  setProviderID(machine: Beskar7Machine, providerID: string): Promise<void>;
+  /**
+   * Sets spec.providerID on the workload cluster's Node whose systemUUID is given, where the
+   * kubelet left it empty. Reached through the <cluster>-kubeconfig Secret.
+   */
+  linkNode(
+    namespace: string,
+    clusterName: string,
+    systemUUID: string,
+    providerID: string,
+  ): Promise<"set" | "present" | "no-node" | "no-kubeconfig">;
+}
+
+export interface MachineConfig {
+  /** Host label matched against the Machine's failure domain. */
+  zoneLabel: string;
+  /** A waiting machine looks again this often even without a host event (a safety net). */
+  waitingRecheckMs: number;
+  /** A provisioned machine looks for its Node this often until it is linked. */
+  nodeCheckMs: number;
+  /**
+   * A claimed host whose BMC has been unreachable (or that has been in Error) this long is lost
+   * for good: the machine fails terminally, so a MachineHealthCheck can remediate it.
+   */
+  hostLostAfterMs: number;
+}
+
+/** The value of the paused annotation this controller puts on hosts, so it removes only its own. */
+export const PAUSED_BY_MACHINE = "beskar7-machine";
+
+interface View {
+  phase: MachinePhaseName;
+  conditions: ConditionInput[];
+  status?: Partial<Record<keyof Beskar7MachineStatus, unknown>>;
+  events?: EventInput[];
+  requeueAfterMs?: number;
+}
+
+export async function reconcileMachine(
+  machine: Beskar7Machine,
+  port: MachinePort,
+  config: MachineConfig,
+  now: Date = new Date(),
+): Promise<RunResult> {
+  return result(machine, await decide(machine, port, config, now), now);
+}
+
+async function decide(
+  machine: Beskar7Machine,
+  port: MachinePort,
+  config: MachineConfig,
+  now: Date,
+): Promise<View> {
+  const namespace = machine.metadata?.namespace ?? "default";
+  const owner = await port.ownerMachine(machine);
+  if (!owner) {
+    return waiting(
+      MachinePhase.Pending,
+      ConditionReason.WaitingForOwnerMachine,
+      "waiting for Cluster API to set the owner Machine",
+    );
+  }
+  const clusterName = owner.spec?.clusterName ?? machine.metadata?.labels?.[Labels.clusterName];
+  const cluster = clusterName ? await port.cluster(namespace, clusterName) : undefined;
+  if (!cluster) {
+    return waiting(
+      MachinePhase.Pending,
+      ConditionReason.WaitingForClusterInfrastructure,
+      `Cluster ${clusterName ?? "(unnamed)"} not found`,
+    );
+  }
+  const current = await currentHost(machine, port);
+
+  if (paused(machine, cluster)) {
+    if (current && !hostPausedByUs(current)) await port.pauseHost(current, true);
+    return {
+      phase: (machine.status?.phase as MachinePhaseName) ?? MachinePhase.Pending,
+      conditions: [pausedCondition(true)],
+    };
+  }
+  if (current && hostPausedByUs(current)) await port.pauseHost(current, false);
+  const unpaused = pausedCondition(false);
+
+  if (!cluster.status?.initialization?.infrastructureProvisioned) {
+    return withPaused(
+      unpaused,
+      waiting(
+        MachinePhase.Pending,
+        ConditionReason.WaitingForClusterInfrastructure,
+        `waiting for Cluster ${clusterName} infrastructure`,
+      ),
+    );
+  }
+
+  // The host: the one claimed for this machine, else claim one.
+  let host = current;
+  if (!host) {
+    if (machine.status?.hostRef)
+      return withPaused(unpaused, hostLost(machine, "it no longer exists"));
+    const failureDomain = owner.spec?.failureDomain ?? machine.spec?.failureDomain;
+    const choice = chooseHosts(
+      machine,
+      await port.hosts(namespace),
+      failureDomain,
+      config.zoneLabel,
+    );
+    for (const candidate of choice.candidates.slice(0, 3)) {
+      if (await port.claim(candidate, consumerOf(machine))) {
+        host = candidate;
+        break;
+      }
+    }
+    if (!host) {
+      const why = choice.candidates.length
+        ? `${describeChoice(choice)}; lost the race for ${Math.min(3, choice.candidates.length)} host(s), retrying`
+        : `no Available host matches: ${describeChoice(choice)}`;
+      return withPaused(unpaused, {
+        phase: MachinePhase.WaitingForHost,
+        conditions: [
+          {
+            type: ConditionType.HostClaimed,
+            status: "False",
+            reason: ConditionReason.NoMatchingHost,
+            message: why,
+          },
+        ],
+        requeueAfterMs: choice.candidates.length ? 200 : config.waitingRecheckMs,
+      });
+    }
+    return withPaused(unpaused, {
+      phase: MachinePhase.Provisioning,
+      conditions: [claimed(host)],
+      status: { hostRef: { name: host.metadata!.name!, uid: host.metadata?.uid } },
+      events: [
+        {
+          type: "Normal",
+          reason: "HostClaimed",
+          message: `claimed PhysicalHost ${host.metadata!.name}`,
+        },
+      ],
+      requeueAfterMs: 0,
+    });
+  }
+
+  if (host.metadata?.deletionTimestamp) {
+    return withPaused(unpaused, hostLost(machine, "it is being deleted"));
+  }
+  const hostRef = { name: host.metadata!.name!, uid: host.metadata?.uid };
+  const since = troubleSince(host);
+  if (since !== undefined && now.getTime() - since >= config.hostLostAfterMs) {
+    const minutes = Math.round((now.getTime() - since) / 60_000);
+    return withPaused(
+      unpaused,
+      hostLost(
+        machine,
+        `${host.status?.errorReason ?? "its BMC is unreachable"} for ${minutes} min: ${host.status?.errorMessage ?? ""}`.trim(),
+      ),
+    );
+  }
+  const gaps = shortfalls(host, machine.spec?.hardwareRequirements);
+  if (gaps.length) {
+    return withPaused(
+      unpaused,
+      failed(
+        MachineFailureReason.HardwareRequirementsNotMet,
+        ConditionReason.RequirementsNotMet,
+        `PhysicalHost ${hostRef.name} does not meet spec.hardwareRequirements: ${gaps.join(", ")}`,
+        hostRef,
+      ),
+    );
+  }
+  const requirementsMet: ConditionInput = {
+    type: ConditionType.HardwareRequirementsMet,
+    status: "True",
+    reason: ConditionReason.RequirementsMet,
+  };
+
+  // Bootstrap data first: the request carries the name of its Secret.
+  const dataSecret = owner.spec?.bootstrap?.dataSecretName;
+  if (!dataSecret) {
+    return withPaused(unpaused, {
+      phase: MachinePhase.Pending,
+      conditions: [
+        claimed(host),
+        requirementsMet,
+        {
+          type: ConditionType.HostProvisioned,
+          status: "False",
+          reason: ConditionReason.WaitingForBootstrapData,
+          message: `waiting for Machine ${owner.metadata?.name} spec.bootstrap.dataSecretName`,
+        },
+      ],
+      status: { hostRef },
+    });
+  }
+  if (!(await port.secretExists(namespace, dataSecret))) {
+    return withPaused(unpaused, {
+      phase: MachinePhase.Pending,
+      conditions: [
+        claimed(host),
+        requirementsMet,
+        {
+          type: ConditionType.HostProvisioned,
+          status: "False",
+          reason: ConditionReason.BootstrapDataMissing,
+          message: `bootstrap data Secret ${namespace}/${dataSecret} named by Machine ${owner.metadata?.name} does not exist`,
+        },
+      ],
+      status: { hostRef },
+      requeueAfterMs: config.waitingRecheckMs,
+    });
+  }
+  const wanted = provisioningRequest(machine.spec ?? {}, dataSecret);
+  if (!host.spec?.provisioning) {
+    await port.request(host, wanted);
+    return withPaused(unpaused, {
+      phase: MachinePhase.Provisioning,
+      conditions: [
+        claimed(host),
+        requirementsMet,
+        {
+          type: ConditionType.HostProvisioned,
+          status: "False",
+          reason: ConditionReason.ProvisioningInProgress,
+          message: `provisioning request written to PhysicalHost ${hostRef.name}`,
+        },
+      ],
+      status: { hostRef },
+    });
+  }
+
+  // Mirror the host's progress.
+  const state = host.status?.state;
+  const progressForUs = host.status?.provisioning?.consumerUID === machine.metadata?.uid;
+  if (state === HostState.Provisioned && progressForUs) {
+    const providerID = providerIDFor(namespace, hostRef.name);
+    if (machine.spec?.providerID !== providerID) await port.setProviderID(machine, providerID);
+    const uuid = host.status?.hardwareDetails?.systemUUID;
+    let node: string = "no-node";
+    if (uuid && clusterName && !owner.status?.nodeRef) {
+      node = await port.linkNode(namespace, clusterName, uuid, providerID);
+    }
+    const waitForNode = !owner.status?.nodeRef && node !== "set" && node !== "present";
+    return withPaused(unpaused, {
+      phase: MachinePhase.Provisioned,
+      conditions: [
+        claimed(host),
+        requirementsMet,
+        {
+          type: ConditionType.HostProvisioned,
+          status: "True",
+          reason: ConditionReason.ProvisioningSucceeded,
+          message: `PhysicalHost ${hostRef.name} provisioned`,
+        },
+      ],
+      status: {
+        hostRef,
+        initialization: { provisioned: true },
+        ready: true,
+        addresses: host.status?.addresses?.length ? host.status.addresses : null,
+        failureDomain: owner.spec?.failureDomain ?? machine.spec?.failureDomain ?? null,
+        failureReason: null,
+        failureMessage: null,
+      },
+      requeueAfterMs: waitForNode ? config.nodeCheckMs : undefined,
+    });
+  }
+  if (state === HostState.Error) {
+    return withPaused(unpaused, {
+      phase: MachinePhase.Provisioning,
+      conditions: [
+        claimed(host),
+        requirementsMet,
+        {
+          type: ConditionType.HostProvisioned,
+          status: "False",
+          reason: host.status?.errorReason ?? ConditionReason.ProvisioningFailed,
+          message: `PhysicalHost ${hostRef.name}: ${host.status?.errorMessage ?? "in Error"}`,
+        },
+      ],
+      status: { hostRef },
+    });
+  }
+  const step = host.status?.provisioning?.currentStep;
+  return withPaused(unpaused, {
+    phase: MachinePhase.Provisioning,
+    conditions: [
+      claimed(host),
+      requirementsMet,
+      {
+        type: ConditionType.HostProvisioned,
+        status: "False",
+        reason: ConditionReason.ProvisioningInProgress,
+        message: `PhysicalHost ${hostRef.name} is ${state ?? "starting"}${step ? ` (step ${step})` : ""}`,
+      },
+    ],
+    status: { hostRef },
+  });
+}
+
+/** Deleting the machine: release the host, wait until it is deprovisioned, then let go. */
+export async function finalizeMachine(
+  machine: Beskar7Machine,
+  port: MachinePort,
+  now: Date = new Date(),
+): Promise<FinalizeResult> {
+  const host = await currentHost(machine, port);
+  const namespace = machine.metadata?.namespace ?? "default";
+  const owner = await port.ownerMachine(machine).catch(() => undefined);
+  const clusterName = owner?.spec?.clusterName ?? machine.metadata?.labels?.[Labels.clusterName];
+  const cluster = clusterName
+    ? await port.cluster(namespace, clusterName).catch(() => undefined)
+    : undefined;
+  if (paused(machine, cluster)) {
+    // clusterctl move deletes a paused source copy: the host stays claimed for the moved machine.
+    return result(
+      machine,
+      { phase: MachinePhase.Deleting, conditions: [pausedCondition(true)] },
+      now,
+    );
+  }
+  if (host && host.spec?.consumerRef?.uid === machine.metadata?.uid) {
+    await port.release(host, machine.metadata!.uid!);
+    return {
+      ...result(
+        machine,
+        {
+          phase: MachinePhase.Deprovisioning,
+          conditions: [
+            {
+              type: ConditionType.HostClaimed,
+              status: "False",
+              reason: ConditionReason.Deprovisioning,
+              message: `releasing PhysicalHost ${host.metadata?.name}`,
+            },
+          ],
+        },
+        now,
+      ),
+      events: [
+        {
+          type: "Normal",
+          reason: "HostReleased",
+          message: `released PhysicalHost ${host.metadata?.name}`,
+        },
+      ],
+    };
+  }
+  const name = machine.status?.hostRef?.name;
+  const released = name ? await port.host(namespace, name) : undefined;
+  const stillOurs =
+    released &&
+    !released.metadata?.deletionTimestamp &&
+    released.status?.provisioning?.consumerUID === machine.metadata?.uid &&
+    released.status?.state !== HostState.Error;
+  if (stillOurs) {
+    // Deprovisioning (media ejected, override cleared, powered off) runs on the host; its state
+    // changes bring this back.
+    return result(
+      machine,
+      {
+        phase: MachinePhase.Deprovisioning,
+        conditions: [
+          {
+            type: ConditionType.HostClaimed,
+            status: "False",
+            reason: ConditionReason.Deprovisioning,
+            message: `waiting for PhysicalHost ${name} to be deprovisioned (${released.status?.state})`,
+          },
+        ],
+        requeueAfterMs: 5_000,
+      },
+      now,
+    );
+  }
+  return { done: true };
+}
+
+/** Since when the host has been unusable (in Error, or its BMC unreachable), if it is. */
+function troubleSince(host: PhysicalHost): number | undefined {
+  const bmc = host.status?.conditions?.find(c => c.type === ConditionType.BMCReachable);
+  const ready = host.status?.conditions?.find(c => c.type === ConditionType.Ready);
+  const marker =
+    bmc?.status === "False" ? bmc : host.status?.state === HostState.Error ? ready : undefined;
+  const at = marker?.lastTransitionTime ? Date.parse(marker.lastTransitionTime) : NaN;
+  return Number.isNaN(at) ? undefined : at;
+}
+
+/** The host claimed for this machine: by consumerRef first, never by providerID alone. */
+async function currentHost(
+  machine: Beskar7Machine,
+  port: MachinePort,
+): Promise<PhysicalHost | undefined> {
+  const namespace = machine.metadata?.namespace ?? "default";
+  const uid = machine.metadata?.uid;
+  const ref = machine.status?.hostRef?.name;
+  if (ref) {
+    const host = await port.host(namespace, ref);
+    if (host?.spec?.consumerRef?.uid === uid) return host;
+  }
+  // The index's copy is slim and may be stale: read the host itself.
+  const listed = (await port.hosts(namespace)).find(
+    h => uid !== undefined && h.spec?.consumerRef?.uid === uid,
+  );
+  const host = listed && (await port.host(namespace, listed.metadata!.name!));
+  return host?.spec?.consumerRef?.uid === uid ? host : undefined;
+}
+
+function consumerOf(machine: Beskar7Machine): ConsumerRef {
+  return {
+    apiVersion: machine.apiVersion ?? "infrastructure.cluster.x-k8s.io/v1beta1",
+    kind: machine.kind ?? "Beskar7Machine",
+    name: machine.metadata!.name!,
+    namespace: machine.metadata?.namespace,
+    uid: machine.metadata?.uid,
+  };
+}
+
+function paused(machine: Beskar7Machine, cluster: CapiCluster | undefined): boolean {
+  return (
+    !!cluster?.spec?.paused ||
+    Annotations.paused in (machine.metadata?.annotations ?? {}) ||
+    Annotations.paused in (cluster?.metadata?.annotations ?? {})
+  );
+}
+
+function hostPausedByUs(host: PhysicalHost): boolean {
+  return host.metadata?.annotations?.[Annotations.paused] === PAUSED_BY_MACHINE;
+}
+
+function pausedCondition(on: boolean): ConditionInput {
+  return on
+    ? {
+        type: ConditionType.Paused,
+        status: "True",
+        reason: ConditionReason.Paused,
+        message: "the Cluster or the machine is paused: no action, no BMC call",
+      }
+    : { type: ConditionType.Paused, status: "False", reason: ConditionReason.NotPaused };
+}
+
+function withPaused(condition: ConditionInput, view: View): View {
+  return { ...view, conditions: [condition, ...view.conditions] };
+}
+
+function waiting(phase: MachinePhaseName, reason: string, message: string): View {
+  return {
+    phase,
+    conditions: [{ type: ConditionType.HostClaimed, status: "False", reason, message }],
+  };
+}
+
+function claimed(host: PhysicalHost): ConditionInput {
+  return {
+    type: ConditionType.HostClaimed,
+    status: "True",
+    reason: ConditionReason.HostClaimed,
+    message: `PhysicalHost ${host.metadata?.name}`,
+  };
+}
+
+function hostLost(machine: Beskar7Machine, why: string): View {
+  return failed(
+    MachineFailureReason.HostLost,
+    ConditionReason.HostLost,
+    `PhysicalHost ${machine.status?.hostRef?.name} claimed for this machine is lost: ${why}`,
+    machine.status?.hostRef,
+  );
+}
+
+/** A terminal failure: Ready False with the reason, and the v1beta1 failure fields. */
+function failed(failureReason: string, reason: string, message: string, hostRef: unknown): View {
+  return {
+    phase: MachinePhase.Failed,
+    conditions: [{ type: ConditionType.HostProvisioned, status: "False", reason, message }],
+    status: { failureReason, failureMessage: message, ...(hostRef ? { hostRef } : {}) },
+    events: [{ type: "Warning", reason, message }],
+  };
+}
+
+/** The status update for a view: phase, conditions with Ready summarising them. */
+function result(machine: Beskar7Machine, view: View, now: Date): RunResult {
+  const before = machine.status ?? {};
+  const provisioned = view.phase === MachinePhase.Provisioned;
+  const blocking = view.conditions.find(
+    c => c.status !== "True" && c.type !== ConditionType.Paused,
+  );
+  const isPaused = view.conditions.some(
+    c => c.type === ConditionType.Paused && c.status === "True",
+  );
+  const ready: ConditionInput = provisioned
+    ? { type: ConditionType.Ready, status: "True", reason: ConditionReason.Ready, message: "" }
+    : isPaused
+      ? {
+          type: ConditionType.Ready,
+          status: "Unknown",
+          reason: ConditionReason.Paused,
+          message: "paused",
+        }
+      : {
+          type: ConditionType.Ready,
+          status: "False",
+          reason: blocking?.reason ?? ConditionReason.NotReady,
+          message: blocking?.message ?? view.phase,
+        };
+  const conditions = setConditions(
+    before.conditions,
+    [ready, ...view.conditions],
+    machine.metadata?.generation,
+    now,
+  );
+  const firstTime = (e: EventInput) => before.phase !== view.phase || e.type === "Normal";
+  return {
+    status: {
+      ...view.status,
+      phase: view.phase,
+      conditions,
+      observedGeneration: machine.metadata?.generation,
+    },
+    events: (view.events ?? []).filter(firstTime),
+    requeueAfterMs: view.requeueAfterMs,
+  };
+}

@@ -1,0 +1,223 @@
+// The Beskar7Machine controller on the shared runtime: the port through which its reconciler
+// reaches the API server and workload clusters, its limits, and the watches that wake it (a host
+// that becomes claimable wakes the machines waiting in its namespace; a host's progress wakes the
+// machine that claimed it; a Cluster API Machine or Cluster change wakes the machines it concerns).
+// Everything with side effects is created on first use: capability files run during `pepr build`.
+import {
+  API_GROUP,
+  API_VERSION,
+  Annotations,
+  CAPI_GROUP,
+  CAPI_VERSION,
+  Kinds,
+  Labels,
+  Plurals,
+  type Beskar7Machine,
+  type CapiCluster,
+  type CapiMachine,
+  type PhysicalHost,
+} from "../api";
+import { config } from "../lib/config";
+import { paths } from "../lib/kube";
+import { Controller, onShutdown, orUndefinedIfGone, sharedServices } from "../lib/runtime";
+import {
+  finalizeMachine,
+  PAUSED_BY_MACHINE,
+  reconcileMachine,
+  type MachinePort,
+} from "./controller";
+import { HostIndex } from "./host-index";
+import { WorkloadClusters } from "./workload";
+
+const hosts = new HostIndex();
+/** Machines (namespace/name) that hold no host yet, by namespace. */
+const waiting = new Map<string, Set<string>>();
+/** Machines by cluster (namespace/cluster), for Cluster events. */
+const byCluster = new Map<string, Set<string>>();
+
+const hostPath = (namespace: string, name: string) =>
+  paths.object(API_GROUP, API_VERSION, Plurals.PhysicalHost, namespace, name);
+const machinePath = (namespace: string, name: string) =>
+  paths.object(API_GROUP, API_VERSION, Plurals.Beskar7Machine, namespace, name);
+
+let port: MachinePort | undefined;
+
+function machinePort(): MachinePort {
+  if (port) return port;
+  const { kube } = sharedServices();
+  const workloads = new WorkloadClusters(kube);
+  onShutdown("workload clusters", () => workloads.close(), 1);
+  const conflict = (err: unknown) => {
+    const status = (err as { status?: number }).status;
+    return status === 409 || status === 422;
+  };
+  port = {
+    ownerMachine: async machine => {
+      const owner = machine.metadata?.ownerReferences?.find(
+        r => r.kind === "Machine" && r.apiVersion?.startsWith(`${CAPI_GROUP}/`),
+      );
+      if (!owner) return undefined;
+      const ns = machine.metadata?.namespace ?? "default";
+      return orUndefinedIfGone(
+        kube.get<CapiMachine>(paths.object(CAPI_GROUP, CAPI_VERSION, "machines", ns, owner.name)),
+      );
+    },
+    cluster: (namespace, name) =>
+      orUndefinedIfGone(
+        kube.get<CapiCluster>(paths.object(CAPI_GROUP, CAPI_VERSION, "clusters", namespace, name)),
+      ),
+    hosts: async namespace => hosts.list(namespace),
+    host: (namespace, name) => orUndefinedIfGone(kube.get<PhysicalHost>(hostPath(namespace, name))),
+    secretExists: async (namespace, name) =>
+      !!(await orUndefinedIfGone(kube.get(paths.object("", "v1", "secrets", namespace, name)))),
+    claim: async (host, consumer) => {
+      try {
+        // The resourceVersion makes this a conditional update: of machines racing for the host,
+        // one wins and the others get 409 and try their next candidate.
+        await kube.mergePatch(hostPath(host.metadata!.namespace!, host.metadata!.name!), {
+          metadata: { resourceVersion: host.metadata?.resourceVersion },
+          spec: { consumerRef: consumer },
+        });
+        return true;
+      } catch (err) {
+        if (conflict(err)) return false;
+        throw err;
+      }
+    },
+    request: async (host, provisioning) => {
+      await kube.mergePatch(hostPath(host.metadata!.namespace!, host.metadata!.name!), {
+        metadata: { resourceVersion: host.metadata?.resourceVersion },
+        spec: { provisioning },
+      });
+    },
+    release: async (host, consumerUID) => {
+      try {
+        await kube.jsonPatch(hostPath(host.metadata!.namespace!, host.metadata!.name!), [
+          { op: "test", path: "/spec/consumerRef/uid", value: consumerUID },
+          { op: "remove", path: "/spec/consumerRef" },
+          ...(host.spec?.provisioning
+            ? [{ op: "remove" as const, path: "/spec/provisioning" }]
+            : []),
+        ] as never);
+      } catch (err) {
+        if (!conflict(err) && (err as { status?: number }).status !== 404) throw err;
+      }
+    },
+    pauseHost: async (host, paused) => {
+      await kube.mergePatch(hostPath(host.metadata!.namespace!, host.metadata!.name!), {
+        metadata: { annotations: { [Annotations.paused]: paused ? PAUSED_BY_MACHINE : null } },
+      });
+    },
+    setProviderID: async (machine, providerID) => {
+      await kube.mergePatch(machinePath(machine.metadata!.namespace!, machine.metadata!.name!), {
+        spec: { providerID },
+      });
+    },
+    linkNode: (namespace, clusterName, uuid, providerID) =>
+      workloads.linkNode(namespace, clusterName, uuid, providerID),
+  };
+  return port;
+}
+
+/**
+ * What of a machine needs a run when it changes: spec, annotations, labels and its owners (Cluster
+ * API sets the owner Machine without a new generation).
+ */
+function machineFingerprint(machine: Beskar7Machine): string {
+  const m = machine.metadata ?? {};
+  return JSON.stringify([
+    m.generation,
+    m.annotations,
+    m.labels,
+    (m.ownerReferences ?? []).map(r => r.uid),
+  ]);
+}
+
+export const machineController = new Controller<Beskar7Machine>({
+  name: "beskar7machine",
+  resource: { group: API_GROUP, version: API_VERSION, plural: Plurals.Beskar7Machine },
+  reconcile: machine =>
+    reconcileMachine(machine, machinePort(), {
+      zoneLabel: config.zoneLabel,
+      waitingRecheckMs: config.machineWaitingRecheckMs,
+      nodeCheckMs: config.nodeCheckIntervalMs,
+      hostLostAfterMs: config.hostLostAfterMs,
+    }),
+  finalize: machine => finalizeMachine(machine, machinePort()),
+  fingerprint: machineFingerprint,
+  limits: {
+    concurrency: config.maxConcurrentReconciles,
+    backoff: { baseMs: config.errorBackoffBaseMs, maxMs: config.errorBackoffMaxMs },
+  },
+});
+
+const key = (namespace: string | undefined, name: string | undefined) =>
+  `${namespace ?? ""}/${name ?? ""}`;
+
+function track(map: Map<string, Set<string>>, group: string, member: string, on: boolean): void {
+  let set = map.get(group);
+  if (on) {
+    if (!set) map.set(group, (set = new Set()));
+    set.add(member);
+  } else {
+    set?.delete(member);
+    if (set && !set.size) map.delete(group);
+  }
+}
+
+/** A Beskar7Machine event. */
+export function machineChanged(machine: Beskar7Machine): void {
+  const ns = machine.metadata?.namespace;
+  const name = machine.metadata?.name ?? "";
+  track(waiting, ns ?? "", name, !machine.status?.hostRef && !machine.metadata?.deletionTimestamp);
+  const cluster = machine.metadata?.labels?.[Labels.clusterName];
+  if (cluster) track(byCluster, key(ns, cluster), name, true);
+  machineController.enqueue(machine);
+}
+
+export function machineGone(machine: Beskar7Machine): void {
+  const ns = machine.metadata?.namespace ?? "";
+  track(waiting, ns, machine.metadata?.name ?? "", false);
+  const cluster = machine.metadata?.labels?.[Labels.clusterName];
+  if (cluster) track(byCluster, key(ns, cluster), machine.metadata?.name ?? "", false);
+  machineController.deleted(machine);
+}
+
+/** A PhysicalHost event: its claimant follows its progress; a free host wakes waiting machines. */
+export function hostChanged(host: PhysicalHost): void {
+  const ns = host.metadata?.namespace ?? "";
+  const claimable = hosts.put(host);
+  const consumer = host.spec?.consumerRef;
+  if (consumer?.kind === Kinds.Beskar7Machine) {
+    machineController.requeue(consumer.namespace ?? ns, consumer.name, 0);
+  }
+  // A host that was claimed and is released also matters to its former machine: the release
+  // completes when the host is deprovisioned, which its machine's finalize waits for.
+  if (claimable) {
+    for (const name of waiting.get(ns) ?? []) machineController.requeue(ns, name, 0);
+  }
+}
+
+export function hostGone(host: PhysicalHost): void {
+  hosts.remove(host);
+  const consumer = host.spec?.consumerRef;
+  if (consumer?.kind === Kinds.Beskar7Machine) {
+    machineController.requeue(consumer.namespace ?? host.metadata?.namespace, consumer.name, 0);
+  }
+}
+
+/** A Cluster API Machine changed (bootstrap data, failure domain, nodeRef, deletion). */
+export function capiMachineChanged(machine: CapiMachine): void {
+  const ref = machine.spec?.infrastructureRef;
+  if (ref?.kind === Kinds.Beskar7Machine && ref.name) {
+    machineController.requeue(machine.metadata?.namespace, ref.name, 0);
+  }
+}
+
+/** A Cluster changed (paused, infrastructure provisioned): every machine of it runs again. */
+export function clusterChanged(cluster: CapiCluster): void {
+  const ns = cluster.metadata?.namespace;
+  for (const name of byCluster.get(key(ns, cluster.metadata?.name)) ?? []) {
+    machineController.requeue(ns, name, 0);
+  }
+}
