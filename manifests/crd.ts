@@ -21,6 +21,8 @@ export interface CrdProps {
   schema: KindSchema;
   shortNames: string[];
   printerColumns: PrinterColumn[];
+  /** Labels of this CRD beyond CRD_LABELS. */
+  labels?: Record<string, string>;
 }
 
 /** Labels every Beskar7 CRD carries: clusterctl provider and the CAPI contract → version map. */
@@ -98,7 +100,7 @@ export class Crd extends Construct {
     this.apiObject = new ApiObject(this, "crd", {
       apiVersion: "apiextensions.k8s.io/v1",
       kind: "CustomResourceDefinition",
-      metadata: { name: `${plural}.${API_GROUP}`, labels: { ...CRD_LABELS } },
+      metadata: { name: `${plural}.${API_GROUP}`, labels: { ...CRD_LABELS, ...props.labels } },
       spec: {
         group: API_GROUP,
         names: {

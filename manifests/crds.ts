@@ -2,7 +2,7 @@
 import { Chart } from "cdk8s";
 import type { Construct } from "constructs";
 
-import { Kinds } from "../capabilities/api/constants";
+import { Kinds, Labels } from "../capabilities/api/constants";
 import { KindSchemas } from "../capabilities/api/sources";
 import { Crd, type PrinterColumn } from "./crd";
 
@@ -21,6 +21,9 @@ export class Beskar7Crds extends Chart {
     this.crds = [
       new Crd(this, Kinds.PhysicalHost, {
         schema: KindSchemas.PhysicalHost,
+        // Hosts are owned by no Cluster: this label makes `clusterctl move` take every host of
+        // the namespace with the cluster (as Metal3 does with BareMetalHosts).
+        labels: { [Labels.clusterctlMove]: "" },
         shortNames: ["phost", "ph"],
         printerColumns: [
           {

@@ -279,7 +279,7 @@ spec:
     const cluster = await waitFor(async () => {
       const c = await get("clusters.cluster.x-k8s.io", CLUSTER);
       const spec = c?.spec as { infrastructureRef?: Ref; controlPlaneRef?: Ref } | undefined;
-      return spec?.infrastructureRef?.name && spec.controlPlaneRef?.name && c;
+      return !!spec?.infrastructureRef?.name && !!spec.controlPlaneRef?.name && c;
     }, "the Cluster's infrastructureRef and controlPlaneRef, set by the topology controller");
     const refs = cluster.spec as { infrastructureRef: Ref; controlPlaneRef: Ref };
     expect(refs.infrastructureRef.kind).toBe("Beskar7Cluster");

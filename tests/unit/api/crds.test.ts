@@ -93,6 +93,20 @@ describe("CRDs", () => {
     }
   });
 
+  it("label only PhysicalHost for clusterctl move (the other kinds move through their owners)", () => {
+    const moved = Object.entries(crds)
+      .filter(
+        ([, crd]) => "clusterctl.cluster.x-k8s.io/move" in ((crd.metadata as Obj).labels as Obj),
+      )
+      .map(([kind]) => kind);
+    expect(moved).toEqual([Kinds.PhysicalHost]);
+    expect(
+      ((crds[Kinds.PhysicalHost]!.metadata as Obj).labels as Obj)[
+        "clusterctl.cluster.x-k8s.io/move"
+      ],
+    ).toBe("");
+  });
+
   it("store v1beta1 and serve v1alpha1 with the identical schema (conversion None)", () => {
     for (const crd of Object.values(crds)) {
       const [stored, legacy] = versions(crd);
