@@ -355,6 +355,16 @@ export const Annotations = {
   detached: `${ANNOTATION_PREFIX}/detached`,
   /** CAPI: pauses reconciliation of the annotated object. */
   paused: "cluster.x-k8s.io/paused",
+  /**
+   * On a claimed PhysicalHost, set by the operator: the host's status saved while it is paused,
+   * so that `clusterctl move` (which copies no status) moves it too; restored in the target.
+   */
+  savedStatus: `${ANNOTATION_PREFIX}/status`,
+  /**
+   * clusterctl: `clusterctl move` waits while an object carries it. The operator keeps it on
+   * claimed hosts until they are paused and their status is saved.
+   */
+  blockMove: "clusterctl.cluster.x-k8s.io/block-move",
 } as const;
 
 export const Labels = {

@@ -280,7 +280,10 @@ async function decide(
 
   // Mirror the host's progress.
   const state = host.status?.state;
-  const progressForUs = host.status?.provisioning?.consumerUID === machine.metadata?.uid;
+  // The host's progress is for its current consumer (which is this machine, see claimedBy).
+  const progressForUs =
+    !!host.status?.provisioning?.consumerUID &&
+    host.status.provisioning.consumerUID === host.spec?.consumerRef?.uid;
   if (state === HostState.Provisioned && progressForUs) {
     const providerID = providerIDFor(namespace, hostRef.name);
     if (machine.spec?.providerID !== providerID) await port.setProviderID(machine, providerID);
@@ -368,8 +371,8 @@ export async function finalizeMachine(
       now,
     );
   }
-  if (host && host.spec?.consumerRef?.uid === machine.metadata?.uid) {
-    await port.release(host, machine.metadata!.uid!);
+  if (host && claimedBy(machine, host)) {
+    await port.release(host, host.spec!.consumerRef!.uid ?? "");
     return {
       ...result(
         machine,
@@ -397,10 +400,12 @@ export async function finalizeMachine(
   }
   const name = machine.status?.hostRef?.name;
   const released = name ? await port.host(namespace, name) : undefined;
+  // Released, but the host still deprovisions what it did for this machine.
   const stillOurs =
     released &&
     !released.metadata?.deletionTimestamp &&
-    released.status?.provisioning?.consumerUID === machine.metadata?.uid &&
+    !released.spec?.consumerRef &&
+    !!released.status?.provisioning &&
     released.status?.state !== HostState.Error;
   if (stillOurs) {
     // Deprovisioning (media ejected, override cleared, powered off) runs on the host; its state
@@ -435,24 +440,42 @@ function troubleSince(host: PhysicalHost): number | undefined {
   return Number.isNaN(at) ? undefined : at;
 }
 
+/**
+ * Whether the host is claimed by this machine: its consumerRef names the machine's UID, or (after
+ * `clusterctl move`, which gives every object a new UID) its kind, namespace and name, for a
+ * machine whose providerID already names this host. A new machine of the same name has no
+ * providerID yet, so it is never mistaken for the old one.
+ */
+export function claimedBy(machine: Beskar7Machine, host: PhysicalHost): boolean {
+  const ref = host.spec?.consumerRef;
+  const uid = machine.metadata?.uid;
+  if (!ref) return false;
+  if (uid && ref.uid === uid) return true;
+  const namespace = machine.metadata?.namespace;
+  return (
+    ref.kind === (machine.kind ?? "Beskar7Machine") &&
+    ref.name === machine.metadata?.name &&
+    (ref.namespace ?? host.metadata?.namespace) === namespace &&
+    !!machine.spec?.providerID &&
+    machine.spec.providerID === providerIDFor(namespace ?? "default", host.metadata?.name ?? "")
+  );
+}
+
 /** The host claimed for this machine: by consumerRef first, never by providerID alone. */
 async function currentHost(
   machine: Beskar7Machine,
   port: MachinePort,
 ): Promise<PhysicalHost | undefined> {
   const namespace = machine.metadata?.namespace ?? "default";
-  const uid = machine.metadata?.uid;
   const ref = machine.status?.hostRef?.name;
   if (ref) {
     const host = await port.host(namespace, ref);
-    if (host?.spec?.consumerRef?.uid === uid) return host;
+    if (host && claimedBy(machine, host)) return host;
   }
   // The index's copy is slim and may be stale: read the host itself.
-  const listed = (await port.hosts(namespace)).find(
-    h => uid !== undefined && h.spec?.consumerRef?.uid === uid,
-  );
+  const listed = (await port.hosts(namespace)).find(h => claimedBy(machine, h));
   const host = listed && (await port.host(namespace, listed.metadata!.name!));
-  return host?.spec?.consumerRef?.uid === uid ? host : undefined;
+  return host && claimedBy(machine, host) ? host : undefined;
 }
 
 function consumerOf(machine: Beskar7Machine): ConsumerRef {

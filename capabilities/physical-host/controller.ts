@@ -14,6 +14,7 @@ import {
 import { findCondition, setConditions, type ConditionInput } from "../lib/conditions";
 import { abortable, type RunResult } from "../lib/runtime";
 import type { BmcConnection, BmcConnector } from "./bmc";
+import { moveAnnotations, restoredStatus } from "./move";
 import {
   failure,
   HostStateTable,
@@ -56,6 +57,23 @@ export async function reconcileHost(
   const now = deps.now?.() ?? new Date();
   const annotations = host.metadata?.annotations ?? {};
   const current = host.status?.state as HostStateName | undefined;
+
+  // A claimed host moved by clusterctl arrives without status: restore it, no BMC call.
+  const restored = restoredStatus(host);
+  if (restored) {
+    return {
+      status: restored as Record<string, unknown>,
+      annotations: { [Annotations.savedStatus]: null },
+      events: [
+        {
+          type: "Normal",
+          reason: "StatusRestored",
+          message: `status restored from the ${Annotations.savedStatus} annotation (state ${restored.state})`,
+        },
+      ],
+      requeueAfterMs: 0,
+    };
+  }
 
   // Detached and paused: no BMC calls at all while the annotation is there; the state stays.
   if (Annotations.detached in annotations || Annotations.paused in annotations) {
@@ -144,9 +162,13 @@ function result(
       message: `${before.state} -> ${t.state}`,
     });
   }
+  const annotations: Record<string, string | null> = {
+    ...moveAnnotations({ ...host, status: merged }),
+    ...Object.fromEntries((t.removeAnnotations ?? []).map(key => [key, null])),
+  };
   return {
     status: update as Record<string, unknown>,
-    removeAnnotations: t.removeAnnotations?.length ? t.removeAnnotations : undefined,
+    annotations: Object.keys(annotations).length ? annotations : undefined,
     events,
     requeueAfterMs: t.requeueAfterMs,
   };

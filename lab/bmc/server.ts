@@ -44,6 +44,11 @@ export interface TestBmcOptions {
   /** Power state of every system at start (default: as captured). */
   powerState?: "On" | "Off";
   /**
+   * The SMBIOS UUID and serial number every system reports (default: as captured), so several
+   * BMCs over one capture look like different servers (e.g. to match workload Nodes by UUID).
+   */
+  identity?: { uuid?: string; serialNumber?: string };
+  /**
    * What the service root advertises as ProtocolFeaturesSupported.ExpandQuery, and so which
    * `$expand` requests are honoured (default: as captured). `false` removes it: `$expand` → 501.
    */
@@ -279,6 +284,13 @@ export class TestBmc {
     if (options.powerState) {
       for (const system of this.topology.systems.keys())
         this.writePower(system, options.powerState);
+    }
+    if (options.identity) {
+      for (const system of this.topology.systems.keys()) {
+        const body = this.mutable(system);
+        if (options.identity.uuid) body.UUID = options.identity.uuid;
+        if (options.identity.serialNumber) body.SerialNumber = options.identity.serialNumber;
+      }
     }
   }
 

@@ -8,7 +8,7 @@
 //     the runtime removes the finalizer itself, only when finalize says it is done, so neither an
 //     exception nor an API error ever drops it early;
 //   - the status writer: a run returns a result, and the runtime writes its status in one merge
-//     patch (none when nothing changed), then removes annotations and records events;
+//     patch (none when nothing changed), then its annotations (one merge patch) and events;
 //   - metrics (runs, durations, queue depth, objects by state computed from the objects as they
 //     are) and shutdown (queues stopped, running work awaited, then the controller's own hooks).
 // Reconcile and finalize functions stay pure in the sense that matters: they read the object and
@@ -20,7 +20,7 @@ import { Log } from "pepr";
 
 import type { EventInput } from "../events";
 import { apiServerEventRecorder, type EventRecorder } from "../events";
-import { KubeClient, paths, pointerSegment } from "../kube";
+import { KubeClient, paths } from "../kube";
 import { add, Metrics, registerMetrics, set } from "../metrics";
 import type { BackoffSettings } from "./backoff";
 import { onShutdown } from "./shutdown";
@@ -50,8 +50,11 @@ export interface KubeObject {
 export interface RunResult {
   /** Merge patch of the status subresource (null removes a field); skipped if it changes nothing. */
   status?: Record<string, unknown>;
-  /** Annotations to remove after the status is written (one-shot requests acted on). */
-  removeAnnotations?: string[];
+  /**
+   * Annotations to set (a string) or remove (null) after the status is written: one-shot requests
+   * acted on, bookkeeping such as the saved status of a paused host. One merge patch.
+   */
+  annotations?: Record<string, string | null>;
   /** Recorded after the status is written, so an event never reports what the API server refused. */
   events?: EventInput[];
   /** Run again after this long; undefined waits for the next change. */
@@ -258,7 +261,7 @@ export class Controller<T extends KubeObject> {
     return result.requeueAfterMs === undefined ? {} : { requeueAfterMs: result.requeueAfterMs };
   }
 
-  /** Writes a result: status (one patch), annotations, events, and last the finalizer. */
+  /** Writes a result: status (one patch), annotations (one patch), events, and last the finalizer. */
   async #apply(obj: T, result: FinalizeResult, finalizing: boolean): Promise<void> {
     const { kube, record } = this.#start();
     const path = this.#path(obj.metadata?.namespace, obj.metadata?.name ?? "");
@@ -267,14 +270,8 @@ export class Controller<T extends KubeObject> {
       latest = await kube.mergePatch<T>(`${path}/status`, { status: result.status });
       this.#observe(latest);
     }
-    if (result.removeAnnotations?.length) {
-      await kube.jsonPatch(
-        path,
-        result.removeAnnotations.map(key => ({
-          op: "remove" as const,
-          path: `/metadata/annotations/${pointerSegment(key)}`,
-        })),
-      );
+    if (result.annotations && Object.keys(result.annotations).length) {
+      await kube.mergePatch(path, { metadata: { annotations: result.annotations } });
     }
     for (const event of result.events ?? []) await record(obj, event);
     if (finalizing && result.done) await this.#removeFinalizer(path, latest);

@@ -824,3 +824,54 @@ describe("reconcileHost: status patches", () => {
     expect(h.host.status?.state).toBe("Available");
   });
 });
+
+describe("reconcileHost: moving with clusterctl", () => {
+  const claimedHost = async () => {
+    const h = await enrolled();
+    h.editSpec(spec => {
+      spec.consumerRef = CONSUMER;
+    });
+    await h.reconcile(); // Available -> Claimed
+    return h;
+  };
+
+  it("keeps block-move on a claimed host until it is paused, then saves its status and lifts the block", async () => {
+    const h = await claimedHost();
+    expect(h.host.metadata?.annotations?.[Annotations.blockMove]).toBe("");
+    expect(h.host.metadata?.annotations?.[Annotations.savedStatus]).toBeUndefined();
+    h.setAnnotations({ [Annotations.paused]: "beskar7-machine" });
+    h.bmc.resetCounters();
+    await h.reconcile();
+    expect(h.bmc.actions()).toEqual([]);
+    expect(h.host.metadata?.annotations?.[Annotations.blockMove]).toBeUndefined();
+    const saved = JSON.parse(h.host.metadata!.annotations![Annotations.savedStatus]!);
+    expect(saved).toMatchObject({
+      state: "Claimed",
+      hardwareDetails: h.host.status?.hardwareDetails,
+    });
+  });
+
+  it("restores a moved host's status from the annotation before anything else, without the BMC", async () => {
+    const source = await claimedHost();
+    source.setAnnotations({ [Annotations.paused]: "beskar7-machine" });
+    await source.reconcile();
+    // clusterctl copies spec and metadata, not status.
+    const moved = new HostHarness(
+      makeHost({ spec: { consumerRef: CONSUMER }, annotations: source.host.metadata!.annotations }),
+    );
+    await moved.reconcile();
+    expect(moved.connectAttempts).toBe(0);
+    expect(moved.host.status?.state).toBe("Claimed");
+    expect(moved.host.status?.hardwareDetails).toEqual(source.host.status?.hardwareDetails);
+    expect(moved.host.metadata?.annotations?.[Annotations.savedStatus]).toBeUndefined();
+    expect(moved.eventReasons()).toEqual(["StatusRestored"]);
+  });
+
+  it("ignores a saved status that is not one", async () => {
+    for (const raw of ["not json", "[]", '{"state":"Sleeping"}']) {
+      const h = new HostHarness(makeHost({ annotations: { [Annotations.savedStatus]: raw } }));
+      await h.reconcile();
+      expect(h.host.status?.state).toBe("Available"); // enrolled as a new host
+    }
+  });
+});

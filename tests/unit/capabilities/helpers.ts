@@ -127,11 +127,14 @@ export class HostHarness {
         ) as PhysicalHostStatus,
       };
     }
-    if (result.removeAnnotations?.length) {
-      this.removedAnnotations.push([...result.removeAnnotations]);
-      const annotations = { ...this.host.metadata?.annotations };
-      for (const key of result.removeAnnotations) delete annotations[key];
-      this.host = { ...this.host, metadata: { ...this.host.metadata, annotations } };
+    if (result.annotations && Object.keys(result.annotations).length) {
+      const removed = Object.keys(result.annotations).filter(k => result.annotations![k] === null);
+      if (removed.length) this.removedAnnotations.push(removed);
+      const annotations = mergePatch(this.host.metadata?.annotations ?? {}, result.annotations);
+      this.host = {
+        ...this.host,
+        metadata: { ...this.host.metadata, annotations: annotations as Record<string, string> },
+      };
     }
     this.events.push(...(result.events ?? []));
     const after = this.host.status?.state;

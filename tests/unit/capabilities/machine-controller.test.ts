@@ -432,3 +432,26 @@ describe("Beskar7Machine: pause, loss and release", () => {
     expect(world.hosts_.get("h1")!.spec?.consumerRef?.uid).toBe("uid-m-1");
   });
 });
+
+describe("Beskar7Machine: after clusterctl move", () => {
+  it("finds its host by kind and name when its UID changed, only with the providerID naming that host", async () => {
+    const world = new World().owner("m-1", "bootstrap-m-1").add(host("h1"));
+    const m = machine();
+    await run(world, m, 2);
+    world.hostState("h1", "Provisioned");
+    await run(world, m);
+    // The move: a new UID, the same name, spec and status copied (providerID included).
+    const moved = structuredClone(m);
+    moved.metadata!.uid = "uid-after-move";
+    moved.spec!.providerID = "beskar7://lab/h1";
+    await run(world, moved);
+    expect(moved.status?.phase).toBe("Provisioned");
+    expect(world.claims).toEqual(["m-1->h1"]);
+    // A new machine of the same name, without providerID, is not the old one.
+    const stranger = machine();
+    stranger.metadata!.uid = "uid-stranger";
+    stranger.status = undefined;
+    await run(world, stranger);
+    expect(stranger.status?.hostRef).toBeUndefined();
+  });
+});
