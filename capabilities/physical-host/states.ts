@@ -571,7 +571,12 @@ function bmcCondition(reason: HostErrorReasonName, message: string): ConditionIn
   return {
     type: ConditionType.BMCReachable,
     status: noSecret ? "Unknown" : reason === HostErrorReason.ActionRejected ? "True" : "False",
-    reason: CREDENTIALS_FAILURE[reason] ?? ConditionReason.ConnectionFailed,
+    // A refused action came from a BMC that answered: reachable, and the refusal says why.
+    reason:
+      CREDENTIALS_FAILURE[reason] ??
+      (reason === HostErrorReason.ActionRejected
+        ? ConditionReason.Connected
+        : ConditionReason.ConnectionFailed),
     message,
   };
 }

@@ -444,23 +444,55 @@ spec:
     expect(host.spec?.consumerRef).toEqual(sourceHost.spec?.consumerRef);
     expect(host.spec?.consumerRef?.uid).toBe(sourceMachine.metadata.uid);
     expect(machine.metadata.uid).not.toBe(sourceMachine.metadata.uid);
-    // Whether the source's machine controller paused the host before clusterctl copied it races
-    // with clusterctl (hosts have no owner, so they go in its first group): shown, not asserted.
-    console.info(
-      `target host annotations: ${JSON.stringify(host.metadata.annotations ?? {})}; status: ${JSON.stringify(host.status ?? null)}`,
-    );
+    // The block-move annotation held clusterctl until the host was paused and its status saved.
+    expect(host.metadata.annotations?.["clusterctl.cluster.x-k8s.io/block-move"]).toBeUndefined();
+    const saved = JSON.parse(
+      host.metadata.annotations?.["beskar7.infrastructure.cluster.x-k8s.io/status"] ?? "{}",
+    ) as { state?: string; provisioning?: unknown };
+    expect(saved.state).toBe("Provisioned");
+    expect(saved.provisioning).toEqual(sourceHost.status?.provisioning);
     // Cluster unpaused by clusterctl at the end.
     const cluster = (await get(kubectl, "clusters.cluster.x-k8s.io", CLUSTER))!;
     expect(cluster.spec?.paused ?? false).toBe(false);
   });
 
-  // Known gap (reported): clusterctl v1.14 does not carry status over, so the target host has
-  // none: without a status annotation restored by the host controller (as Metal3 does with
-  // baremetalhost.metal3.io/status) it would start over from Enrolling. Flips to passing once
-  // the host controller restores it.
-  it.fails("the host's status in the target equals the source's", async () => {
-    const host = (await get(dest(), "physicalhosts", HOST))!;
+  it("with the operator running in the target, the host gets its status back and stays Provisioned for the moved machine, with no BMC action", async () => {
+    await operator?.stop();
+    operator = await startOperator({}, target!.kubeconfig);
+    const startedAt = Date.now();
+    const kubectl = dest();
+    const host = await waitFor(async () => {
+      const h = await get(kubectl, "physicalhosts", HOST);
+      return h?.status?.state ? h : undefined;
+    }, "the moved host's status");
     expect(host.status?.state).toBe("Provisioned");
     expect(host.status?.provisioning).toEqual(sourceHost.status?.provisioning);
+    // clusterctl copies no status: the Cluster says its infrastructure is there again, as Cluster
+    // API's own controllers would in a real target.
+    await must(kubectl, [
+      "patch",
+      "clusters.cluster.x-k8s.io",
+      CLUSTER,
+      "-n",
+      ns,
+      "--subresource=status",
+      "--type=merge",
+      "-p",
+      JSON.stringify({ status: { initialization: { infrastructureProvisioned: true } } }),
+    ]);
+    const machine = await waitFor(async () => {
+      const m = await get(kubectl, "beskar7machines", MACHINE);
+      const init = m?.status?.initialization as { provisioned?: boolean } | undefined;
+      return init?.provisioned && m;
+    }, "the moved Beskar7Machine provisioned again");
+    expect((machine.status as { hostRef?: { name?: string } }).hostRef?.name).toBe(HOST);
+    await new Promise(r => setTimeout(r, 3000)); // a couple of power checks
+    const after = await get(kubectl, "physicalhosts", HOST);
+    expect(after?.status?.state).toBe("Provisioned");
+    expect(after?.metadata.annotations?.["cluster.x-k8s.io/paused"]).toBeUndefined();
+    const actions = bmc!.actions.filter(
+      a => a.at >= startedAt && a.kind !== "session-create" && a.kind !== "session-delete",
+    );
+    expect(actions, operator?.output().slice(-4000)).toEqual([]);
   });
 });

@@ -38,7 +38,11 @@ export function ensureModuleBuilt(): void {
   writeFileSync(marker, new Date().toISOString());
 }
 
-export async function startOperator(env: Record<string, string> = {}): Promise<Operator> {
+/** Runs the operator; `kubeconfig` points it at another API server than the suite's. */
+export async function startOperator(
+  env: Record<string, string> = {},
+  kubeconfig: string = inject("kubeconfig"),
+): Promise<Operator> {
   ensureModuleBuilt();
   let output = "";
   const child = spawn(join(ROOT, "node_modules", ".bin", "tsx"), ["scripts/operator-local.ts"], {
@@ -48,7 +52,7 @@ export async function startOperator(env: Record<string, string> = {}): Promise<O
       ...FAST_ENV,
       ...env,
       BESKAR7_SKIP_BUILD: "1",
-      KUBECONFIG: inject("kubeconfig"),
+      KUBECONFIG: kubeconfig,
     },
     stdio: ["ignore", "pipe", "pipe"],
     // Its own process group, so kill() takes the module's process down with it, like a pod dying.

@@ -410,7 +410,7 @@ describe("failure", () => {
       noJitter,
     );
     expect(t.conditions).toEqual([
-      { type: "BMCReachable", status: "True", reason: "ConnectionFailed", message: "400" },
+      { type: "BMCReachable", status: "True", reason: "Connected", message: "400" },
     ]);
   });
 
