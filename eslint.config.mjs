@@ -107,6 +107,35 @@ export default [
       ],
     },
   },
+  // boot/ (what an OS reads at first boot, kernel arguments, configuration volumes) is a
+  // standalone library like redfish/: the boot service and controllers use it, it uses none of them.
+  {
+    files: ["boot/**/*.ts"],
+    rules: {
+      "no-restricted-imports": [
+        "error",
+        {
+          paths: kubernetesImports.map(name => ({
+            name,
+            message: "boot/ knows nothing of Kubernetes or Pepr.",
+          })),
+          patterns: [
+            {
+              group: [
+                ...folder("capabilities"),
+                ...folder("lab"),
+                ...folder("tests"),
+                ...folder("scripts"),
+                ...folder("manifests"),
+              ],
+              message:
+                "boot/ is a standalone library: it imports none of the operator, lab, tests or scripts.",
+            },
+          ],
+        },
+      ],
+    },
+  },
   {
     files: ["pepr.ts", "capabilities/**/*.ts"],
     ignores: ["capabilities/api/sources/**"],
