@@ -1,0 +1,282 @@
+// Plans a per-host patched installer ISO: finds the boot loader configuration in a stock image,
+// writes the host's kernel arguments into every kernel line, and returns the result as an Overlay
+// of a few small patches over the unchanged source.
+//
+// The patched image keeps the source's size and layout. A configuration file may only grow into
+// the slack of its last 2048-byte sector (or, inside the EFI boot image's FAT, of its last
+// cluster); its recorded length is rewritten in place in every directory record that names it
+// (primary, Joliet and enhanced trees, both-endian) or in its FAT directory entry. Every file is
+// checked before any patch is returned, so an image is either patched in full or refused with an
+// IsoRoomError naming the file, the ISO and the shortfall — never half-patched.
+//
+// Searched: GRUB at /boot/grub/grub.cfg, /boot/grub2/grub.cfg, /EFI/BOOT/grub.cfg; isolinux at
+// /isolinux/isolinux.cfg, /boot/isolinux/isolinux.cfg, /syslinux/syslinux.cfg,
+// /boot/syslinux/syslinux.cfg; plus files they pull in with isolinux `include`/`menu include` and
+// GRUB `source`/`configfile` by a literal path; plus /EFI/BOOT/grub.cfg and /boot/grub/grub.cfg
+// inside each El Torito EFI boot image. Names match case-insensitively.
+import { encodeArguments, patchConfigText, type ConfigDialect } from "./config";
+import { IsoFormatError, IsoNoBootConfigError, IsoRoomError } from "./errors";
+import { findFatFile } from "./fat";
+import { IsoReader, readBootCatalog, SECTOR, type DirectoryEntry } from "./iso9660";
+import { Overlay, type Patch } from "./overlay";
+import type { RandomAccessSource } from "./source";
+
+export const GRUB_CONFIG_PATHS = [
+  "/boot/grub/grub.cfg",
+  "/boot/grub2/grub.cfg",
+  "/EFI/BOOT/grub.cfg",
+];
+export const ISOLINUX_CONFIG_PATHS = [
+  "/isolinux/isolinux.cfg",
+  "/boot/isolinux/isolinux.cfg",
+  "/syslinux/syslinux.cfg",
+  "/boot/syslinux/syslinux.cfg",
+];
+const EFI_IMAGE_CONFIG_PATHS = ["/EFI/BOOT/grub.cfg", "/boot/grub/grub.cfg"];
+const MAX_CONFIG_BYTES = 1024 * 1024;
+const MAX_CONFIG_FILES = 64;
+
+export interface PatchIsoOptions {
+  /** The kernel arguments, one parameter per element (`console=ttyS0,115200`). */
+  kernelArguments: readonly string[];
+  /** The ISO's name in messages (its URL or file name). */
+  name?: string;
+  /** Patch grub.cfg inside El Torito EFI boot images too (default true). */
+  efiImage?: boolean;
+}
+
+export interface PatchedFile {
+  /** Path in the ISO, or in the EFI boot image when `inEfiImage`. */
+  path: string;
+  inEfiImage: boolean;
+  dialect: ConfigDialect;
+  /** Kernel lines that got the arguments (0: the file has none and is unchanged). */
+  lines: number;
+  oldSize: number;
+  newSize: number;
+  /** Bytes the file could have grown by. */
+  room: number;
+}
+
+export interface PatchedIso {
+  name: string;
+  /** The patched image: same size as the source; read(offset, length) serves any range. */
+  image: Overlay;
+  files: PatchedFile[];
+  /** Things an operator may want to know (an EFI image that is not FAT, for instance). */
+  notes: string[];
+}
+
+interface Target {
+  path: string;
+  inEfiImage: boolean;
+  dialect: ConfigDialect;
+  content: Buffer;
+  /** Where the file's bytes may go, in file order: its allocation, not only its length. */
+  runs: Array<{ offset: number; length: number }>;
+  /** Absolute offsets where the new size must be written, and how. */
+  sizeFields: Array<{ offset: number; format: "both-endian" | "le32" }>;
+  /** Bytes in runs before the last, which keep their lengths (ISO9660 multi-extent files). */
+  fixedPrefix: number;
+}
+
+/** Literal paths a configuration pulls in, resolved against its own directory. */
+function includedPaths(text: string, dialect: ConfigDialect, from: string): string[] {
+  const pattern =
+    dialect === "isolinux"
+      ? /^\s*(?:menu\s+)?include\s+(\S+)/gim
+      : /^\s*(?:source|configfile)\s+["']?([^\s"';]+)/gm;
+  const directory = from.slice(0, from.lastIndexOf("/"));
+  const out: string[] = [];
+  for (const match of text.matchAll(pattern)) {
+    const ref = match[1]!;
+    if (/[$()]/.test(ref)) continue;
+    // GRUB resolves from the root of the boot device; isolinux from the config's directory.
+    out.push(ref.startsWith("/") ? ref : dialect === "grub" ? `/${ref}` : `${directory}/${ref}`);
+  }
+  return out;
+}
+
+async function isoTargets(reader: IsoReader): Promise<Target[]> {
+  const byExtent = new Map<number, Target>();
+  const queue: Array<{ path: string; dialect: ConfigDialect }> = [
+    ...GRUB_CONFIG_PATHS.map(path => ({ path, dialect: "grub" as const })),
+    ...ISOLINUX_CONFIG_PATHS.map(path => ({ path, dialect: "isolinux" as const })),
+  ];
+  const seen = new Set<string>();
+  while (queue.length > 0 && byExtent.size < MAX_CONFIG_FILES) {
+    const { path, dialect } = queue.shift()!;
+    if (seen.has(path.toLowerCase())) continue;
+    seen.add(path.toLowerCase());
+    let found: DirectoryEntry | undefined;
+    const sizeFields: Target["sizeFields"] = [];
+    for (const tree of reader.volume.trees) {
+      const entry = await reader.lookup(tree, path);
+      if (!entry || entry.isDirectory || entry.size === 0) continue;
+      if (found && entry.extents[0]!.offset !== found.extents[0]!.offset) continue;
+      found ??= entry;
+      sizeFields.push({ offset: entry.extents.at(-1)!.recordOffset + 10, format: "both-endian" });
+    }
+    if (!found) continue;
+    const key = found.extents[0]!.offset;
+    const existing = byExtent.get(key);
+    if (existing) {
+      existing.sizeFields.push(
+        ...sizeFields.filter(f => !existing.sizeFields.some(e => e.offset === f.offset)),
+      );
+      continue;
+    }
+    if (found.size > MAX_CONFIG_BYTES) continue;
+    const content = await reader.readFile(found);
+    const last = found.extents.at(-1)!;
+    const fixedPrefix = found.size - last.length;
+    byExtent.set(key, {
+      path,
+      inEfiImage: false,
+      dialect,
+      content,
+      runs: [
+        ...found.extents.slice(0, -1).map(e => ({ offset: e.offset, length: e.length })),
+        { offset: last.offset, length: Math.ceil(last.length / SECTOR) * SECTOR },
+      ],
+      sizeFields,
+      fixedPrefix,
+    });
+    for (const included of includedPaths(content.toString("latin1"), dialect, path)) {
+      queue.push({ path: included, dialect });
+    }
+  }
+  return [...byExtent.values()];
+}
+
+async function efiTargets(reader: IsoReader, notes: string[]): Promise<Target[]> {
+  const catalog = reader.volume.bootCatalogOffset;
+  if (catalog === undefined) return [];
+  const targets: Target[] = [];
+  const images = new Set<number>();
+  for (const entry of await readBootCatalog(reader.source, catalog)) {
+    if (entry.platform !== "efi" || images.has(entry.offset)) continue;
+    images.add(entry.offset);
+    for (const path of EFI_IMAGE_CONFIG_PATHS) {
+      let file;
+      try {
+        file = await findFatFile(reader.source, entry.offset, path);
+      } catch (err) {
+        if (!(err instanceof IsoFormatError)) throw err;
+        notes.push(`EFI boot image at byte ${entry.offset} left as it is: ${err.message}`);
+        break;
+      }
+      if (!file || file.size === 0 || file.size > MAX_CONFIG_BYTES) continue;
+      const parts: Buffer[] = [];
+      let left = file.size;
+      for (const run of file.runs) {
+        if (left === 0) break;
+        const take = Math.min(left, run.length);
+        parts.push(await reader.source.read(run.offset, take));
+        left -= take;
+      }
+      targets.push({
+        path,
+        inEfiImage: true,
+        dialect: "grub",
+        content: Buffer.concat(parts),
+        runs: file.runs,
+        sizeFields: [{ offset: file.sizeFieldOffset, format: "le32" }],
+        fixedPrefix: 0,
+      });
+    }
+  }
+  return targets;
+}
+
+/** Patches writing `next` over `target`'s old content, from the first byte that differs. */
+function contentPatches(target: Target, next: Buffer): Patch[] {
+  let first = 0;
+  while (first < target.content.length && target.content[first] === next[first]) first++;
+  const patches: Patch[] = [];
+  let fileOffset = 0;
+  for (const run of target.runs) {
+    const runEnd = fileOffset + run.length;
+    const from = Math.max(first, fileOffset);
+    const to = Math.min(next.length, runEnd);
+    if (from < to)
+      patches.push({ offset: run.offset + (from - fileOffset), bytes: next.subarray(from, to) });
+    fileOffset = runEnd;
+  }
+  return patches;
+}
+
+function sizePatches(target: Target, size: number): Patch[] {
+  return target.sizeFields.map(field => {
+    if (field.format === "le32") {
+      const bytes = Buffer.alloc(4);
+      bytes.writeUInt32LE(size);
+      return { offset: field.offset, bytes };
+    }
+    // ISO9660 records the last extent's length, both-endian.
+    const bytes = Buffer.alloc(8);
+    bytes.writeUInt32LE(size - target.fixedPrefix, 0);
+    bytes.writeUInt32BE(size - target.fixedPrefix, 4);
+    return { offset: field.offset, bytes };
+  });
+}
+
+/**
+ * The source ISO with `kernelArguments` in its boot loader configuration. Throws IsoFormatError
+ * (not ISO9660), IsoRoomError (a file has no room), IsoNoBootConfigError (no kernel line found) or
+ * KernelArgumentsError (an argument with a line break).
+ */
+export async function patchIso(
+  source: RandomAccessSource,
+  options: PatchIsoOptions,
+): Promise<PatchedIso> {
+  const name = options.name ?? "the ISO";
+  const reader = await IsoReader.open(source, name);
+  const notes: string[] = [];
+  const targets = [
+    ...(await isoTargets(reader)),
+    ...(options.efiImage === false ? [] : await efiTargets(reader, notes)),
+  ];
+  const encoded = {
+    grub: encodeArguments(options.kernelArguments, "grub"),
+    isolinux: encodeArguments(options.kernelArguments, "isolinux"),
+  };
+  const files: PatchedFile[] = [];
+  const patches: Patch[] = [];
+  for (const target of targets) {
+    const { text, lines } = patchConfigText(
+      target.content,
+      encoded[target.dialect],
+      target.dialect,
+    );
+    const allocated = target.runs.reduce((sum, run) => sum + run.length, 0);
+    const room = allocated - target.content.length;
+    files.push({
+      path: target.path,
+      inEfiImage: target.inEfiImage,
+      dialect: target.dialect,
+      lines,
+      oldSize: target.content.length,
+      newSize: text.length,
+      room,
+    });
+    if (lines === 0) continue;
+    const needed = text.length - target.content.length;
+    if (needed > room) {
+      const file = target.inEfiImage ? `${target.path} (in the EFI boot image)` : target.path;
+      throw new IsoRoomError(file, name, room, needed);
+    }
+    patches.push(...contentPatches(target, text), ...sizePatches(target, text.length));
+  }
+  const anyArguments = encoded.grub !== "" || encoded.isolinux !== "";
+  if (anyArguments && !files.some(f => f.lines > 0)) {
+    const searched = [...GRUB_CONFIG_PATHS, ...ISOLINUX_CONFIG_PATHS].join(", ");
+    const found =
+      files.length > 0 ? `; found ${files.map(f => f.path).join(", ")} without one` : "";
+    throw new IsoNoBootConfigError(
+      `${name} has no GRUB linux line or isolinux APPEND line to carry kernel arguments ` +
+        `(searched ${searched} and the EFI boot image${found})`,
+    );
+  }
+  return { name, image: new Overlay(source, patches), files, notes };
+}
