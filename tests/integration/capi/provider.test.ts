@@ -51,7 +51,16 @@ const bmcs = new Map<string, TestBmc>();
 
 async function apply(ns: string, yaml: string): Promise<void> {
   const r = await kubectl(
-    ["apply", "--server-side", "--field-manager=beskar7-tests", "-n", ns, "-f", "-"],
+    [
+      "apply",
+      "--server-side",
+      "--field-manager=beskar7-tests",
+      "--request-timeout=30s",
+      "-n",
+      ns,
+      "-f",
+      "-",
+    ],
     yaml,
   );
   if (r.code !== 0) throw new Error(`kubectl apply failed: ${r.stderr}`);
@@ -426,7 +435,11 @@ ${workersYaml(
       expect(b.powerState()).toBe("Off");
       expect(b.insertedMedia()).toEqual([]);
     }
-    expect(await machinesOf(ns, `${cluster}-md-0`)).toHaveLength(1);
+    // Cluster API removes the Machines last (after their Nodes): wait for it.
+    await waitFor(
+      async () => (await machinesOf(ns, `${cluster}-md-0`)).length === 1,
+      "one worker Machine left",
+    );
   });
 
   it("deleting the Cluster leaves every host Available, powered off, media ejected", async () => {
@@ -563,19 +576,29 @@ spec:
         name: no-such-template
 `,
     );
-    await waitFor(async () => {
-      const text = (
-        await kubectl([
+    // No Beskar7Machine can exist without its template: Cluster API reports it on the
+    // MachineDeployment (its condition names the kind; its spec names the template).
+    let text = "";
+    await waitFor(
+      async () => {
+        const r = await kubectl([
           "get",
-          "machinedeployments.cluster.x-k8s.io,machinesets.cluster.x-k8s.io",
+          "machinedeployments.cluster.x-k8s.io/orphan",
           "-n",
           ns,
           "-o",
           "yaml",
-        ])
-      ).stdout;
-      return text.includes("no-such-template") && /not found/i.test(text);
-    }, "a condition naming the missing template");
+          "--request-timeout=10s",
+        ]);
+        text = r.stdout;
+        return /blocked because Beskar7MachineTemplate\s+does not exist/.test(text);
+      },
+      "a condition saying the template is missing",
+      60_000,
+    ).catch((err: Error) => {
+      throw new Error(`${err.message}\n${text}`);
+    });
+    expect(text).toContain("name: no-such-template");
     await kubectl([
       "delete",
       "machinedeployments.cluster.x-k8s.io",
@@ -583,6 +606,7 @@ spec:
       "-n",
       ns,
       "--wait=false",
+      "--request-timeout=10s",
     ]);
   });
 
