@@ -1,12 +1,14 @@
 // Installs what the test suite needs beyond npm packages, before vitest starts, so a first run's
 // downloads and builds happen in plain sight (with timings) and outside any test timeout:
 // etcd/kube-apiserver/kubectl built from Go modules, the Cluster API CRDs from the Go module
-// proxy, Cluster API's manager, kubeadm bootstrap manager and clusterctl built from Go modules, and
-// sushy-tools from PyPI. Each is cached; later runs return at once.
+// proxy, Cluster API's manager, kubeadm bootstrap manager and clusterctl built from Go modules,
+// sushy-tools from PyPI, and the Debian ISO9660 tools (xorriso, isoinfo) the boot/ unit tests read
+// volumes back with. Each is cached or installed once; later runs return at once.
 import { ensureCapiBinaries } from "./capi";
 import { capiCrdPaths } from "./capi-crds";
 import { ensureControlPlaneBinaries } from "./binaries";
 import { ensureSushyTools } from "../bmc/sushy";
+import { ensureIsoTools } from "./debian";
 
 const log = (line: string) => process.stderr.write(`[prepare] ${line}\n`);
 
@@ -24,6 +26,7 @@ async function main(): Promise<void> {
   const capi = await timed("Cluster API binaries", () => ensureCapiBinaries(log));
   log(`  ${capi.manager} (${capi.source})`);
   await timed("sushy-tools", () => ensureSushyTools(log));
+  await timed("ISO9660 tools (xorriso, isoinfo)", async () => ensureIsoTools(log));
 }
 
 main().catch(err => {

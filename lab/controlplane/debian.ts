@@ -1,0 +1,49 @@
+// Debian packages the unit tests need: xorriso and genisoimage (isoinfo), independent ISO9660
+// readers against which tests/unit/boot checks the configuration volumes boot/ writes.
+//
+// `npm test` runs this through prepare.ts before vitest, so a fresh CI machine gets the tools
+// (and the tests fail, naming the tool, rather than skip when they are absent). It installs only
+// when a tool is missing, as root with apt-get; elsewhere it says what to install.
+import { spawnSync } from "node:child_process";
+
+export const isoTools: Readonly<Record<string, string>> = {
+  xorriso: "xorriso",
+  isoinfo: "genisoimage",
+};
+
+function has(command: string): boolean {
+  return spawnSync("sh", ["-c", `command -v ${command}`], { stdio: "ignore" }).status === 0;
+}
+
+function run(log: (line: string) => void, args: string[]): boolean {
+  log(`  ${args.join(" ")}`);
+  const result = spawnSync(args[0] as string, args.slice(1), {
+    stdio: ["ignore", "ignore", "pipe"],
+    env: { ...process.env, DEBIAN_FRONTEND: "noninteractive" },
+    encoding: "utf8",
+  });
+  if (result.status !== 0) {
+    const tail = (result.stderr ?? "").trim().split("\n").slice(-3).join(" / ");
+    log(`  failed (${result.status ?? result.signal}): ${tail}`);
+  }
+  return result.status === 0;
+}
+
+/** Installs the missing ISO tools with apt-get (apt-get update first if the install fails). */
+export function ensureIsoTools(log: (line: string) => void): void {
+  const missing = Object.entries(isoTools).filter(([command]) => !has(command));
+  if (missing.length === 0) return;
+  const packages = [...new Set(missing.map(([, pkg]) => pkg))];
+  const what = `${missing.map(([c]) => c).join(", ")} (Debian: ${packages.join(" ")})`;
+  if (!has("apt-get")) throw new Error(`missing ${what}, and there is no apt-get: install them`);
+  if (process.getuid?.() !== 0) {
+    throw new Error(`missing ${what}: run apt-get install -y ${packages.join(" ")} as root`);
+  }
+  const install = ["apt-get", "install", "-y", "--no-install-recommends", ...packages];
+  if (!run(log, install) && !(run(log, ["apt-get", "update"]) && run(log, install))) {
+    throw new Error(`could not install ${what} with apt-get`);
+  }
+  const still = missing.filter(([command]) => !has(command));
+  if (still.length > 0)
+    throw new Error(`still missing after apt-get: ${still.map(([c]) => c).join(", ")}`);
+}
