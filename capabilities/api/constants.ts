@@ -172,12 +172,16 @@ export const OSFamily = {
 } as const;
 export type OSFamilyName = (typeof OSFamily)[keyof typeof OSFamily];
 
-/** Kernel parameter each OS family reads its remote configuration URL from (RemoteConfig). */
+/**
+ * Kernel parameters each OS family reads its remote configuration URL from (RemoteConfig), as
+ * their own documentation names them (docs/boot.md cites it). The original project's
+ * flatcar.ignition.config.url and combustion.path do not exist; boot/render.ts emits these.
+ */
 export const OSConfigKernelParameter: Record<OSFamilyName, string> = {
   kairos: "config_url",
-  talos: "talos.config",
-  flatcar: "flatcar.ignition.config.url",
-  LeapMicro: "combustion.path",
+  talos: "talos.platform=metal talos.config",
+  flatcar: "flatcar.first_boot=1 ignition.config.url",
+  LeapMicro: "combustion.url",
 };
 
 export const BootMode = { UEFI: "UEFI", Legacy: "Legacy" } as const;
