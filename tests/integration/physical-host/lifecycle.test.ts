@@ -213,8 +213,9 @@ describe("PhysicalHost lifecycle", () => {
       ns,
       "quiet",
       h =>
-        h.status?.conditions?.some(c => c.type === ConditionType.Detached && c.status === "False") ??
-        false,
+        h.status?.conditions?.some(
+          c => c.type === ConditionType.Detached && c.status === "False",
+        ) ?? false,
       "Detached=False after the annotation is removed",
     );
     expect(host.status?.state).toBe("Available");
