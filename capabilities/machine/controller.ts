@@ -223,58 +223,49 @@ async function decide(
     status: "True",
     reason: ConditionReason.RequirementsMet,
   };
+  /** A view of the claimed host's provisioning: phase, HostProvisioned, and status fields. */
+  const onHost = (
+    phase: MachinePhaseName,
+    provisioned: Omit<ConditionInput, "type">,
+    extra: Pick<View, "requeueAfterMs"> & { status?: View["status"] } = {},
+  ): View =>
+    withPaused(unpaused, {
+      phase,
+      conditions: [
+        claimed(host),
+        requirementsMet,
+        { type: ConditionType.HostProvisioned, ...provisioned },
+      ],
+      status: { hostRef, ...extra.status },
+      requeueAfterMs: extra.requeueAfterMs,
+    });
 
   // Bootstrap data first: the request carries the name of its Secret.
   const dataSecret = owner.spec?.bootstrap?.dataSecretName;
   if (!dataSecret) {
-    return withPaused(unpaused, {
-      phase: MachinePhase.Pending,
-      conditions: [
-        claimed(host),
-        requirementsMet,
-        {
-          type: ConditionType.HostProvisioned,
-          status: "False",
-          reason: ConditionReason.WaitingForBootstrapData,
-          message: `waiting for Machine ${owner.metadata?.name} spec.bootstrap.dataSecretName`,
-        },
-      ],
-      status: { hostRef },
+    return onHost(MachinePhase.Pending, {
+      status: "False",
+      reason: ConditionReason.WaitingForBootstrapData,
+      message: `waiting for Machine ${owner.metadata?.name} spec.bootstrap.dataSecretName`,
     });
   }
   if (!(await port.secretExists(namespace, dataSecret))) {
-    return withPaused(unpaused, {
-      phase: MachinePhase.Pending,
-      conditions: [
-        claimed(host),
-        requirementsMet,
-        {
-          type: ConditionType.HostProvisioned,
-          status: "False",
-          reason: ConditionReason.BootstrapDataMissing,
-          message: `bootstrap data Secret ${namespace}/${dataSecret} named by Machine ${owner.metadata?.name} does not exist`,
-        },
-      ],
-      status: { hostRef },
-      requeueAfterMs: config.waitingRecheckMs,
-    });
+    return onHost(
+      MachinePhase.Pending,
+      {
+        status: "False",
+        reason: ConditionReason.BootstrapDataMissing,
+        message: `bootstrap data Secret ${namespace}/${dataSecret} named by Machine ${owner.metadata?.name} does not exist`,
+      },
+      { requeueAfterMs: config.waitingRecheckMs },
+    );
   }
-  const wanted = provisioningRequest(machine.spec ?? {}, dataSecret);
   if (!host.spec?.provisioning) {
-    await port.request(host, wanted);
-    return withPaused(unpaused, {
-      phase: MachinePhase.Provisioning,
-      conditions: [
-        claimed(host),
-        requirementsMet,
-        {
-          type: ConditionType.HostProvisioned,
-          status: "False",
-          reason: ConditionReason.ProvisioningInProgress,
-          message: `provisioning request written to PhysicalHost ${hostRef.name}`,
-        },
-      ],
-      status: { hostRef },
+    await port.request(host, provisioningRequest(machine.spec ?? {}, dataSecret));
+    return onHost(MachinePhase.Provisioning, {
+      status: "False",
+      reason: ConditionReason.ProvisioningInProgress,
+      message: `provisioning request written to PhysicalHost ${hostRef.name}`,
     });
   }
 
@@ -293,60 +284,38 @@ async function decide(
       node = await port.linkNode(namespace, clusterName, uuid, providerID);
     }
     const waitForNode = !owner.status?.nodeRef && node !== "set" && node !== "present";
-    return withPaused(unpaused, {
-      phase: MachinePhase.Provisioned,
-      conditions: [
-        claimed(host),
-        requirementsMet,
-        {
-          type: ConditionType.HostProvisioned,
-          status: "True",
-          reason: ConditionReason.ProvisioningSucceeded,
-          message: `PhysicalHost ${hostRef.name} provisioned`,
-        },
-      ],
-      status: {
-        hostRef,
-        initialization: { provisioned: true },
-        ready: true,
-        addresses: host.status?.addresses?.length ? host.status.addresses : null,
-        failureDomain: owner.spec?.failureDomain ?? machine.spec?.failureDomain ?? null,
-        failureReason: null,
-        failureMessage: null,
+    return onHost(
+      MachinePhase.Provisioned,
+      {
+        status: "True",
+        reason: ConditionReason.ProvisioningSucceeded,
+        message: `PhysicalHost ${hostRef.name} provisioned`,
       },
-      requeueAfterMs: waitForNode ? config.nodeCheckMs : undefined,
-    });
+      {
+        status: {
+          initialization: { provisioned: true },
+          ready: true,
+          addresses: host.status?.addresses?.length ? host.status.addresses : null,
+          failureDomain: owner.spec?.failureDomain ?? machine.spec?.failureDomain ?? null,
+          failureReason: null,
+          failureMessage: null,
+        },
+        requeueAfterMs: waitForNode ? config.nodeCheckMs : undefined,
+      },
+    );
   }
   if (state === HostState.Error) {
-    return withPaused(unpaused, {
-      phase: MachinePhase.Provisioning,
-      conditions: [
-        claimed(host),
-        requirementsMet,
-        {
-          type: ConditionType.HostProvisioned,
-          status: "False",
-          reason: host.status?.errorReason ?? ConditionReason.ProvisioningFailed,
-          message: `PhysicalHost ${hostRef.name}: ${host.status?.errorMessage ?? "in Error"}`,
-        },
-      ],
-      status: { hostRef },
+    return onHost(MachinePhase.Provisioning, {
+      status: "False",
+      reason: host.status?.errorReason ?? ConditionReason.ProvisioningFailed,
+      message: `PhysicalHost ${hostRef.name}: ${host.status?.errorMessage ?? "in Error"}`,
     });
   }
   const step = host.status?.provisioning?.currentStep;
-  return withPaused(unpaused, {
-    phase: MachinePhase.Provisioning,
-    conditions: [
-      claimed(host),
-      requirementsMet,
-      {
-        type: ConditionType.HostProvisioned,
-        status: "False",
-        reason: ConditionReason.ProvisioningInProgress,
-        message: `PhysicalHost ${hostRef.name} is ${state ?? "starting"}${step ? ` (step ${step})` : ""}`,
-      },
-    ],
-    status: { hostRef },
+  return onHost(MachinePhase.Provisioning, {
+    status: "False",
+    reason: ConditionReason.ProvisioningInProgress,
+    message: `PhysicalHost ${hostRef.name} is ${state ?? "starting"}${step ? ` (step ${step})` : ""}`,
   });
 }
 
