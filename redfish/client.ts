@@ -5,6 +5,7 @@ import {
   BmcAuthenticationError,
   BmcRejectedError,
   BmcServerError,
+  DeadlineExceededError,
   InvalidResponseError,
   RedfishError,
   ResourceNotFoundError,
@@ -18,7 +19,13 @@ import {
 } from "./errors";
 import { SecretCredentials, SessionAuth } from "./session";
 import { RedfishSystemImpl } from "./system";
-import { type RawResponse, Transport, toRedfishPath } from "./transport";
+import {
+  DEFAULT_MAX_COLLECTION_MEMBERS,
+  type RawResponse,
+  Transport,
+  bmcDeadline,
+  toRedfishPath,
+} from "./transport";
 import { type WriteContext, detectVendor, isTransientWriteError } from "./vendors";
 import type { BmcVendor, RedfishClientOptions, RequestStats, TaskResult } from "./types";
 import { type ODataLink, hasContent, linkPath, memberPaths } from "./resources/common";
@@ -43,6 +50,7 @@ export interface ResolvedClientOptions {
   gracefulShutdownTimeoutMs: number;
   verifyPollIntervalMs: number;
   verifyTimeoutMs: number;
+  maxCollectionMembers: number;
 }
 
 const RUNNING_TASK_STATES = new Set([
@@ -100,6 +108,7 @@ export class RedfishClientImpl implements RedfishClient {
       tls: options.tls ?? {},
       timeoutMs: options.timeoutMs ?? 30_000,
       maxConcurrentRequests: options.maxConcurrentRequests ?? 4,
+      maxResponseBytes: options.maxResponseBytes,
       onRequest: options.onRequest,
     });
     this.baseUrl = this.transport.baseUrl;
@@ -121,6 +130,7 @@ export class RedfishClientImpl implements RedfishClient {
       gracefulShutdownTimeoutMs: options.gracefulShutdownTimeoutMs ?? 120_000,
       verifyPollIntervalMs: options.verifyPollIntervalMs ?? 2_000,
       verifyTimeoutMs: options.verifyTimeoutMs ?? 60_000,
+      maxCollectionMembers: options.maxCollectionMembers ?? DEFAULT_MAX_COLLECTION_MEMBERS,
     };
   }
 
@@ -274,7 +284,7 @@ export class RedfishClientImpl implements RedfishClient {
       // Expanded where offered: the system bodies come with the list (one GET fewer to enroll).
       const collection = await this.collection(systemsPath);
       const now = Date.now();
-      for (const member of membersOf(collection)) {
+      for (const member of this.members(collection, systemsPath)) {
         const path = linkPath(member as ODataLink);
         if (path && hasContent(member)) this.listedSystems.set(path, { body: member, at: now });
       }
@@ -403,7 +413,7 @@ export class RedfishClientImpl implements RedfishClient {
     const collectionBody = await this.collection(collectionPath, options.levels ?? 1);
     const warnings: string[] = [];
     const members = await Promise.all(
-      membersOf(collectionBody).map(async record => {
+      this.members(collectionBody, collectionPath).map(async record => {
         if (hasContent(record)) return record;
         const path = linkPath(record as ODataLink);
         if (!path) return undefined;
@@ -416,6 +426,23 @@ export class RedfishClientImpl implements RedfishClient {
       }),
     );
     return { members: members.filter(isDefined), warnings };
+  }
+
+  /**
+   * The Members of a collection body that are objects, refusing a collection longer than
+   * `maxCollectionMembers` (a broken or hostile BMC would otherwise cost one GET per member).
+   */
+  members(collection: unknown, path: string): Record<string, unknown>[] {
+    this.checkMemberCount(memberCount(collection), `collection ${toRedfishPath(path)}`);
+    return membersOf(collection);
+  }
+
+  /** Throws InvalidResponseError when a list of links to walk is longer than allowed. */
+  checkMemberCount(count: number, what: string): void {
+    if (count <= this.settings.maxCollectionMembers) return;
+    throw new InvalidResponseError(
+      `${what} lists ${count} members, more than the limit of ${this.settings.maxCollectionMembers} (maxCollectionMembers)`,
+    );
   }
 
   // ---- statistics and lifecycle ----------------------------------------------------------
@@ -473,6 +500,7 @@ export class RedfishClientImpl implements RedfishClient {
         const mapped = error instanceof RedfishError ? scrub(error, secrets) : error;
         if (
           mapped instanceof RedfishError &&
+          !(mapped instanceof DeadlineExceededError) &&
           attempt < this.settings.retryAttempts &&
           (isRead ? mapped.retryable : isTransientWriteError(mapped, options.context ?? "other"))
         ) {
@@ -528,6 +556,14 @@ export class RedfishClientImpl implements RedfishClient {
     const ceiling = Math.min(this.settings.maxDelayMs, this.settings.baseDelayMs * 2 ** attempt);
     // Full jitter: many controllers retrying one BMC must not synchronise.
     const delay = Math.round(Math.random() * ceiling);
+    // A retry that would start after the operation's deadline is not worth waiting for.
+    const deadline = bmcDeadline();
+    if (deadline !== undefined && Date.now() + delay >= deadline) {
+      throw new DeadlineExceededError(
+        `${method} ${toRedfishPath(path)} on ${this.baseUrl}: the operation's deadline passes before the next retry (${error.message})`,
+        { method, path: toRedfishPath(path), status: error.status },
+      );
+    }
     this.logger?.debug("retrying Redfish request", {
       method,
       path: toRedfishPath(path),
@@ -725,6 +761,11 @@ function asRecord(value: unknown): Record<string, unknown> | undefined {
 
 function isExpandRefusal(error: unknown): boolean {
   return error instanceof RedfishError && EXPAND_REFUSED.includes(error.status ?? 0);
+}
+
+function memberCount(collection: unknown): number {
+  const members = asRecord(collection)?.Members;
+  return Array.isArray(members) ? members.length : 0;
 }
 
 /** The Members of a collection body that are objects (links or expanded resources). */

@@ -144,6 +144,26 @@ export class InvalidResponseError extends RedfishError {
   }
 }
 
+/**
+ * A response body larger than the client's `maxResponseBytes` (declared in Content-Length or
+ * counted while streaming): the request is aborted at the limit, nothing past it is buffered.
+ * Not retryable: the BMC would send the same body again.
+ */
+export class ResponseTooLargeError extends InvalidResponseError {
+  readonly limitBytes: number;
+  constructor(message: string, limitBytes: number, details: RedfishErrorDetails = {}) {
+    super(message, details);
+    this.limitBytes = limitBytes;
+  }
+}
+
+/**
+ * The caller's deadline (`withBmcDeadline`) passed before or during a request. Retryable (a
+ * later attempt gets a fresh deadline) but never retried inside the operation it ended; the
+ * code is Unreachable, as for a request timeout.
+ */
+export class DeadlineExceededError extends BmcUnreachableError {}
+
 /** systemId missing on a multi-system BMC, or naming a system that does not exist. */
 export class SystemSelectionError extends RedfishError {
   readonly availableIds: string[];

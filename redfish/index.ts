@@ -7,9 +7,11 @@ export {
   BmcServerError,
   BmcTlsError,
   BmcUnreachableError,
+  DeadlineExceededError,
   InvalidResponseError,
   RedfishError,
   ResourceNotFoundError,
+  ResponseTooLargeError,
   SystemSelectionError,
   TaskFailedError,
   UnsupportedOperationError,
@@ -20,6 +22,12 @@ export {
 } from "./errors";
 export type * as RedfishSchema from "./resources/schema";
 export { createRedfishClient } from "./client";
+export {
+  DEFAULT_MAX_COLLECTION_MEMBERS,
+  DEFAULT_MAX_RESPONSE_BYTES,
+  bmcDeadline,
+  withBmcDeadline,
+} from "./transport";
 export { canonicalBmcAddress, bmcIdentity, type BmcIdentity } from "./address";
 export {
   RedfishClientPool,

@@ -1,12 +1,20 @@
 // HTTP to one BMC: got with keep-alive agents, TLS policy, a timeout on every request, a small
 // semaphore (BMCs fall over under parallel load) and request statistics. It knows nothing of
-// sessions or retries; client.ts layers those on top.
+// sessions or retries; client.ts layers those on top. Bodies are streamed and counted: a response
+// past `maxResponseBytes` is aborted at the limit, and 3xx answers are errors (never followed).
+import { AsyncLocalStorage } from "node:async_hooks";
 import { createHash } from "node:crypto";
 import http from "node:http";
 import https from "node:https";
 import tls from "node:tls";
-import got, { type Method } from "got";
-import { BmcTlsError, BmcUnreachableError, InvalidResponseError } from "./errors";
+import got, { type Method, type Response } from "got";
+import {
+  BmcTlsError,
+  BmcUnreachableError,
+  DeadlineExceededError,
+  InvalidResponseError,
+  ResponseTooLargeError,
+} from "./errors";
 import type { BmcTlsOptions, RequestRecord, RequestStats } from "./types";
 
 export interface TransportOptions {
@@ -14,7 +22,45 @@ export interface TransportOptions {
   tls: BmcTlsOptions;
   timeoutMs: number;
   maxConcurrentRequests: number;
+  /** Largest response body accepted, in bytes. Default DEFAULT_MAX_RESPONSE_BYTES. */
+  maxResponseBytes?: number;
   onRequest?: (record: RequestRecord) => void;
+}
+
+/**
+ * Default limit on one response body: 16 MiB. The largest body among the captures in
+ * lab/captures/redfish-mockups is Dell's BiosRegistry at 1.1 MiB, and an expanded collection of a
+ * large server stays in the low megabytes; a BMC sending more is broken or hostile, and one that
+ * sent hundreds of MiB would exhaust the operator's heap for every host it manages.
+ */
+export const DEFAULT_MAX_RESPONSE_BYTES = 16 * 1024 * 1024;
+
+/**
+ * Default limit on the Members of one collection the driver walks (Systems, Processors,
+ * EthernetInterfaces, Storage, Drives, VirtualMedia…): 10 000. Real servers list at most a few
+ * hundred; more would mean as many GETs where $expand is not offered.
+ */
+export const DEFAULT_MAX_COLLECTION_MEMBERS = 10_000;
+
+/** The deadline of the operation running in this async context (epoch ms), if any. */
+const deadlines = new AsyncLocalStorage<number>();
+
+/**
+ * Runs `fn` with a deadline on all of its BMC time: every request it makes (retries, task and
+ * verification polls included) fails with DeadlineExceededError once `deadline` (epoch ms or a
+ * Date) has passed, and no request is given a timeout reaching past it. Nested deadlines keep the
+ * earlier one. Requests that callers share (the service root, a login in flight) belong to
+ * whichever caller started them.
+ */
+export function withBmcDeadline<T>(deadline: number | Date, fn: () => Promise<T>): Promise<T> {
+  const at = typeof deadline === "number" ? deadline : deadline.getTime();
+  const outer = deadlines.getStore();
+  return deadlines.run(outer === undefined ? at : Math.min(outer, at), fn);
+}
+
+/** The deadline in force for the calling async context (epoch ms), or undefined. */
+export function bmcDeadline(): number | undefined {
+  return deadlines.getStore();
 }
 
 export interface RawResponse {
@@ -209,10 +255,16 @@ export class Transport {
   }
 
   async request(request: RawRequest): Promise<RawResponse> {
+    const deadline = deadlines.getStore();
+    this.checkDeadline(request, deadline);
     const release = await this.semaphore.acquire();
     const started = performance.now();
     let status: number | undefined;
+    let timeoutMs = this.options.timeoutMs;
     try {
+      this.checkDeadline(request, deadline);
+      if (deadline !== undefined)
+        timeoutMs = Math.max(1, Math.min(timeoutMs, deadline - Date.now()));
       const headers: Record<string, string> = {
         accept: "application/json",
         "odata-version": "4.0",
@@ -221,36 +273,148 @@ export class Transport {
         "accept-encoding": "identity",
         ...request.headers,
       };
+      const method = request.method.toUpperCase();
       let body: string | undefined;
       if (request.body !== undefined) {
         body = JSON.stringify(request.body);
         headers["content-type"] = "application/json";
+      } else if (method !== "GET" && method !== "HEAD") {
+        // got's stream ends a request only once it has a body; an empty one sends Content-Length 0.
+        body = "";
       }
-      const response = await got(this.url(request.path), {
-        method: request.method.toUpperCase() as Method,
+      const response = await this.receive(request, {
+        method: method as Method,
         headers,
         body,
-        throwHttpErrors: false,
-        retry: { limit: 0 },
-        followRedirect: false,
-        decompress: false,
-        responseType: "text",
-        timeout: { request: this.options.timeoutMs },
-        agent: { http: this.httpAgent, https: this.httpsAgent },
-        https: { rejectUnauthorized: !this.options.tls.insecure },
+        timeoutMs,
       });
-      status = response.statusCode;
+      status = response.status;
       return {
         status,
-        headers: response.headers as Record<string, string | string[] | undefined>,
-        body: parseBody(response.body, request, status),
+        headers: response.headers,
+        body: parseBody(response.text, request, status),
       };
     } catch (error) {
+      if (
+        deadline !== undefined &&
+        Date.now() >= deadline &&
+        !(error instanceof ResponseTooLargeError)
+      ) {
+        throw this.deadlineError(request, deadline);
+      }
       throw this.mapNetworkError(error, request);
     } finally {
       release();
       this.record(request, status, performance.now() - started);
     }
+  }
+
+  /**
+   * One HTTP exchange, the body streamed and counted. A Content-Length above the limit fails at
+   * once; a body that grows past it is aborted at the chunk that crosses it (its socket is
+   * destroyed, not returned to the pool). A 3xx fails without reading its body: the driver never
+   * follows a redirect, so credentials are only ever sent to the configured BMC address.
+   */
+  private receive(
+    request: RawRequest,
+    options: { method: Method; headers: Record<string, string>; body?: string; timeoutMs: number },
+  ): Promise<{ status: number; headers: RawResponse["headers"]; text: string }> {
+    const limit = this.options.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES;
+    return new Promise((resolve, reject) => {
+      const stream = got.stream(this.url(request.path), {
+        method: options.method,
+        headers: options.headers,
+        body: options.body,
+        throwHttpErrors: false,
+        retry: { limit: 0 },
+        followRedirect: false,
+        decompress: false,
+        timeout: { request: options.timeoutMs },
+        agent: { http: this.httpAgent, https: this.httpsAgent },
+        https: { rejectUnauthorized: !this.options.tls.insecure },
+      });
+      const chunks: Buffer[] = [];
+      let received = 0;
+      let response: Response | undefined;
+      let settled = false;
+      const fail = (error: unknown) => {
+        if (settled) return;
+        settled = true;
+        chunks.length = 0;
+        stream.destroy();
+        reject(error);
+      };
+      stream.on("error", fail);
+      stream.on("response", (answer: Response) => {
+        response = answer;
+        const declared = Number(answer.headers["content-length"]);
+        if (Number.isFinite(declared) && declared > limit) {
+          fail(this.tooLarge(request, answer.statusCode, limit, `declares ${declared} bytes`));
+        } else if (answer.statusCode >= 300 && answer.statusCode < 400) {
+          fail(this.redirectError(request, answer));
+        }
+      });
+      stream.on("data", (chunk: Buffer) => {
+        if (settled) return;
+        received += chunk.length;
+        if (received > limit) {
+          fail(this.tooLarge(request, response?.statusCode, limit, `exceeded ${limit} bytes`));
+        } else {
+          chunks.push(chunk);
+        }
+      });
+      stream.on("end", () => {
+        if (settled) return;
+        settled = true;
+        if (!response) {
+          reject(new InvalidResponseError(`${describe(request)} ended without a response`));
+          return;
+        }
+        resolve({
+          status: response.statusCode,
+          headers: response.headers as RawResponse["headers"],
+          text: Buffer.concat(chunks).toString("utf8"),
+        });
+      });
+    });
+  }
+
+  private tooLarge(
+    request: RawRequest,
+    status: number | undefined,
+    limit: number,
+    what: string,
+  ): ResponseTooLargeError {
+    return new ResponseTooLargeError(
+      `${describe(request)} on ${this.baseUrl}: the response body ${what}, more than the limit of ${limit} bytes (maxResponseBytes); request aborted`,
+      limit,
+      { status, method: request.method.toUpperCase(), path: toRedfishPath(request.path) },
+    );
+  }
+
+  private redirectError(request: RawRequest, response: Response): InvalidResponseError {
+    const location = response.headers.location;
+    const target = location ? safeLocation(location, this.baseUrl) : "nowhere (no Location)";
+    return new InvalidResponseError(
+      `${describe(request)} on ${this.baseUrl} answered HTTP ${response.statusCode} redirecting to ${target}; redirects are not followed (credentials go only to the configured BMC address): configure the address the BMC redirects to`,
+      {
+        status: response.statusCode,
+        method: request.method.toUpperCase(),
+        path: toRedfishPath(request.path),
+      },
+    );
+  }
+
+  private checkDeadline(request: RawRequest, deadline: number | undefined): void {
+    if (deadline !== undefined && Date.now() >= deadline)
+      throw this.deadlineError(request, deadline);
+  }
+
+  private deadlineError(request: RawRequest, deadline: number): DeadlineExceededError {
+    return new DeadlineExceededError(
+      `${describe(request)} on ${this.baseUrl}: the operation's deadline (${new Date(deadline).toISOString()}) passed`,
+      { method: request.method.toUpperCase(), path: toRedfishPath(request.path) },
+    );
   }
 
   /** Destroys idle keep-alive sockets only; requests in flight keep theirs. */
@@ -313,6 +477,20 @@ export class Transport {
       path,
       cause: code ? `${code}: ${reason}` : reason,
     });
+  }
+}
+
+function describe(request: RawRequest): string {
+  return `${request.method.toUpperCase()} ${toRedfishPath(request.path)}`;
+}
+
+/** A redirect target for an error message: no user:password@, no query, bounded length. */
+function safeLocation(location: string, base: string): string {
+  try {
+    const url = new URL(location, base);
+    return `${url.protocol}//${url.host}${url.pathname}`.slice(0, 256);
+  } catch {
+    return JSON.stringify(location.slice(0, 256));
   }
 }
 

@@ -57,6 +57,12 @@ export interface RedfishClientOptions {
   verifyPollIntervalMs?: number;
   /** How long to wait for power or media changes to show. Default 60000 ms. */
   verifyTimeoutMs?: number;
+  /** Largest response body accepted; a larger one is aborted at the limit with
+   *  ResponseTooLargeError. Default 16 MiB (DEFAULT_MAX_RESPONSE_BYTES). */
+  maxResponseBytes?: number;
+  /** Most Members the driver accepts in one collection it walks; more is an InvalidResponseError.
+   *  Default 10 000 (DEFAULT_MAX_COLLECTION_MEMBERS). */
+  maxCollectionMembers?: number;
   logger?: RedfishLogger;
   /** Called after every HTTP request (for metrics). Must not throw. */
   onRequest?: (record: RequestRecord) => void;

@@ -257,6 +257,7 @@ async function readDrives(
       warnings.push(`${storagePath}: ${message(error)}`);
     }
   }
+  context.client.checkMemberCount(entries.length, `${storagePath ?? "a Storage"} Drives`);
   const drives = await Promise.all(
     entries.map(async entry => {
       const drive = record(entry);
