@@ -20,28 +20,12 @@ import { startCapi, type CapiManagers } from "../../../lab/controlplane/capi-man
 import { installBeskar7Crds } from "../api/kubectl";
 import { createNamespace, eventually, kubectl } from "../support/kube";
 import { startOperator, type Operator } from "../support/operator";
+import { condition, inNamespace } from "./support";
 
 const INFRA = "infrastructure.cluster.x-k8s.io";
 const CLASS = "beskar7-class";
 const CLUSTER = "topo";
 const VERSION = "v1.34.1";
-
-interface Obj {
-  apiVersion?: string;
-  kind?: string;
-  metadata: {
-    name: string;
-    uid?: string;
-    labels?: Record<string, string>;
-    annotations?: Record<string, string>;
-    ownerReferences?: Array<{ kind: string; name: string; controller?: boolean }>;
-  };
-  spec?: Record<string, unknown>;
-  status?: {
-    observedGeneration?: number;
-    conditions?: Array<{ type: string; status: string; reason?: string; message?: string }>;
-  };
-}
 
 interface Ref {
   apiGroup?: string;
@@ -53,28 +37,7 @@ interface Ref {
 let capi: CapiManagers | undefined;
 let operator: Operator | undefined;
 let ns: string;
-
-async function apply(yaml: string): Promise<void> {
-  const result = await kubectl(
-    ["apply", "--server-side", "--field-manager=beskar7-tests", "-n", ns, "-f", "-"],
-    yaml,
-  );
-  if (result.code !== 0) throw new Error(`kubectl apply failed: ${result.stderr}`);
-}
-
-async function get(resource: string, name: string): Promise<Obj | undefined> {
-  const result = await kubectl(["get", resource, name, "-n", ns, "-o", "json"]);
-  return result.code === 0 ? (JSON.parse(result.stdout) as Obj) : undefined;
-}
-
-async function list(resource: string): Promise<Obj[]> {
-  const result = await kubectl(["get", resource, "-n", ns, "-o", "json"]);
-  if (result.code !== 0) throw new Error(result.stderr);
-  return (JSON.parse(result.stdout) as { items: Obj[] }).items;
-}
-
-const condition = (obj: Obj | undefined, type: string) =>
-  obj?.status?.conditions?.find(c => c.type === type);
+const { apply, get, list } = inNamespace(() => ns);
 
 /** Admission denials anywhere: the operator's output or the core manager's log. */
 function denials(): string[] {

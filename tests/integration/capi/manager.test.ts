@@ -9,51 +9,15 @@ import { startCapi, type CapiManagers } from "../../../lab/controlplane/capi-man
 import { alive } from "../../../lab/controlplane/process";
 import { installBeskar7Crds } from "../api/kubectl";
 import { createNamespace, eventually, kubectl } from "../support/kube";
+import { condition, inNamespace } from "./support";
 
 const INFRA = "infrastructure.cluster.x-k8s.io";
 const CLUSTER = "demo";
 const WORKERS = "demo-md-0";
 
-interface Obj {
-  metadata: {
-    name: string;
-    labels?: Record<string, string>;
-    annotations?: Record<string, string>;
-    finalizers?: string[];
-    ownerReferences?: Array<{ kind: string; name: string; controller?: boolean }>;
-  };
-  spec?: Record<string, unknown>;
-  status?: {
-    phase?: string;
-    conditions?: Array<{ type: string; status: string; reason?: string }>;
-    initialization?: Record<string, boolean>;
-  };
-}
-
 let capi: CapiManagers | undefined;
 let ns: string;
-
-async function apply(yaml: string): Promise<void> {
-  const result = await kubectl(
-    ["apply", "--server-side", "--field-manager=beskar7-tests", "-n", ns, "-f", "-"],
-    yaml,
-  );
-  if (result.code !== 0) throw new Error(`kubectl apply failed: ${result.stderr}`);
-}
-
-async function get(resource: string, name: string): Promise<Obj | undefined> {
-  const result = await kubectl(["get", resource, name, "-n", ns, "-o", "json"]);
-  return result.code === 0 ? (JSON.parse(result.stdout) as Obj) : undefined;
-}
-
-async function list(resource: string): Promise<Obj[]> {
-  const result = await kubectl(["get", resource, "-n", ns, "-o", "json"]);
-  if (result.code !== 0) throw new Error(result.stderr);
-  return (JSON.parse(result.stdout) as { items: Obj[] }).items;
-}
-
-const condition = (obj: Obj | undefined, type: string) =>
-  obj?.status?.conditions?.find(c => c.type === type);
+const { apply, get, list } = inNamespace(() => ns);
 
 /** eventually(), with the managers' recent output in the failure message. */
 function waitFor<T>(check: () => Promise<T | undefined | false>, what: string): Promise<T> {

@@ -21,64 +21,15 @@ import {
 } from "../physical-host/support";
 import { createNamespace, eventually, kubectl } from "../support/kube";
 import { startOperator, type Operator } from "../support/operator";
+import { apply, condition, get, list, type Obj } from "./support";
 
 const INFRA = "infrastructure.cluster.x-k8s.io";
 const DELL = "nvidia-libredfish_dell_poweredge-r750_idrac9-6.00.30"; // 512 GiB, 36 cores
 const DMTF = "dmtf_public-rackmount1"; // 96 GiB, 8 cores
 
-interface Obj {
-  metadata: {
-    name: string;
-    namespace?: string;
-    labels?: Record<string, string>;
-    uid?: string;
-    ownerReferences?: Array<{ kind: string; name: string }>;
-  };
-  spec?: Record<string, unknown> & { providerID?: string; replicas?: number };
-  status?: Record<string, unknown> & {
-    phase?: string;
-    nodeRef?: { name?: string };
-    initialization?: { provisioned?: boolean };
-    conditions?: Array<{ type: string; status: string; reason?: string; message?: string }>;
-    hostRef?: { name: string };
-    failureReason?: string;
-  };
-}
-
 let capi: CapiManagers | undefined;
 let operator: Operator | undefined;
 const bmcs = new Map<string, TestBmc>();
-
-async function apply(ns: string, yaml: string): Promise<void> {
-  const r = await kubectl(
-    [
-      "apply",
-      "--server-side",
-      "--field-manager=beskar7-tests",
-      "--request-timeout=30s",
-      "-n",
-      ns,
-      "-f",
-      "-",
-    ],
-    yaml,
-  );
-  if (r.code !== 0) throw new Error(`kubectl apply failed: ${r.stderr}`);
-}
-
-async function list(ns: string, resource: string): Promise<Obj[]> {
-  const r = await kubectl(["get", resource, "-n", ns, "-o", "json"]);
-  if (r.code !== 0) throw new Error(r.stderr);
-  return (JSON.parse(r.stdout) as { items: Obj[] }).items;
-}
-
-async function get(ns: string, resource: string, name: string): Promise<Obj | undefined> {
-  const r = await kubectl(["get", resource, name, "-n", ns, "-o", "json"]);
-  return r.code === 0 ? (JSON.parse(r.stdout) as Obj) : undefined;
-}
-
-const cond = (o: Obj | undefined, type: string) =>
-  o?.status?.conditions?.find(c => c.type === type);
 
 /** eventually(), with the operator's and the managers' recent output when it fails. */
 function waitFor<T>(check: () => Promise<T | undefined | false>, what: string, ms = 120_000) {
@@ -304,7 +255,7 @@ ${workersYaml(
     expect(claimed).toEqual(["cp-0", "w-0", "w-1", "w-2"]);
     for (const m of infra) {
       expect(m.spec?.providerID).toBe(`beskar7://${ns}/${m.status?.hostRef?.name}`);
-      expect(cond(m, "Ready")?.status).toBe("True");
+      expect(condition(m, "Ready")?.status).toBe("True");
     }
     // The control plane's bootstrap data came from Cluster API's kubeadm bootstrap provider.
     const cpHost = await getHost(ns, "cp-0");
@@ -326,7 +277,7 @@ ${workersYaml(
     const b7c = await get(ns, "beskar7clusters", cluster);
     expect(b7c?.status?.initialization?.provisioned).toBe(true);
     const c = await get(ns, "clusters.cluster.x-k8s.io", cluster);
-    expect(cond(c, "InfrastructureReady")?.status).toBe("True");
+    expect(condition(c, "InfrastructureReady")?.status).toBe("True");
 
     // The under-spec host was never claimed.
     const small = await getHost(ns, "small");
@@ -496,13 +447,13 @@ describe("Racing, failures and missing pieces", () => {
       const all = await list(ns, "beskar7machines");
       if (all.length !== 20) return false;
       const holding = all.filter(m => m.status?.hostRef);
-      const waiting = all.filter(m => cond(m, "HostClaimed")?.reason === "NoMatchingHost");
+      const waiting = all.filter(m => condition(m, "HostClaimed")?.reason === "NoMatchingHost");
       return holding.length === 10 && waiting.length === 10 && { holding, waiting };
     }, "10 machines holding hosts and 10 waiting");
     const held = settled.holding.map(m => m.status!.hostRef!.name).sort();
     expect(new Set(held).size).toBe(10);
     for (const m of settled.waiting) {
-      expect(cond(m, "HostClaimed")?.message).toMatch(
+      expect(condition(m, "HostClaimed")?.message).toMatch(
         /10 hosts considered in the machine's namespace: 10 claimed by another machine/,
       );
     }
@@ -528,7 +479,7 @@ describe("Racing, failures and missing pieces", () => {
     }
     expect([...perHost.values()]).toEqual(Array(10).fill(1));
     for (const m of settled.holding) {
-      expect(cond(m, "HostProvisioned")).toMatchObject({
+      expect(condition(m, "HostProvisioned")).toMatchObject({
         reason: "BootstrapDataMissing",
         message: expect.stringContaining("no-such-bootstrap-secret"),
       });
@@ -653,7 +604,7 @@ spec:
         const now = await get(ns, "beskar7machines", m.metadata.name);
         return now?.status?.failureReason === "HostLost" && now;
       }, `machine ${m.metadata.name} failed with HostLost`);
-      expect(cond(failed, "Ready")).toMatchObject({ status: "False", reason: "HostLost" });
+      expect(condition(failed, "Ready")).toMatchObject({ status: "False", reason: "HostLost" });
       expect(failed.status?.phase).toBe("Failed");
     }
     await bmcs.get(`${ns}/${dead!.status!.hostRef!.name}`)!.up();

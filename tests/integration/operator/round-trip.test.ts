@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { PhysicalHost } from "../../../capabilities/api";
 import { TestBmc } from "../../../lab/bmc/server";
 import { createNamespace, createSecret, eventually, rejection } from "../support/kube";
-import { startOperator, type Operator } from "../support/operator";
+import { scrapeMetrics, startOperator, type Operator } from "../support/operator";
 
 describe("operator:local against the real API server", () => {
   let operator: Operator;
@@ -80,23 +80,7 @@ describe("operator:local against the real API server", () => {
   });
 
   it("serves Prometheus metrics on the module's port", async () => {
-    const port = /ready: webhooks at https:\/\/127\.0\.0\.1:(\d+)/.exec(operator.output())?.[1];
-    expect(port).toBeDefined();
-    const { request } = await import("node:https");
-    const scrape = () =>
-      new Promise<string>((resolve, reject) => {
-        // The module's own per-run certificate; this is a loopback check of its content.
-        const req = request(
-          { host: "127.0.0.1", port: Number(port), path: "/metrics", rejectUnauthorized: false },
-          res => {
-            let text = "";
-            res.on("data", d => (text += d));
-            res.on("end", () => resolve(text));
-          },
-        );
-        req.on("error", reject);
-        req.end();
-      });
+    const scrape = () => scrapeMetrics(operator);
     // A reconcile is counted just after its status patch lands, so poll briefly.
     const body = await eventually(async () => {
       const text = await scrape();

@@ -15,7 +15,7 @@ import { multiSystemMockup } from "../../../lab/bmc/multi-system";
 import { TestBmc, type TestBmcOptions } from "../../../lab/bmc/server";
 import { generateTls } from "../../../lab/bmc/tls";
 import { createNamespace, eventReasons, eventually } from "../support/kube";
-import { startOperator, type Operator } from "../support/operator";
+import { scrapeMetrics, startOperator, type Operator } from "../support/operator";
 import { getHost, hostFor, inState, patchHost, waitForHost, waitGone } from "./support";
 
 /** Delete retries a minute apart: a restart lands in the middle of the backoff. */
@@ -182,8 +182,6 @@ describe("PhysicalHost on the controller runtime", () => {
 
 /** Scrapes the operator's metrics until the by-state gauge equals a listing of every host. */
 async function metricsMatchHosts(operator: Operator): Promise<Record<string, number>> {
-  const port = /ready: webhooks at https:\/\/127\.0\.0\.1:(\d+)/.exec(operator.output())?.[1];
-  expect(port).toBeDefined();
   let last = "";
   return eventually<Record<string, number>>(
     async () => {
@@ -193,7 +191,7 @@ async function metricsMatchHosts(operator: Operator): Promise<Record<string, num
         const state = h.status?.state;
         if (state) listed[state] = (listed[state] ?? 0) + 1;
       }
-      const scraped = byState(await scrape(Number(port)));
+      const scraped = byState(await scrapeMetrics(operator));
       last = JSON.stringify({ listed, scraped });
       return JSON.stringify(sortKeys(listed)) === JSON.stringify(sortKeys(scraped)) && scraped;
     },
@@ -217,23 +215,6 @@ function byState(metrics: string): Record<string, number> {
 
 const sortKeys = (o: Record<string, number>) =>
   Object.fromEntries(Object.entries(o).sort(([a], [b]) => a.localeCompare(b)));
-
-async function scrape(port: number): Promise<string> {
-  const { request } = await import("node:https");
-  return new Promise<string>((resolve, reject) => {
-    // The module's own per-run certificate; this is a loopback read of its content.
-    const req = request(
-      { host: "127.0.0.1", port, path: "/metrics", rejectUnauthorized: false },
-      res => {
-        let text = "";
-        res.on("data", d => (text += d));
-        res.on("end", () => resolve(text));
-      },
-    );
-    req.on("error", reject);
-    req.end();
-  });
-}
 
 /**
  * A validating webhook, registered with the API server, that refuses every status write of a

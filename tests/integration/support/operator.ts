@@ -102,3 +102,23 @@ export async function startOperator(
     },
   };
 }
+
+/** The operator module's Prometheus metrics, read from its webhook port. */
+export async function scrapeMetrics(operator: Operator): Promise<string> {
+  const port = /ready: webhooks at https:\/\/127\.0\.0\.1:(\d+)/.exec(operator.output())?.[1];
+  if (!port) throw new Error("the operator printed no webhook port");
+  const { request } = await import("node:https");
+  return new Promise<string>((resolve, reject) => {
+    // The module's own per-run certificate; this is a loopback read of its content.
+    const req = request(
+      { host: "127.0.0.1", port: Number(port), path: "/metrics", rejectUnauthorized: false },
+      res => {
+        let text = "";
+        res.on("data", d => (text += d));
+        res.on("end", () => resolve(text));
+      },
+    );
+    req.on("error", reject);
+    req.end();
+  });
+}
