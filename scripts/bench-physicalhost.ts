@@ -26,22 +26,43 @@
 // the module), then the BMCs and the control plane are stopped and the scratch directory removed.
 // Operator settings come from the environment (BESKAR7_*); leave them unset for the production
 // defaults.
-import { execFileSync, spawn, type ChildProcess } from "node:child_process";
-import { readdirSync, readFileSync } from "node:fs";
 import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
-import { request } from "node:https";
-import { cpus, totalmem } from "node:os";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { monitorEventLoopDelay } from "node:perf_hooks";
 import { parseArgs } from "node:util";
 
-import { CustomObjectsApi, KubeConfig, Watch } from "@kubernetes/client-node";
+import { CustomObjectsApi, KubeConfig } from "@kubernetes/client-node";
 
 import { API_GROUP, API_VERSION, HostState } from "../capabilities/api/constants";
 import { listMockups } from "../lab/bmc/mockup-store";
-import { TestBmc } from "../lab/bmc/server";
+import type { TestBmc } from "../lab/bmc/server";
 import { startControlPlane, type ControlPlane } from "../lab/controlplane/controlplane";
+import {
+  cpuDelta,
+  cpuSnapshot,
+  fmt,
+  gitCommit,
+  machineDescription,
+  memory,
+  memoryLine,
+  metricSum,
+  MiB,
+  openFds,
+  operatorEnv,
+  percentile,
+  runGuard,
+  say,
+  scrapeMetrics,
+  short,
+  sleep,
+  startBmcs,
+  startOperator,
+  stats,
+  watchPath,
+  type CpuDelta,
+  type CpuSnapshot,
+} from "./lib/bench-harness";
 import {
   remoteHeapSnapshot,
   remoteMemoryUsage,
@@ -54,11 +75,7 @@ import {
 } from "./lib/bench-profile";
 import { hostName, registerHosts } from "./lib/register-hosts";
 
-const ROOT = resolve(__dirname, "..");
 const NAMESPACE = "bench";
-const say = (line: string) => process.stderr.write(`[bench] ${line}\n`);
-const sleep = (ms: number) => new Promise<void>(r => setTimeout(r, ms));
-const MiB = 1024 * 1024;
 
 interface Options {
   hosts: number;
@@ -117,166 +134,6 @@ function options(): Options {
     heapSnapshot: values["heap-snapshot"] ? resolve(values["heap-snapshot"]) : undefined,
     allocProf: values["alloc-prof"] ? resolve(values["alloc-prof"]) : undefined,
   };
-}
-
-// ------------------------------------------------------------------------- process accounting
-
-const TICK = 100; // USER_HZ on Linux
-
-/** CPU seconds (user + system) of a process, or NaN when it is gone. */
-function cpuSeconds(pid: number): number {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    return (Number(fields[11]) + Number(fields[12])) / TICK;
-  } catch {
-    return Number.NaN;
-  }
-}
-
-/** process.memoryUsage() in MiB, one line. */
-function memoryLine(usage: Record<string, number>): string {
-  return Object.entries(usage)
-    .map(([k, v]) => `${k} ${fmt(v / MiB, 0)}`)
-    .join(", ");
-}
-
-/** VmRSS and VmHWM (peak) of a process in bytes. */
-function memory(pid: number): { rss: number; peak: number } {
-  try {
-    const status = readFileSync(`/proc/${pid}/status`, "utf8");
-    const kb = (key: string) => Number(new RegExp(`^${key}:\\s+(\\d+) kB`, "m").exec(status)?.[1]);
-    return { rss: kb("VmRSS") * 1024, peak: kb("VmHWM") * 1024 };
-  } catch {
-    return { rss: Number.NaN, peak: Number.NaN };
-  }
-}
-
-/** Open file descriptors (sockets included) of a process. */
-function openFds(pid: number): number {
-  try {
-    return readdirSync(`/proc/${pid}/fd`).length;
-  } catch {
-    return Number.NaN;
-  }
-}
-
-/** Busy and total CPU seconds of the whole machine (all cores). */
-function machineCpu(): { busy: number; total: number } {
-  const line = readFileSync("/proc/stat", "utf8").split("\n")[0]!;
-  const v = line.trim().split(/\s+/).slice(1).map(Number);
-  const total = v.reduce((a, b) => a + b, 0);
-  const idle = (v[3] ?? 0) + (v[4] ?? 0);
-  return { busy: (total - idle) / TICK, total: total / TICK };
-}
-
-interface CpuSnapshot {
-  at: number;
-  module: number;
-  apiserver: number;
-  etcd: number;
-  bench: number;
-  machine: { busy: number; total: number };
-}
-
-// ------------------------------------------------------------------------------- the operator
-
-interface Operator {
-  child: ChildProcess;
-  modulePid: number;
-  webhookPort: number;
-  stop(): Promise<void>;
-}
-
-/** Starts operator:local; onStop receives its stop function at once, so that an interrupt while
- *  it builds or starts still stops it. */
-async function startOperator(
-  kubeconfig: string,
-  opts: Options,
-  onStop: (stop: () => Promise<void>) => void,
-): Promise<Operator> {
-  const env: NodeJS.ProcessEnv = { ...process.env, KUBECONFIG: kubeconfig };
-  if (!opts.build) env.BESKAR7_SKIP_BUILD = "1";
-  const child = spawn(join(ROOT, "node_modules", ".bin", "tsx"), ["scripts/operator-local.ts"], {
-    cwd: ROOT,
-    env,
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  // The module logs a line per reconcile at info level; keep only warnings and errors, counted.
-  let warnings = 0;
-  const lastWarnings: string[] = [];
-  const onLog = (chunk: Buffer) => {
-    for (const line of chunk.toString().split("\n")) {
-      if (line.startsWith("npm warn")) continue;
-      if (/"level":(40|50|60)/.test(line) || /\b(warn|error)\b/i.test(line)) {
-        warnings++;
-        if (lastWarnings.length < 5) lastWarnings.push(line.slice(0, 300));
-      }
-    }
-  };
-  child.stdout!.on("data", onLog);
-  let stderr = "";
-  const ready = new Promise<{ pid: number; port: number }>((ok, fail) => {
-    child.stderr!.on("data", (chunk: Buffer) => {
-      stderr += chunk.toString();
-      onLog(chunk);
-      const m =
-        /\[operator:local\] ready: webhooks at https:\/\/127\.0\.0\.1:(\d+).*module pid (\d+)/.exec(
-          stderr,
-        );
-      if (m) ok({ port: Number(m[1]), pid: Number(m[2]) });
-    });
-    child.once("exit", code =>
-      fail(new Error(`the operator exited (${code}) before it was ready:\n${stderr.slice(-2000)}`)),
-    );
-  });
-  const stop = async () => {
-    if (warnings)
-      say(`operator warnings/errors logged: ${warnings}; first: ${lastWarnings.join("\n  ")}`);
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    const exited = new Promise(r => child.once("exit", r));
-    child.kill("SIGINT");
-    const timer = setTimeout(() => child.kill("SIGKILL"), 30_000);
-    await exited;
-    clearTimeout(timer);
-  };
-  onStop(stop);
-  const { pid, port } = await Promise.race([
-    ready,
-    sleep(180_000).then(() => Promise.reject(new Error("the operator was not ready in 180 s"))),
-  ]);
-  return { child, modulePid: pid, webhookPort: port, stop };
-}
-
-/** The module's Prometheus text (Pepr serves /metrics on its webhook port), or "" on failure. */
-function scrapeMetrics(port: number): Promise<string> {
-  return new Promise(done => {
-    const req = request(
-      { host: "127.0.0.1", port, path: "/metrics", rejectUnauthorized: false, timeout: 10_000 },
-      res => {
-        let body = "";
-        res.on("data", (c: Buffer) => (body += c.toString()));
-        res.on("end", () => done(res.statusCode === 200 ? body : ""));
-      },
-    );
-    req.on("error", () => done(""));
-    req.on("timeout", () => req.destroy());
-    req.end();
-  });
-}
-
-function metricSum(text: string, name: string, labelFilter = ""): number {
-  let sum = 0;
-  for (const line of text.split("\n")) {
-    // Pepr's collector prefixes every metric with "pepr_".
-    const full = line.startsWith(`pepr_${name}`) ? `pepr_${name}` : name;
-    if (!line.startsWith(full)) continue;
-    const rest = line.slice(full.length);
-    if (!(rest.startsWith("{") || rest.startsWith(" "))) continue;
-    if (labelFilter && !rest.includes(labelFilter)) continue;
-    sum += Number(line.trim().split(/\s+/).pop());
-  }
-  return sum;
 }
 
 // ---------------------------------------------------------------------------- host tracking
@@ -345,53 +202,8 @@ async function listHosts(kc: KubeConfig, hosts: Map<string, HostRecord>): Promis
 
 function watchHosts(kc: KubeConfig, hosts: Map<string, HostRecord>): { stop(): void } {
   const path = `/apis/${API_GROUP}/${API_VERSION}/namespaces/${NAMESPACE}/physicalhosts`;
-  let controller: AbortController | undefined;
-  let stopped = false;
-  const begin = async (): Promise<void> => {
-    if (stopped) return;
-    controller = await new Watch(kc).watch(
-      path,
-      { allowWatchBookmarks: false },
-      (_type, obj: ObservedHost) => observe(hosts, obj),
-      err => {
-        if (!stopped) {
-          if (err) say(`watch ended (${String(err)}); restarting`);
-          setTimeout(() => void begin().catch(e => say(`watch restart failed: ${e}`)), 500);
-        }
-      },
-    );
-  };
-  void begin().catch(err => say(`watch failed: ${err}`));
-  return {
-    stop: () => {
-      stopped = true;
-      controller?.abort();
-    },
-  };
+  return watchPath<ObservedHost>(kc, path, (_type, obj) => observe(hosts, obj));
 }
-
-// -------------------------------------------------------------------------------- statistics
-
-function stats(values: number[]): { min: number; median: number; max: number; mean: number } {
-  if (values.length === 0) return { min: NaN, median: NaN, max: NaN, mean: NaN };
-  const s = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(s.length / 2);
-  return {
-    min: s[0]!,
-    median: s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2,
-    max: s[s.length - 1]!,
-    mean: s.reduce((a, b) => a + b, 0) / s.length,
-  };
-}
-
-function percentile(values: number[], p: number): number {
-  if (values.length === 0) return NaN;
-  const s = [...values].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]!;
-}
-
-const fmt = (n: number, digits = 1) => (Number.isFinite(n) ? n.toFixed(digits) : "n/a");
-const short = (mockup: string) => mockup.replace(/^nvidia-libredfish_/, "");
 
 interface Row {
   group: string;
@@ -400,16 +212,6 @@ interface Row {
   median: number;
   max: number;
   mean: number;
-}
-
-interface CpuDelta {
-  wall: number;
-  module: number;
-  apiserver: number;
-  etcd: number;
-  bench: number;
-  machineBusy: number;
-  machineTotal: number;
 }
 
 interface BenchResult {
@@ -463,34 +265,11 @@ interface BenchResult {
 
 async function main(): Promise<void> {
   const opts = options();
-  const commit = (() => {
-    try {
-      const head = execFileSync("git", ["rev-parse", "--short", "HEAD"], { cwd: ROOT });
-      const dirty = execFileSync("git", ["status", "--porcelain", "--untracked-files=no"], {
-        cwd: ROOT,
-      });
-      return `${head.toString().trim()}${dirty.length ? " (work tree has changes)" : ""}`;
-    } catch {
-      return "unknown";
-    }
-  })();
-  const cleanups: Array<() => Promise<void>> = [];
-  let cleaning: Promise<void> | undefined;
-  const cleanup = () =>
-    (cleaning ??= (async () => {
-      for (const fn of cleanups.reverse()) {
-        await fn().catch(err => say(`cleanup: ${err instanceof Error ? err.message : err}`));
-      }
-    })());
-  const abort = (why: string, code: number) => {
-    say(`${why}; cleaning up`);
-    void cleanup().finally(() => process.exit(code));
-  };
-  process.on("SIGINT", () => abort("interrupted", 130));
-  process.on("SIGTERM", () => abort("terminated", 143));
+  const commit = gitCommit();
   // A hard bound on the whole run, whatever hangs: start-up, enrollment, rest phase, reporting.
-  const budgetMs = (opts.timeoutMinutes + opts.restMinutes + 10) * 60_000;
-  setTimeout(() => abort(`the run exceeded ${budgetMs / 60_000} minutes`, 2), budgetMs).unref();
+  const guard = runGuard((opts.timeoutMinutes + opts.restMinutes + 10) * 60_000);
+  const cleanups = { push: guard.add };
+  const cleanup = guard.cleanup;
 
   const work = await mkdtemp(join(tmpdir(), "beskar7-bench-"));
   cleanups.push(() => rm(work, { recursive: true, force: true }));
@@ -505,21 +284,14 @@ async function main(): Promise<void> {
     say(
       `starting ${opts.hosts} BMCs (${opts.mockups.map(short).join(", ")}), ${opts.latencyMs} ms latency`,
     );
-    const bmcs: TestBmc[] = [];
-    cleanups.push(async () => void (await Promise.all(bmcs.map(b => b.stop()))));
-    for (let i = 0; i < opts.hosts; i += 50) {
-      const batch = Array.from({ length: Math.min(50, opts.hosts - i) }, (_, j) =>
-        TestBmc.start({
-          mockup: opts.mockups[(i + j) % opts.mockups.length]!,
-          latencyMs: opts.latencyMs,
-          tls: "shared",
-        }),
-      );
-      bmcs.push(...(await Promise.all(batch)));
-    }
+    const started = startBmcs(opts.hosts, opts.mockups, opts.latencyMs);
+    cleanups.push(started.stopAll);
+    const bmcs: TestBmc[] = await started.ready;
 
     say(`starting the operator${opts.build ? " (pepr build first)" : ""}`);
-    const operator = await startOperator(plane.kubeconfig, opts, stop => cleanups.push(stop));
+    const operator = await startOperator(plane.kubeconfig, { build: opts.build }, stop =>
+      cleanups.push(stop),
+    );
     say(`operator ready: module pid ${operator.modulePid}`);
 
     const hosts = new Map<string, HostRecord>();
@@ -533,17 +305,12 @@ async function main(): Promise<void> {
     cleanups.push(async () => watcher.stop());
     await sleep(1000); // let the watch establish before the first host exists
 
-    const cpu = (): CpuSnapshot => {
-      const self = process.cpuUsage();
-      return {
-        at: performance.now(),
-        module: cpuSeconds(operator.modulePid),
-        apiserver: cpuSeconds(plane.pids.kubeApiserver),
-        etcd: cpuSeconds(plane.pids.etcd),
-        bench: (self.user + self.system) / 1e6,
-        machine: machineCpu(),
-      };
-    };
+    const cpu = (): CpuSnapshot =>
+      cpuSnapshot({
+        module: operator.modulePid,
+        apiserver: plane.pids.kubeApiserver,
+        etcd: plane.pids.etcd,
+      });
     const rssBefore = memory(operator.modulePid);
     if (opts.heapSnapshot) {
       const usage = await remoteMemoryUsage(operator.modulePid, "pepr-beskar7.js");
@@ -735,15 +502,7 @@ async function main(): Promise<void> {
       : [];
     const latencies = enrolled.map(r => (r.availableAt! - (r.addedAt ?? t0)) / 1000);
     const sinceStart = enrolled.map(r => (r.availableAt! - t0) / 1000);
-    const d = (a: CpuSnapshot, b: CpuSnapshot): CpuDelta => ({
-      wall: (b.at - a.at) / 1000,
-      module: b.module - a.module,
-      apiserver: b.apiserver - a.apiserver,
-      etcd: b.etcd - a.etcd,
-      bench: b.bench - a.bench,
-      machineBusy: b.machine.busy - a.machine.busy,
-      machineTotal: b.machine.total - a.machine.total,
-    });
+    const d = cpuDelta;
     const cpuEnrollment = d(cpuStart, cpuEnroll);
     const cpuRest = d(cpuQuiet, cpuEnd);
     const reconciles = metricSum(
@@ -757,16 +516,13 @@ async function main(): Promise<void> {
       'controller="physicalhost"',
     );
     const errors = records.filter(r => r.errorSeen);
-    const env = Object.entries(process.env)
-      .filter(([k]) => k.startsWith("BESKAR7_") && k !== "BESKAR7_SKIP_BUILD")
-      .map(([k, v]) => `${k}=${v}`);
 
     const result: BenchResult = {
       command: `npx tsx scripts/bench-physicalhost.ts ${process.argv.slice(2).join(" ")}`.trim(),
       date: new Date().toISOString(),
       commit,
-      machine: `${cpus().length} cores (${cpus()[0]?.model ?? "?"}), ${fmt(totalmem() / 1024 ** 3)} GiB`,
-      operatorEnv: env,
+      machine: machineDescription(),
+      operatorEnv: operatorEnv(),
       hosts: opts.hosts,
       latencyMs: opts.latencyMs,
       mockups: opts.mockups.map(short),
