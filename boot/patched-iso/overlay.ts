@@ -2,7 +2,7 @@
 // patches. Reading a range reads the same range of the source and lays over it the patch bytes
 // that fall inside, so any range of the patched image (in any order, of any length) costs one
 // source read and nothing per host is stored but the patches (a few KB).
-import type { RandomAccessSource } from "./source";
+import { readInto, type RandomAccessSource } from "./source";
 
 export interface Patch {
   offset: number;
@@ -41,6 +41,20 @@ export class Overlay implements RandomAccessSource {
 
   /** `length` bytes of the patched image from `offset`. */
   async read(offset: number, length: number): Promise<Buffer> {
+    this.check(offset, length);
+    const out = await this.source.read(offset, length);
+    this.lay(offset, out);
+    return out;
+  }
+
+  /** Fills `target` with the patched image's bytes from `offset`. */
+  async readInto(offset: number, target: Buffer): Promise<void> {
+    this.check(offset, target.length);
+    await readInto(this.source, offset, target);
+    this.lay(offset, target);
+  }
+
+  private check(offset: number, length: number): void {
     if (
       !Number.isSafeInteger(offset) ||
       !Number.isSafeInteger(length) ||
@@ -54,8 +68,11 @@ export class Overlay implements RandomAccessSource {
         `read of ${length} bytes at ${offset} runs past the end (${this.size} bytes)`,
       );
     }
-    const out = await this.source.read(offset, length);
-    const end = offset + length;
+  }
+
+  /** Copies the patch bytes that fall in [offset, offset + out.length) over `out`. */
+  private lay(offset: number, out: Buffer): void {
+    const end = offset + out.length;
     // The first patch that ends after `offset`, by binary search.
     let lo = 0;
     let hi = this.patches.length;
@@ -72,7 +89,6 @@ export class Overlay implements RandomAccessSource {
       const to = Math.min(end, p.offset + p.bytes.length);
       p.bytes.copy(out, from - offset, from - p.offset, to - p.offset);
     }
-    return out;
   }
 }
 

@@ -11,8 +11,13 @@
 //   - a header with another unit or bad syntax is ignored (200, whole image), as the RFC says;
 //   - If-Range that does not match the image's ETag (or Last-Modified) sends the whole image.
 // The body is read from the image `chunkSize` bytes at a time (256 KiB by default) as the consumer
-// pulls, so serving never holds more than a chunk per request in memory.
+// pulls, so serving never holds more than a chunk per request in memory. Given `readInto`, a
+// response reuses one chunk buffer throughout, taken from (and given back to) a small pool shared by
+// all responses (each chunk is valid until the next is pulled or the body ends), and
+// sendBody writes such a body waiting for each write to complete: a busy server then allocates
+// nothing per chunk, which keeps its RSS flat instead of leaving dead buffers to the GC.
 import { randomBytes } from "node:crypto";
+import type { Writable } from "node:stream";
 
 export interface ByteRange {
   /** First byte, inclusive. */
@@ -60,6 +65,11 @@ export function parseRange(header: string | undefined, size: number): ParsedRang
 export interface ServeRangeOptions {
   size: number;
   read(offset: number, length: number): Promise<Buffer>;
+  /**
+   * Optional: fill a buffer from `offset`. With it, each response reads into one reused buffer;
+   * a chunk of the body is then only valid until the next one is pulled (see sendBody).
+   */
+  readInto?(offset: number, target: Buffer): Promise<void>;
   /** The request's Range header. */
   range?: string;
   /** The request's If-Range header; honoured when `etag` or `lastModified` is given. */
@@ -84,13 +94,62 @@ export interface RangeResponse {
 }
 
 async function* chunks(
-  read: ServeRangeOptions["read"],
+  options: ServeRangeOptions,
   start: number,
   end: number,
   chunkSize: number,
 ): AsyncGenerator<Buffer> {
-  for (let at = start; at <= end; at += chunkSize) {
-    yield await read(at, Math.min(chunkSize, end + 1 - at));
+  const { read, readInto } = options;
+  // Taken on the first pull, so a response that is never sent holds nothing, and given back when
+  // the body ends or its consumer stops early.
+  const reused = readInto ? takeChunk(chunkSize) : undefined;
+  try {
+    for (let at = start; at <= end; at += chunkSize) {
+      const length = Math.min(chunkSize, end + 1 - at);
+      if (reused && readInto) {
+        const view = reused.subarray(0, length);
+        await readInto(at, view);
+        yield view;
+      } else {
+        yield await read(at, length);
+      }
+    }
+  } finally {
+    if (reused) giveChunk(reused);
+  }
+}
+
+// Chunk buffers that finished responses gave back, by size: a server answering hundreds of 1 MiB
+// ranges a second would otherwise allocate (and leave to the GC) hundreds of buffers a second.
+const freeChunks = new Map<number, Buffer[]>();
+const MAX_FREE_CHUNKS = 32;
+
+function takeChunk(size: number): Buffer {
+  return freeChunks.get(size)?.pop() ?? Buffer.allocUnsafe(size);
+}
+
+function giveChunk(buffer: Buffer): void {
+  let free = freeChunks.get(buffer.length);
+  if (!free) freeChunks.set(buffer.length, (free = []));
+  if (free.length < MAX_FREE_CHUNKS) free.push(buffer);
+}
+
+/**
+ * Writes `body` to `out` (a node:http ServerResponse, for one) and ends it, pulling each chunk only
+ * once the previous write has completed, which is what a body with reused chunks needs. Rejects,
+ * and destroys `out`, when a read or a write fails.
+ */
+export async function sendBody(body: AsyncIterable<Buffer>, out: Writable): Promise<void> {
+  try {
+    for await (const chunk of body) {
+      await new Promise<void>((resolve, reject) =>
+        out.write(chunk, err => (err ? reject(err) : resolve())),
+      );
+    }
+    await new Promise<void>(resolve => out.end(resolve));
+  } catch (err) {
+    out.destroy(err instanceof Error ? err : new Error(String(err)));
+    throw err;
   }
 }
 
@@ -98,7 +157,7 @@ async function* nothing(): AsyncGenerator<Buffer> {}
 
 /** The response to a GET or HEAD of an image of `size` bytes with the request's Range header. */
 export function serveRange(options: ServeRangeOptions): RangeResponse {
-  const { size, read } = options;
+  const { size } = options;
   const contentType = options.contentType ?? "application/octet-stream";
   const chunkSize = options.chunkSize ?? 256 * 1024;
   const maxRanges = options.maxRanges ?? 16;
@@ -132,7 +191,7 @@ export function serveRange(options: ServeRangeOptions): RangeResponse {
     return {
       status: 200,
       headers: { ...base, "Content-Type": contentType, "Content-Length": String(size) },
-      body: head || size === 0 ? nothing() : chunks(read, 0, size - 1, chunkSize),
+      body: head || size === 0 ? nothing() : chunks(options, 0, size - 1, chunkSize),
       ...(note ? { note } : {}),
     };
   }
@@ -147,7 +206,7 @@ export function serveRange(options: ServeRangeOptions): RangeResponse {
         "Content-Range": `bytes ${start}-${end}/${size}`,
         "Content-Length": String(end - start + 1),
       },
-      body: head ? nothing() : chunks(read, start, end, chunkSize),
+      body: head ? nothing() : chunks(options, start, end, chunkSize),
     };
   }
   const boundary = `beskar7-${randomBytes(12).toString("hex")}`;
@@ -165,7 +224,7 @@ export function serveRange(options: ServeRangeOptions): RangeResponse {
   async function* multipart(): AsyncGenerator<Buffer> {
     for (const [i, r] of ranges.entries()) {
       yield partHeader(r, i === 0);
-      yield* chunks(read, r.start, r.end, chunkSize);
+      yield* chunks(options, r.start, r.end, chunkSize);
     }
     yield trailer;
   }

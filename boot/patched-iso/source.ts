@@ -10,6 +10,21 @@ import { open } from "node:fs/promises";
 export interface RandomAccessSource {
   readonly size: number;
   read(offset: number, length: number): Promise<Buffer>;
+  /**
+   * Optional: fills `target` with the bytes from `offset` without allocating, so a server can
+   * reuse one buffer per response instead of leaving a dead buffer per chunk to the GC.
+   */
+  readInto?(offset: number, target: Buffer): Promise<void>;
+}
+
+/** Fills `target` from `source` at `offset`, without allocating when the source can. */
+export async function readInto(
+  source: RandomAccessSource,
+  offset: number,
+  target: Buffer,
+): Promise<void> {
+  if (source.readInto) return source.readInto(offset, target);
+  (await source.read(offset, target.length)).copy(target);
 }
 
 function checkBounds(size: number, offset: number, length: number): void {
@@ -29,6 +44,10 @@ export function bufferSource(bytes: Buffer): RandomAccessSource {
       checkBounds(bytes.length, offset, length);
       return Buffer.from(bytes.subarray(offset, offset + length));
     },
+    async readInto(offset, target) {
+      checkBounds(bytes.length, offset, target.length);
+      bytes.copy(target, 0, offset, offset + target.length);
+    },
   };
 }
 
@@ -38,19 +57,23 @@ export async function fileSource(
 ): Promise<RandomAccessSource & { close(): Promise<void> }> {
   const handle = await open(path, "r");
   const { size } = await handle.stat();
+  const fill = async (offset: number, target: Buffer) => {
+    checkBounds(size, offset, target.length);
+    let done = 0;
+    while (done < target.length) {
+      const { bytesRead } = await handle.read(target, done, target.length - done, offset + done);
+      if (bytesRead === 0) throw new Error(`${path} ended early at ${offset + done}`);
+      done += bytesRead;
+    }
+  };
   return {
     size,
     async read(offset, length) {
-      checkBounds(size, offset, length);
-      const out = Buffer.alloc(length);
-      let done = 0;
-      while (done < length) {
-        const { bytesRead } = await handle.read(out, done, length - done, offset + done);
-        if (bytesRead === 0) throw new Error(`${path} ended early at ${offset + done}`);
-        done += bytesRead;
-      }
+      const out = Buffer.allocUnsafe(length);
+      await fill(offset, out);
       return out;
     },
+    readInto: fill,
     close: () => handle.close(),
   };
 }

@@ -3,6 +3,7 @@
 // Overlay.read and random Range headers through serveRange, biased towards the patches' edges and
 // the image's ends. Plus the Range helper's rules: suffix and open ranges, multipart/byteranges,
 // 416 past the end, headers it ignores, If-Range, HEAD, and chunked bodies.
+import { Writable } from "node:stream";
 import { beforeAll, describe, expect, it } from "vitest";
 
 import {
@@ -11,10 +12,24 @@ import {
   type Overlay,
   parseRange,
   patchIso,
+  sendBody,
   serveRange,
   type RangeResponse,
 } from "../../../boot/patched-iso";
 import { buildIso, seededRandom } from "./patched-iso-fixtures";
+
+/** Writes a body with sendBody into a sink that copies each chunk and completes writes later. */
+async function send(response: RangeResponse): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      parts.push(Buffer.from(chunk));
+      setImmediate(done);
+    },
+  });
+  await sendBody(response.body, sink);
+  return Buffer.concat(parts);
+}
 
 async function collect(response: RangeResponse): Promise<Buffer> {
   const parts: Buffer[] = [];
@@ -74,6 +89,12 @@ describe("patched ISO reads against the image built in full", () => {
     }
     expect(await image.read(full.length - 1, 1)).toEqual(full.subarray(full.length - 1));
     expect(await image.read(full.length, 0)).toEqual(Buffer.alloc(0));
+    const target = Buffer.alloc(5000);
+    for (const p of image.patches) {
+      const at = Math.max(0, p.offset - 2500);
+      await image.readInto(at, target);
+      expect(target.equals(full.subarray(at, at + 5000))).toBe(true);
+    }
     await expect(image.read(full.length - 1, 2)).rejects.toThrow(/runs past the end/);
     await expect(image.read(-1, 1)).rejects.toThrow(/invalid read/);
   });
@@ -102,16 +123,19 @@ describe("patched ISO reads against the image built in full", () => {
       }
       // Small chunks so one range crosses many chunk boundaries.
       const chunkSize = 1 + Math.floor(random() * 70_000);
+      // Half the responses read into reused, pooled chunk buffers and go out through sendBody.
+      const reuse = random() < 0.5;
       const response = serveRange({
         size,
         read: (o, l) => image.read(o, l),
+        ...(reuse ? { readInto: (o: number, t: Buffer) => image.readInto(o, t) } : {}),
         range: header,
         chunkSize,
       });
       expect(response.status).toBe(206);
       expect(response.headers["Content-Range"]).toBe(`bytes ${expected[0]}-${expected[1]}/${size}`);
       expect(Number(response.headers["Content-Length"])).toBe(expected[1] - expected[0] + 1);
-      const body = await collect(response);
+      const body = reuse ? await send(response) : await collect(response);
       if (!body.equals(full.subarray(expected[0], expected[1] + 1))) {
         throw new Error(
           `Range ${header} (chunks of ${chunkSize}) differs from the full image (seed ${SEED + 1})`,
