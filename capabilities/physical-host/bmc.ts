@@ -10,6 +10,7 @@ import {
   type RedfishLogger,
   type RedfishSystem,
   type VirtualMediaSlot,
+  withBmcDeadline,
 } from "../../redfish";
 import type { PhysicalHost, PowerStateName } from "../api";
 import { bmcAccess, type SecretLabeller, type SecretReader } from "./credentials";
@@ -33,9 +34,10 @@ export interface HostInventory {
   /** ComputerSystem.HostName, when the BMC knows it. */
   hostName?: string;
   powerState: PowerStateName;
-  processors: { count: number; cores: number; threads: number; model?: string };
-  /** Unrounded, as the BMC reports it. */
-  memory: { totalGiB: number };
+  /** Non-negative integers; absent where the BMC reported none or nonsense. */
+  processors: { count?: number; cores?: number; threads?: number; model?: string };
+  /** Unrounded, as the BMC reports it; absent where it reported none or nonsense. */
+  memory: { totalGiB?: number };
   disks: HostDisk[];
   nics: HostNic[];
 }
@@ -104,7 +106,7 @@ export interface HostBmc {
 }
 
 /** Calls `fn`, turning whatever it throws into a BmcFailure. */
-async function translated<T>(fn: () => Promise<T>): Promise<T> {
+async function translatedCall<T>(fn: () => Promise<T>): Promise<T> {
   try {
     return await fn();
   } catch (err) {
@@ -112,13 +114,25 @@ async function translated<T>(fn: () => Promise<T>): Promise<T> {
   }
 }
 
-/** The controller's view of one system of the driver. */
-function hostBmc(system: RedfishSystem): HostBmc {
+/**
+ * The controller's view of one system of the driver. With a deadline (epoch ms), every call's BMC
+ * requests stop at it (DeadlineExceeded, a transient BMCUnreachable failure).
+ */
+export function hostBmc(system: RedfishSystem, deadline?: number): HostBmc {
+  const translated = <T>(fn: () => Promise<T>, at = deadline): Promise<T> =>
+    translatedCall(at === undefined ? fn : () => withBmcDeadline(at, fn));
+  // A graceful shutdown configured longer than the deadline still gets its wait, plus 3 minutes
+  // for the forced off and its verification.
+  const shutdownDeadline = (gracefulTimeoutMs = 0) =>
+    deadline === undefined
+      ? undefined
+      : Math.max(deadline, Date.now() + gracefulTimeoutMs + 180_000);
   return {
     inventory: () => translated(async () => toHostInventory(await system.inventory())),
     powerState: () => translated(async () => toPowerState(await system.powerState())),
     powerOn: () => translated(() => system.powerOn()),
-    powerOff: options => translated(() => system.powerOff(options)),
+    powerOff: options =>
+      translated(() => system.powerOff(options), shutdownDeadline(options?.gracefulTimeoutMs)),
     restart: options => translated(() => system.restart(options)),
     virtualMedia: () => translated(async () => (await system.virtualMedia()).map(toMediaSlot)),
     insertMedia: request =>
@@ -144,35 +158,94 @@ function hostBmc(system: RedfishSystem): HostBmc {
 
 const MAC = /^([0-9A-Fa-f]{2}[:-]){5,19}[0-9A-Fa-f]{2}$/;
 
+/**
+ * The status schema's limits (capabilities/api/sources/physicalhost.ts HardwareDetails and
+ * common.ts MachineAddress; a unit test holds this table to the schema). Everything copied from a
+ * BMC goes through them here, so a BMC reporting a 300-character manufacturer, a fractional or
+ * negative count or a thousand NICs cannot make the API server refuse the status patch.
+ */
+export const INVENTORY_LIMITS = {
+  /** manufacturer, model, serialNumber, biosVersion, bmcFirmwareVersion, cpu model, disk and
+   *  NIC names. */
+  text: 256,
+  uuid: 64,
+  /** MachineAddress.address (host name and IP addresses). */
+  address: 256,
+  disks: 128,
+  nics: 64,
+  /** IP addresses kept per NIC (MachineAddresses holds 32 in all). */
+  addressesPerNic: 32,
+} as const;
+
+/**
+ * Control characters (C0, DEL, C1) go; the rest is trimmed and cut to `max` UTF-16 units (never
+ * inside a surrogate pair). Kubernetes counts code points, so this is within its limit too.
+ */
+export function cleanText(value: unknown, max: number): string | undefined {
+  if (typeof value !== "string") return undefined;
+  // eslint-disable-next-line no-control-regex
+  const text = value.replace(/[\u0000-\u001f\u007f-\u009f]/g, "").trim();
+  if (text.length === 0) return undefined;
+  return text.length > max ? cutText(text, max).trimEnd() : text;
+}
+
+/** The longest prefix of `text` of at most `max` UTF-16 units that splits no surrogate pair. */
+export function cutText(text: string, max: number): string {
+  if (text.length <= max) return text;
+  const cut = text.slice(0, max);
+  const last = cut.charCodeAt(cut.length - 1);
+  return last >= 0xd800 && last <= 0xdbff ? cut.slice(0, -1) : cut;
+}
+
+/** A count or size as a non-negative safe integer (rounded), or undefined. */
+export function cleanCount(value: unknown): number | undefined {
+  if (typeof value !== "number" || !Number.isFinite(value) || value < 0) return undefined;
+  const rounded = Math.round(value);
+  return Number.isSafeInteger(rounded) ? rounded : undefined;
+}
+
+/** A non-negative finite number (memory is rounded by the state machine), or undefined. */
+function cleanAmount(value: unknown): number | undefined {
+  return typeof value === "number" && Number.isFinite(value) && value >= 0 && value <= 2 ** 50
+    ? value
+    : undefined;
+}
+
+const HEALTH = new Set<string>(["OK", "Warning", "Critical", "Unknown"]);
+
 export function toHostInventory(inventory: RedfishInventory): HostInventory {
+  const { text, uuid, address } = INVENTORY_LIMITS;
+  const processors = inventory.processors ?? { count: 0, cores: 0, threads: 0, items: [] };
   return {
-    manufacturer: inventory.manufacturer,
-    model: inventory.model,
-    serialNumber: inventory.serialNumber,
-    uuid: inventory.uuid,
-    biosVersion: inventory.biosVersion,
-    bmcFirmwareVersion: inventory.bmcFirmwareVersion,
-    health: inventory.health,
-    hostName: inventory.hostName,
+    manufacturer: cleanText(inventory.manufacturer, text),
+    model: cleanText(inventory.model, text),
+    serialNumber: cleanText(inventory.serialNumber, text),
+    uuid: cleanText(inventory.uuid, uuid),
+    biosVersion: cleanText(inventory.biosVersion, text),
+    bmcFirmwareVersion: cleanText(inventory.bmcFirmwareVersion, text),
+    health: HEALTH.has(inventory.health) ? inventory.health : "Unknown",
+    hostName: cleanText(inventory.hostName, address),
     powerState: toPowerState(inventory.powerState),
     processors: {
-      count: inventory.processors.count,
-      cores: inventory.processors.cores,
-      threads: inventory.processors.threads,
-      model: inventory.processors.items.find(p => p.model)?.model,
+      count: cleanCount(processors.count),
+      cores: cleanCount(processors.cores),
+      threads: cleanCount(processors.threads),
+      model: cleanText((processors.items ?? []).find(p => cleanText(p.model, text))?.model, text),
     },
-    memory: { totalGiB: inventory.memory.totalGiB },
-    disks: inventory.disks.map(d => ({
-      name: d.name ?? d.id,
-      sizeBytes: d.sizeBytes,
+    memory: { totalGiB: cleanAmount(inventory.memory?.totalGiB) },
+    disks: (inventory.disks ?? []).slice(0, INVENTORY_LIMITS.disks).map(d => ({
+      name: cleanText(d.name, text) ?? cleanText(d.id, text) ?? "",
+      sizeBytes: cleanCount(d.sizeBytes),
       mediaType: diskType(d.mediaType, d.protocol),
     })),
-    nics: inventory.nics.map(n => ({
-      name: n.id,
+    nics: (inventory.nics ?? []).slice(0, INVENTORY_LIMITS.nics).map(n => ({
+      name: cleanText(n.id, text) ?? "",
       macAddress: MAC.test(n.macAddress ?? "") ? n.macAddress!.toLowerCase() : undefined,
       linkStatus: linkStatus(n.linkStatus),
-      speedMbps: n.speedMbps,
-      ipAddresses: n.ipAddresses ?? [],
+      speedMbps: cleanCount(n.speedMbps),
+      ipAddresses: (n.ipAddresses ?? [])
+        .slice(0, INVENTORY_LIMITS.addressesPerNic)
+        .flatMap(ip => cleanText(ip, address) ?? []),
     })),
   };
 }
@@ -227,9 +300,19 @@ export interface ConnectorOptions {
   logger?: RedfishLogger;
   requestTimeoutMs?: number;
   maxConcurrentRequests?: number;
+  /** Bound on all BMC time of one connection (one reconcile or finalize run). Default 5 min. */
+  operationDeadlineMs?: number;
   /** Sink for per-request statistics (metrics): operation name, status, latency. */
   onRequest?: (operation: string, status: number | undefined, durationMs: number) => void;
 }
+
+/**
+ * How long one reconcile (or finalize run) may spend on its BMC: above the longest legitimate
+ * sequence (graceful shutdown 2 min, then force off and its 1 min verification, ejects), so only
+ * a BMC that keeps answering slowly meets it; the run then fails as BMCUnreachable and is retried
+ * with backoff instead of holding its worker and the BMC's slot indefinitely.
+ */
+export const DEFAULT_OPERATION_DEADLINE_MS = 5 * 60_000;
 
 /**
  * One shared client per BMC (keyed by its canonical address and a hash of the credentials),
@@ -252,8 +335,10 @@ export function poolConnector(options: ConnectorOptions): {
         : undefined,
     },
   });
+  const deadlineMs = options.operationDeadlineMs ?? DEFAULT_OPERATION_DEADLINE_MS;
   const connect: BmcConnector = host =>
-    translated(async () => {
+    translatedCall(async () => {
+      const deadline = Date.now() + deadlineMs;
       const access = await bmcAccess(host, options.readSecret, options.labelSecret);
       const { client, release } = pool.acquire({
         address: access.address,
@@ -261,7 +346,7 @@ export function poolConnector(options: ConnectorOptions): {
         tls: access.tls,
       });
       return {
-        bmc: hostBmc(client.system(access.systemId)),
+        bmc: hostBmc(client.system(access.systemId), deadline),
         address: access.address,
         release,
       };

@@ -39,7 +39,7 @@ import type { ConditionInput } from "../lib/conditions";
 import { TIMING_DEFAULTS, type Config } from "../lib/config";
 import type { EventInput } from "../lib/events";
 import { backoffDelay, type BackoffSettings } from "../lib/runtime";
-import { BmcFailure, type HostBmc, type HostInventory } from "./bmc";
+import { BmcFailure, cutText, type HostBmc, type HostInventory } from "./bmc";
 
 /** The timing settings the controller reads; each is documented on Config. */
 export type HostControllerConfig = Pick<Config, keyof typeof TIMING_DEFAULTS>;
@@ -501,6 +501,19 @@ async function maintenance(ctx: HostContext): Promise<Omit<Transition, "state">>
 
 // ---------------------------------------------------------------------------------------------
 
+/** status.errorMessage's maxLength (PhysicalHostStatus schema); condition messages allow 32768. */
+export const ERROR_MESSAGE_MAX = 4096;
+/** What an Event's message keeps (capabilities/lib/events.ts cuts there too). */
+export const EVENT_MESSAGE_MAX = 1024;
+
+/** A BMC's error text as status and events may hold it: no control characters but tab and
+ *  newline, at most `max` UTF-16 units (the last an ellipsis when cut). */
+export function boundedMessage(message: string, max: number): string {
+  // eslint-disable-next-line no-control-regex
+  const clean = message.replace(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g, "");
+  return clean.length > max ? `${cutText(clean, max - 1)}…` : clean;
+}
+
 /** A failure's reason and whether waiting can fix it without anyone's help. The BMC port and the
  *  connector throw BmcFailure; anything else (a bug, a stray error) is a BMCError worth retrying. */
 export function classify(err: unknown): {
@@ -508,10 +521,18 @@ export function classify(err: unknown): {
   transient: boolean;
   message: string;
 } {
+  // A BMC's text can be anything: bounded to errorMessage's limit (and so the conditions').
   if (err instanceof BmcFailure) {
-    return { reason: err.reason, transient: err.transient, message: err.message };
+    return {
+      reason: err.reason,
+      transient: err.transient,
+      message: boundedMessage(err.message, ERROR_MESSAGE_MAX),
+    };
   }
-  const message = err instanceof Error ? err.message : String(err);
+  const message = boundedMessage(
+    err instanceof Error ? err.message : String(err),
+    ERROR_MESSAGE_MAX,
+  );
   return { reason: HostErrorReason.BMCError, transient: true, message };
 }
 
@@ -549,7 +570,10 @@ export function failure(
           {
             type: "Warning",
             reason,
-            message: next !== state ? `${state} -> Error: ${message}` : message,
+            message: boundedMessage(
+              next !== state ? `${state} -> Error: ${message}` : message,
+              EVENT_MESSAGE_MAX,
+            ),
           },
         ]
       : [],
@@ -621,7 +645,8 @@ export function inventoryStatus(inventory: HostInventory, now: Date): StatusUpda
     bmcFirmwareVersion: inventory.bmcFirmwareVersion,
     health: inventory.health,
     cpu: inventory.processors,
-    memoryGiB: Math.round(inventory.memory.totalGiB),
+    memoryGiB:
+      inventory.memory.totalGiB === undefined ? undefined : Math.round(inventory.memory.totalGiB),
     disks: inventory.disks.slice(0, 64),
     nics: inventory.nics.slice(0, 64).map(({ ipAddresses: _, ...nic }) => nic),
   };
@@ -655,7 +680,7 @@ function prune<T>(value: T): T {
 
 function describe(inventory: HostInventory): string {
   const name = [inventory.manufacturer, inventory.model].filter(Boolean).join(" ") || "host";
-  return `${name} (serial ${inventory.serialNumber ?? "unknown"}, ${inventory.processors.cores} cores, ${inventory.memory.totalGiB} GiB)`;
+  return `${name} (serial ${inventory.serialNumber ?? "unknown"}, ${inventory.processors.cores ?? "?"} cores, ${inventory.memory.totalGiB ?? "?"} GiB)`;
 }
 
 function describeRequest(request: HostProvisioning): string {
