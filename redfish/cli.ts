@@ -39,7 +39,8 @@ commands:
 connection options:
   --address HOST[:PORT]|URL   BMC address (https implied)
   --username NAME             or BESKAR7_BMC_USERNAME
-  --password PASS             or --password-file FILE, or BESKAR7_BMC_PASSWORD
+  --password-file FILE        or BESKAR7_BMC_PASSWORD; --password PASS works but warns
+                              (visible in ps and shell history)
   --ca-file PEM               trust this CA bundle instead of the system store
   --insecure                  do not verify the BMC certificate
   --system-id ID              system to act on when the BMC manages several
@@ -103,8 +104,23 @@ function connectionOptions(args: ParsedArgs, io: CliIo): RedfishClientOptions {
   if (!username) throw new UsageError("--username (or BESKAR7_BMC_USERNAME) is required");
   const passwordFile = option(args, "password-file");
   let password = option(args, "password");
-  if (password === undefined && passwordFile) {
-    password = io.readFile(passwordFile).replace(/\r?\n$/, "");
+  if (password !== undefined && passwordFile !== undefined) {
+    throw new UsageError("give either --password or --password-file, not both");
+  }
+  if (password !== undefined) {
+    io.stderr(
+      "warning: --password is visible to other users (ps) and kept in shell history; use --password-file FILE or BESKAR7_BMC_PASSWORD",
+    );
+  }
+  if (passwordFile !== undefined) {
+    try {
+      password = io.readFile(passwordFile).replace(/\r?\n$/, "");
+    } catch (error) {
+      const code = (error as { code?: unknown }).code;
+      throw new UsageError(
+        `cannot read --password-file ${passwordFile}${typeof code === "string" ? ` (${code})` : ""}`,
+      );
+    }
   }
   password ??= io.env.BESKAR7_BMC_PASSWORD;
   if (password === undefined) {

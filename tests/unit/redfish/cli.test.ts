@@ -33,14 +33,21 @@ async function run(
   return { code, out: out.join("\n"), err: err.join("\n") };
 }
 
+let passwordFile: string | undefined;
+
+/** Connection options, the password in a file (--password would warn on stderr). */
 function connection(): string[] {
+  if (!passwordFile) {
+    passwordFile = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "b7-")), "pw");
+    fs.writeFileSync(passwordFile, bmc.password, { mode: 0o600 });
+  }
   return [
     "--address",
     bmc.url,
     "--username",
     bmc.username,
-    "--password",
-    bmc.password,
+    "--password-file",
+    passwordFile,
     "--insecure",
   ];
 }
@@ -105,18 +112,56 @@ describe("beskar7 bmc CLI", () => {
     expect(eject.out).toMatch(/ejected \d/);
   });
 
-  it("fails with one clear line and exit 1, never printing the password", async () => {
-    const result = await run([
+  it("warns on stderr when the password is given as --password, and only then", async () => {
+    const direct = await run([
       "bmc",
-      "inventory",
+      "power",
       "--address",
       bmc.url,
       "--username",
       bmc.username,
       "--password",
-      "Wr0ng-Secret",
+      bmc.password,
       "--insecure",
     ]);
+    expect(direct.code).toBe(0);
+    expect(direct.out).toBe("power: On");
+    expect(direct.err).toMatch(/^warning: --password is visible .*ps.*shell history/);
+    expect(direct.err).toContain("--password-file");
+    expect(direct.err).toContain("BESKAR7_BMC_PASSWORD");
+    expect(direct.err).not.toContain(bmc.password);
+    const fromFile = await run(["bmc", "power", ...connection()]);
+    expect(fromFile.err).toBe("");
+    const fromEnv = await run(["bmc", "power", "--address", bmc.url, "--insecure"], {
+      BESKAR7_BMC_USERNAME: bmc.username,
+      BESKAR7_BMC_PASSWORD: bmc.password,
+    });
+    expect(fromEnv.err).toBe("");
+  });
+
+  it("refuses both --password and --password-file, and names an unreadable file", async () => {
+    const both = await run(["bmc", "power", ...connection(), "--password", "x"]);
+    expect(both.code).toBe(2);
+    expect(both.err).toContain("either --password or --password-file");
+    const missing = await run([
+      "bmc",
+      "power",
+      "--address",
+      bmc.url,
+      "--username",
+      "u",
+      "--password-file",
+      "/nonexistent/pw",
+    ]);
+    expect(missing.code).toBe(2);
+    expect(missing.err).toContain("cannot read --password-file /nonexistent/pw");
+  });
+
+  it("fails with one clear line and exit 1, never printing the password", async () => {
+    const result = await run(
+      ["bmc", "inventory", "--address", bmc.url, "--username", bmc.username, "--insecure"],
+      { BESKAR7_BMC_PASSWORD: "Wr0ng-Secret" },
+    );
     expect(result.code).toBe(1);
     expect(result.err.split("\n")).toHaveLength(1);
     expect(result.err).toMatch(/^error: AuthenticationFailed: /);
@@ -124,16 +169,9 @@ describe("beskar7 bmc CLI", () => {
   });
 
   it("reports TLS failures without --insecure, and usage errors with exit 2", async () => {
-    const tls = await run([
-      "bmc",
-      "inventory",
-      "--address",
-      bmc.url,
-      "--username",
-      "a",
-      "--password",
-      "b",
-    ]);
+    const tls = await run(["bmc", "inventory", "--address", bmc.url, "--username", "a"], {
+      BESKAR7_BMC_PASSWORD: "b",
+    });
     expect(tls.code).toBe(1);
     expect(tls.err).toMatch(/^error: TlsFailure/);
     const usage = await run(["bmc", "boot", "set", "--target", "Floppy", ...connection()]);
