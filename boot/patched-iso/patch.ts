@@ -13,7 +13,9 @@
 // /isolinux/isolinux.cfg, /boot/isolinux/isolinux.cfg, /syslinux/syslinux.cfg,
 // /boot/syslinux/syslinux.cfg; plus files they pull in with isolinux `include`/`menu include` and
 // GRUB `source`/`configfile` by a literal path; plus /EFI/BOOT/grub.cfg and /boot/grub/grub.cfg
-// inside each El Torito EFI boot image. Names match case-insensitively.
+// inside each El Torito EFI boot image. Names match case-insensitively. The ISO's own checksum
+// lists (/md5sum.txt, /sha256sum.txt, …) get the patched files' new digests, in place.
+import { CHECKSUM_LISTS, checksumEdits } from "./checksums";
 import { encodeArguments, patchConfigText, type ConfigDialect } from "./config";
 import { IsoFormatError, IsoNoBootConfigError, IsoRoomError } from "./errors";
 import { findFatFile } from "./fat";
@@ -35,6 +37,7 @@ export const ISOLINUX_CONFIG_PATHS = [
 const EFI_IMAGE_CONFIG_PATHS = ["/EFI/BOOT/grub.cfg", "/boot/grub/grub.cfg"];
 const MAX_CONFIG_BYTES = 1024 * 1024;
 const MAX_CONFIG_FILES = 64;
+const MAX_CHECKSUM_LIST_BYTES = 16 * 1024 * 1024;
 
 export interface PatchIsoOptions {
   /** The kernel arguments, one parameter per element (`console=ttyS0,115200`). */
@@ -63,6 +66,8 @@ export interface PatchedIso {
   /** The patched image: same size as the source; read(offset, length) serves any range. */
   image: Overlay;
   files: PatchedFile[];
+  /** Checksum lists (/md5sum.txt, …) whose entries for patched files were rewritten. */
+  checksums: Array<{ list: string; files: string[] }>;
   /** Things an operator may want to know (an EFI image that is not FAT, for instance). */
   notes: string[];
 }
@@ -189,21 +194,56 @@ async function efiTargets(reader: IsoReader, notes: string[]): Promise<Target[]>
   return targets;
 }
 
+/** Patches writing `bytes` at `at` in a file whose bytes lie in `runs` (in file order). */
+function filePatches(runs: Target["runs"], at: number, bytes: Buffer): Patch[] {
+  const patches: Patch[] = [];
+  let fileOffset = 0;
+  for (const run of runs) {
+    const runEnd = fileOffset + run.length;
+    const from = Math.max(at, fileOffset);
+    const to = Math.min(at + bytes.length, runEnd);
+    if (from < to) {
+      patches.push({
+        offset: run.offset + (from - fileOffset),
+        bytes: bytes.subarray(from - at, to - at),
+      });
+    }
+    fileOffset = runEnd;
+  }
+  return patches;
+}
+
 /** Patches writing `next` over `target`'s old content, from the first byte that differs. */
 function contentPatches(target: Target, next: Buffer): Patch[] {
   let first = 0;
   while (first < target.content.length && target.content[first] === next[first]) first++;
+  return filePatches(target.runs, first, next.subarray(first));
+}
+
+/** Patches that put the patched files' new digests into the ISO's checksum lists. */
+async function checksumPatches(
+  reader: IsoReader,
+  changed: ReadonlyMap<string, Buffer>,
+): Promise<{ patches: Patch[]; checksums: PatchedIso["checksums"] }> {
   const patches: Patch[] = [];
-  let fileOffset = 0;
-  for (const run of target.runs) {
-    const runEnd = fileOffset + run.length;
-    const from = Math.max(first, fileOffset);
-    const to = Math.min(next.length, runEnd);
-    if (from < to)
-      patches.push({ offset: run.offset + (from - fileOffset), bytes: next.subarray(from, to) });
-    fileOffset = runEnd;
+  const checksums: PatchedIso["checksums"] = [];
+  if (changed.size === 0) return { patches, checksums };
+  const seen = new Set<number>();
+  for (const list of CHECKSUM_LISTS) {
+    let entry: DirectoryEntry | undefined;
+    for (const tree of reader.volume.trees) {
+      entry ??= await reader.lookup(tree, list.path);
+    }
+    if (!entry || entry.isDirectory || entry.size === 0 || entry.size > MAX_CHECKSUM_LIST_BYTES)
+      continue;
+    if (seen.has(entry.extents[0]!.offset)) continue;
+    seen.add(entry.extents[0]!.offset);
+    const edits = checksumEdits(await reader.readFile(entry), list.algorithm, changed);
+    if (edits.length === 0) continue;
+    for (const edit of edits) patches.push(...filePatches(entry.extents, edit.offset, edit.digest));
+    checksums.push({ list: list.path, files: edits.map(e => e.path) });
   }
-  return patches;
+  return { patches, checksums };
 }
 
 function sizePatches(target: Target, size: number): Patch[] {
@@ -243,6 +283,7 @@ export async function patchIso(
   };
   const files: PatchedFile[] = [];
   const patches: Patch[] = [];
+  const changed = new Map<string, Buffer>();
   for (const target of targets) {
     const { text, lines } = patchConfigText(
       target.content,
@@ -267,6 +308,7 @@ export async function patchIso(
       throw new IsoRoomError(file, name, room, needed);
     }
     patches.push(...contentPatches(target, text), ...sizePatches(target, text.length));
+    if (!target.inEfiImage) changed.set(target.path, text);
   }
   const anyArguments = encoded.grub !== "" || encoded.isolinux !== "";
   if (anyArguments && !files.some(f => f.lines > 0)) {
@@ -278,5 +320,7 @@ export async function patchIso(
         `(searched ${searched} and the EFI boot image${found})`,
     );
   }
-  return { name, image: new Overlay(source, patches), files, notes };
+  const listed = await checksumPatches(reader, changed);
+  patches.push(...listed.patches);
+  return { name, image: new Overlay(source, patches), files, checksums: listed.checksums, notes };
 }

@@ -2,7 +2,9 @@
 // GRUB linux line and isolinux APPEND line (also in included files and in the EFI boot image's FAT
 // grub.cfg), every other byte of those files is unchanged, xorriso reads the patched files back
 // through all three directory trees, the image keeps its size, and bad input (not ISO9660, no
-// room, no boot configuration, an argument with a newline) fails with a clear error.
+// room, no boot configuration, an argument with a newline) fails with a clear error. The ISO's own
+// checksum lists (md5sum.txt, sha256sum.txt) carry the patched files' new digests.
+import { createHash } from "node:crypto";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { beforeAll, describe, expect, it } from "vitest";
@@ -183,6 +185,42 @@ describe("patchIso on xorriso images", () => {
     } finally {
       server.close();
     }
+  });
+});
+
+describe("the ISO's checksum lists", () => {
+  it("get the patched files' new digests in place, and nothing else changes", async () => {
+    const md5 = (b: string | Buffer) => createHash("md5").update(b).digest("hex");
+    const sha = (b: string | Buffer) => createHash("sha256").update(b).digest("hex");
+    const other = "not patched\n";
+    const md5sums =
+      `${md5(other)}  ./README.diskdefines\n${md5(GRUB_CFG)}  ./boot/grub/grub.cfg\n` +
+      `${md5(TXT_CFG)}  ./isolinux/txt.cfg\n${md5(ISOLINUX_CFG)}  ./isolinux/isolinux.cfg\n`;
+    const shasums = `${sha(GRUB_CFG).toUpperCase()} *boot/grub/grub.cfg\n`;
+    const iso = buildIso({
+      "README.diskdefines": other,
+      "boot/grub/grub.cfg": GRUB_CFG,
+      "isolinux/isolinux.cfg": ISOLINUX_CFG,
+      "isolinux/txt.cfg": TXT_CFG,
+      "md5sum.txt": md5sums,
+      "sha256sum.txt": shasums,
+    });
+    const result = await patchIso(bufferSource(iso), { kernelArguments: ARGS });
+    expect(result.checksums).toEqual([
+      { list: "/md5sum.txt", files: ["/boot/grub/grub.cfg", "/isolinux/txt.cfg"] },
+      { list: "/sha256sum.txt", files: ["/boot/grub/grub.cfg"] },
+    ]);
+    const full = applyPatches(iso, result.image.patches);
+    const grub = extractFromIso(full, "/boot/grub/grub.cfg");
+    const txt = extractFromIso(full, "/isolinux/txt.cfg");
+    expect(extractFromIso(full, "/md5sum.txt").toString()).toBe(
+      `${md5(other)}  ./README.diskdefines\n${md5(grub)}  ./boot/grub/grub.cfg\n` +
+        `${md5(txt)}  ./isolinux/txt.cfg\n${md5(ISOLINUX_CFG)}  ./isolinux/isolinux.cfg\n`,
+    );
+    expect(extractFromIso(full, "/sha256sum.txt").toString()).toBe(
+      `${sha(grub).toUpperCase()} *boot/grub/grub.cfg\n`,
+    );
+    expect(result.image.patchBytes).toBeLessThan(4096);
   });
 });
 
