@@ -39,11 +39,9 @@
 //     every machine is provisioned and BMC traffic is quiet again, and its peak (VmHWM); with
 //     --machines 0 the run stops after the first of these;
 //   - CPU seconds of each process and the machine's load average, since the cores are shared.
-import { execFile } from "node:child_process";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { promisify } from "node:util";
 import { parseArgs } from "node:util";
 
 import { CoreV1Api, CustomObjectsApi, KubeConfig } from "@kubernetes/client-node";
@@ -65,13 +63,13 @@ import {
 } from "../capabilities/api";
 import { listMockups } from "../lab/bmc/mockup-store";
 import type { TestBmc } from "../lab/bmc/server";
-import { capiCrdPaths } from "../lab/controlplane/capi-crds";
 import { startControlPlane } from "../lab/controlplane/controlplane";
 import {
   cpuDelta,
   cpuSnapshot,
   fmt,
   gitCommit,
+  installCapiCrds,
   loadAverage,
   machineDescription,
   memory,
@@ -96,7 +94,6 @@ const NAMESPACE = "bench";
 const CLUSTER = "bench";
 const BOOTSTRAP_SECRET = "bench-bootstrap";
 const MODES = Object.values(ProvisioningMode) as ProvisioningModeName[];
-const run = promisify(execFile);
 
 interface Options {
   machines: number;
@@ -367,19 +364,7 @@ async function main(): Promise<void> {
     process.env.KUBECONFIG = plane.kubeconfig;
 
     say("installing Cluster API's core CRDs");
-    const capi = await capiCrdPaths();
-    const kubectl = (...args: string[]) =>
-      run(plane.binaries.kubectl, ["--kubeconfig", plane.kubeconfig, ...args], {
-        maxBuffer: 16 * 1024 * 1024,
-      });
-    await kubectl("apply", "--server-side", ...capi.core.flatMap(f => ["-f", f]));
-    await kubectl(
-      "wait",
-      "--for=condition=Established",
-      "--timeout=60s",
-      "crd/machines.cluster.x-k8s.io",
-      "crd/clusters.cluster.x-k8s.io",
-    );
+    await installCapiCrds(plane);
 
     const mockups = listMockups();
     say(

@@ -43,6 +43,7 @@ import {
   cpuSnapshot,
   fmt,
   gitCommit,
+  installCapiCrds,
   machineDescription,
   memory,
   memoryLine,
@@ -280,6 +281,8 @@ async function main(): Promise<void> {
     const plane: ControlPlane = await startControlPlane(join(work, "plane"), { log: say });
     cleanups.push(() => plane.stop());
     process.env.KUBECONFIG = plane.kubeconfig;
+    // The module watches Cluster API's Machines and Clusters: their CRDs must be there.
+    await installCapiCrds(plane);
 
     say(
       `starting ${opts.hosts} BMCs (${opts.mockups.map(short).join(", ")}), ${opts.latencyMs} ms latency`,

@@ -2,15 +2,18 @@
 // accounting from /proc (CPU seconds, RSS and its peak, open fds), the real operator started as
 // `npm run operator:local` starts it, its Prometheus metrics, simulated BMCs, a watch that restarts
 // itself, statistics, and a run guard that always cleans up (signals, a hard time budget).
-import { execFileSync, spawn, type ChildProcess } from "node:child_process";
+import { execFile, execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { createWriteStream, readdirSync, readFileSync, type WriteStream } from "node:fs";
 import { request } from "node:https";
 import { cpus, totalmem } from "node:os";
 import { join, resolve } from "node:path";
+import { promisify } from "node:util";
 
 import { Watch, type KubeConfig } from "@kubernetes/client-node";
 
 import { TestBmc } from "../../lab/bmc/server";
+import { capiCrdPaths } from "../../lab/controlplane/capi-crds";
+import type { ControlPlane } from "../../lab/controlplane/controlplane";
 
 export const ROOT = resolve(__dirname, "..", "..");
 export const say = (line: string) => process.stderr.write(`[bench] ${line}\n`);
@@ -214,6 +217,28 @@ export function runGuard(budgetMs: number): RunGuard {
     budgetMs,
   ).unref();
   return { add: fn => void steps.push(fn), cleanup };
+}
+
+// ----------------------------------------------------------------------------- control plane
+
+/**
+ * Installs Cluster API's core CRDs (as the test suite does) and waits until Machines and Clusters
+ * are served: the module watches both, and Pepr ends the module when a watch cannot start.
+ */
+export async function installCapiCrds(plane: ControlPlane): Promise<void> {
+  const capi = await capiCrdPaths();
+  const kubectl = (...args: string[]) =>
+    promisify(execFile)(plane.binaries.kubectl, ["--kubeconfig", plane.kubeconfig, ...args], {
+      maxBuffer: 16 * 1024 * 1024,
+    });
+  await kubectl("apply", "--server-side", ...capi.core.flatMap(f => ["-f", f]));
+  await kubectl(
+    "wait",
+    "--for=condition=Established",
+    "--timeout=60s",
+    "crd/machines.cluster.x-k8s.io",
+    "crd/clusters.cluster.x-k8s.io",
+  );
 }
 
 // ------------------------------------------------------------------------------------- BMCs
