@@ -102,13 +102,18 @@ export class WorkQueue<T extends ObjectRef> {
   #idleWaiters: Array<() => void> = [];
 
   constructor(opts: WorkQueueOptions<T>) {
+    // An option given as undefined keeps its default (a spread would overwrite it: an undefined
+    // jitter made every requeue delay NaN, which setTimeout runs at once).
+    const given = Object.fromEntries(
+      Object.entries(opts).filter(([, value]) => value !== undefined),
+    ) as WorkQueueOptions<T>;
     this.#opts = {
       backoffBaseMs: 1000,
       backoffMaxMs: 5 * 60_000,
       random: Math.random,
       groupConcurrency: Number.POSITIVE_INFINITY,
       requeueJitter: 0,
-      ...opts,
+      ...given,
     };
   }
 

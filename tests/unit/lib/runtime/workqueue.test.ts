@@ -375,4 +375,28 @@ describe("WorkQueue", () => {
     }
     expect(runs.map(t => t - start)).toEqual([0, 90_000, 190_000, 285_000]);
   });
+
+  it("keeps the defaults of options given as undefined (an undefined jitter once made every delay NaN)", async () => {
+    const runs: number[] = [];
+    const q = new WorkQueue<Obj>({
+      name: "t",
+      concurrency: 1,
+      groupConcurrency: undefined,
+      requeueJitter: undefined,
+      backoffBaseMs: undefined,
+      fetch: async () => obj("a"),
+      reconcile: async () => {
+        runs.push(Date.now());
+        return { requeueAfterMs: 1000 };
+      },
+    });
+    q.add(obj("a"));
+    await q.idle();
+    await vi.advanceTimersByTimeAsync(999);
+    expect(runs).toHaveLength(1);
+    await vi.advanceTimersByTimeAsync(1);
+    await q.idle();
+    expect(runs).toHaveLength(2);
+    expect(q.backoff(1)).toBeGreaterThanOrEqual(500);
+  });
 });
