@@ -80,9 +80,12 @@ interface Target {
   /** Where the file's bytes may go, in file order: its allocation, not only its length. */
   runs: Array<{ offset: number; length: number }>;
   /** Absolute offsets where the new size must be written, and how. */
-  sizeFields: Array<{ offset: number; format: "both-endian" | "le32" }>;
-  /** Bytes in runs before the last, which keep their lengths (ISO9660 multi-extent files). */
-  fixedPrefix: number;
+  sizeFields: Array<{
+    offset: number;
+    format: "both-endian" | "le32";
+    /** Bytes of the file in the extents recorded before this one (multi-extent files). */
+    prefix: number;
+  }>;
 }
 
 /** Literal paths a configuration pulls in, resolved against its own directory. */
@@ -120,7 +123,12 @@ async function isoTargets(reader: IsoReader): Promise<Target[]> {
       if (!entry || entry.isDirectory || entry.size === 0) continue;
       if (found && entry.extents[0]!.offset !== found.extents[0]!.offset) continue;
       found ??= entry;
-      sizeFields.push({ offset: entry.extents.at(-1)!.recordOffset + 10, format: "both-endian" });
+      const last = entry.extents.at(-1)!;
+      sizeFields.push({
+        offset: last.recordOffset + 10,
+        format: "both-endian",
+        prefix: entry.size - last.length,
+      });
     }
     if (!found) continue;
     const key = found.extents[0]!.offset;
@@ -134,7 +142,6 @@ async function isoTargets(reader: IsoReader): Promise<Target[]> {
     if (found.size > MAX_CONFIG_BYTES) continue;
     const content = await reader.readFile(found);
     const last = found.extents.at(-1)!;
-    const fixedPrefix = found.size - last.length;
     byExtent.set(key, {
       path,
       inEfiImage: false,
@@ -145,7 +152,6 @@ async function isoTargets(reader: IsoReader): Promise<Target[]> {
         { offset: last.offset, length: Math.ceil(last.length / SECTOR) * SECTOR },
       ],
       sizeFields,
-      fixedPrefix,
     });
     for (const included of includedPaths(content.toString("latin1"), dialect, path)) {
       queue.push({ path: included, dialect });
@@ -186,8 +192,7 @@ async function efiTargets(reader: IsoReader, notes: string[]): Promise<Target[]>
         dialect: "grub",
         content: Buffer.concat(parts),
         runs: file.runs,
-        sizeFields: [{ offset: file.sizeFieldOffset, format: "le32" }],
-        fixedPrefix: 0,
+        sizeFields: [{ offset: file.sizeFieldOffset, format: "le32", prefix: 0 }],
       });
     }
   }
@@ -255,8 +260,8 @@ function sizePatches(target: Target, size: number): Patch[] {
     }
     // ISO9660 records the last extent's length, both-endian.
     const bytes = Buffer.alloc(8);
-    bytes.writeUInt32LE(size - target.fixedPrefix, 0);
-    bytes.writeUInt32BE(size - target.fixedPrefix, 4);
+    bytes.writeUInt32LE(size - field.prefix, 0);
+    bytes.writeUInt32BE(size - field.prefix, 4);
     return { offset: field.offset, bytes };
   });
 }

@@ -188,6 +188,60 @@ describe("patchIso on xorriso images", () => {
   });
 });
 
+describe("multi-extent files", () => {
+  /** Splits the primary tree's record of `path` into two extents of 2048 and the rest. */
+  async function splitRecord(iso: Buffer, path: string): Promise<void> {
+    const reader = await IsoReader.open(bufferSource(iso));
+    const entry = (await reader.lookup(reader.volume.trees[0]!, path))!;
+    const at = entry.extents[0]!.recordOffset;
+    const length = iso[at]!;
+    const sector = at - (at % 2048);
+    let used = sector;
+    while (used < sector + 2048 && iso[used] !== 0) used += iso[used]!;
+    expect(used + length).toBeLessThanOrEqual(sector + 2048);
+    const first = Buffer.from(iso.subarray(at, at + length));
+    const second = Buffer.from(first);
+    first[25] = first[25]! | 0x80;
+    first.writeUInt32LE(2048, 10);
+    first.writeUInt32BE(2048, 14);
+    const block = first.readUInt32LE(2) + 1;
+    second.writeUInt32LE(block, 2);
+    second.writeUInt32BE(block, 6);
+    second.writeUInt32LE(entry.size - 2048, 10);
+    second.writeUInt32BE(entry.size - 2048, 14);
+    const rest = Buffer.from(iso.subarray(at + length, used));
+    Buffer.concat([first, second, rest]).copy(iso, at);
+  }
+
+  it("reads a file recorded in several extents and grows only the last", async () => {
+    const grub = `${"# comment line\n".repeat(200)}menuentry x {\n  linux /vmlinuz quiet\n}\n`;
+    expect(grub.length).toBeGreaterThan(2048);
+    const iso = buildIso({ "boot/grub/grub.cfg": grub });
+    await splitRecord(iso, "/boot/grub/grub.cfg");
+    const reader = await IsoReader.open(bufferSource(iso));
+    const split = (await reader.lookup(reader.volume.trees[0]!, "/boot/grub/grub.cfg"))!;
+    expect(split.extents.map(e => e.length)).toEqual([2048, grub.length - 2048]);
+    expect((await reader.readFile(split)).toString()).toBe(grub);
+    expect(extractFromIso(iso, "/boot/grub/grub.cfg", "ecma119").toString()).toBe(grub);
+
+    const result = await patchIso(bufferSource(iso), { kernelArguments: ARGS });
+    const full = applyPatches(iso, result.image.patches);
+    const patched = await IsoReader.open(bufferSource(full));
+    const newSize = result.files[0]!.newSize;
+    const primaryEntry = (await patched.lookup(patched.volume.trees[0]!, "/boot/grub/grub.cfg"))!;
+    expect(primaryEntry.extents.map(e => e.length)).toEqual([2048, newSize - 2048]);
+    const jolietEntry = (await patched.lookup(patched.volume.trees[1]!, "/boot/grub/grub.cfg"))!;
+    expect(jolietEntry.extents.map(e => e.length)).toEqual([newSize]);
+    const expected = grub.replace(
+      "linux /vmlinuz quiet",
+      `linux /vmlinuz quiet ${encodeArguments(ARGS, "grub")}`,
+    );
+    for (const tree of ["ecma119", "joliet"] as const) {
+      expect(extractFromIso(full, "/boot/grub/grub.cfg", tree).toString()).toBe(expected);
+    }
+  });
+});
+
 describe("the ISO's checksum lists", () => {
   it("get the patched files' new digests in place, and nothing else changes", async () => {
     const md5 = (b: string | Buffer) => createHash("md5").update(b).digest("hex");
