@@ -39,9 +39,12 @@ export interface MachinePort {
   hosts(namespace: string): Promise<PhysicalHost[]>;
   host(namespace: string, name: string): Promise<PhysicalHost | undefined>;
   secretExists(namespace: string, name: string): Promise<boolean>;
-  /** Claims the host if unchanged since it was read; false when another writer got there first. */
-  claim(host: PhysicalHost, consumer: ConsumerRef): Promise<boolean>;
-  /** Writes the provisioning request into the claimed host's spec. */
+  /**
+   * Claims the host if unchanged since it was read (with the provisioning request too, when it is
+   * known already); false when another writer got there first.
+   */
+  claim(host: PhysicalHost, consumer: ConsumerRef, request?: HostProvisioning): Promise<boolean>;
+  /** Writes the provisioning request into the host's spec, if the host is still claimed by it. */
   request(host: PhysicalHost, provisioning: HostProvisioning): Promise<void>;
   /** Removes consumerRef and the request, if the host is still claimed by `consumerUID`. */
   release(host: PhysicalHost, consumerUID: string): Promise<void>;
@@ -141,6 +144,12 @@ async function decide(
     );
   }
 
+  // Bootstrap data: the request carries the name of its Secret, and is written with the claim
+  // when it is there already (one write, and no race with the host's own status writes).
+  const dataSecret = owner.spec?.bootstrap?.dataSecretName;
+  const dataReady = !!dataSecret && (await port.secretExists(namespace, dataSecret));
+  const request = dataReady ? provisioningRequest(machine.spec ?? {}, dataSecret) : undefined;
+
   // The host: the one claimed for this machine, else claim one.
   let host = current;
   if (!host) {
@@ -154,7 +163,7 @@ async function decide(
       config.zoneLabel,
     );
     for (const candidate of choice.candidates.slice(0, 3)) {
-      if (await port.claim(candidate, consumerOf(machine))) {
+      if (await port.claim(candidate, consumerOf(machine), request)) {
         host = candidate;
         break;
       }
@@ -240,8 +249,6 @@ async function decide(
       requeueAfterMs: extra.requeueAfterMs,
     });
 
-  // Bootstrap data first: the request carries the name of its Secret.
-  const dataSecret = owner.spec?.bootstrap?.dataSecretName;
   if (!dataSecret) {
     return onHost(MachinePhase.Pending, {
       status: "False",
@@ -249,7 +256,7 @@ async function decide(
       message: `waiting for Machine ${owner.metadata?.name} spec.bootstrap.dataSecretName`,
     });
   }
-  if (!(await port.secretExists(namespace, dataSecret))) {
+  if (!request) {
     return onHost(
       MachinePhase.Pending,
       {
@@ -261,7 +268,7 @@ async function decide(
     );
   }
   if (!host.spec?.provisioning) {
-    await port.request(host, provisioningRequest(machine.spec ?? {}, dataSecret));
+    await port.request(host, request);
     return onHost(MachinePhase.Provisioning, {
       status: "False",
       reason: ConditionReason.ProvisioningInProgress,

@@ -70,13 +70,13 @@ function machinePort(): MachinePort {
     host: (namespace, name) => orUndefinedIfGone(kube.get<PhysicalHost>(hostPath(namespace, name))),
     secretExists: async (namespace, name) =>
       !!(await orUndefinedIfGone(kube.get(paths.object("", "v1", "secrets", namespace, name)))),
-    claim: async (host, consumer) => {
+    claim: async (host, consumer, request) => {
       try {
         // The resourceVersion makes this a conditional update: of machines racing for the host,
         // one wins and the others get 409 and try their next candidate.
         await kube.mergePatch(hostPath(host.metadata!.namespace!, host.metadata!.name!), {
           metadata: { resourceVersion: host.metadata?.resourceVersion },
-          spec: { consumerRef: consumer },
+          spec: { consumerRef: consumer, ...(request ? { provisioning: request } : {}) },
         });
         return true;
       } catch (err) {
@@ -85,10 +85,12 @@ function machinePort(): MachinePort {
       }
     },
     request: async (host, provisioning) => {
-      await kube.mergePatch(hostPath(host.metadata!.namespace!, host.metadata!.name!), {
-        metadata: { resourceVersion: host.metadata?.resourceVersion },
-        spec: { provisioning },
-      });
+      // Conditioned on the claim, not on the resourceVersion: the host controller writes the
+      // host's status right after a claim, and the request must not lose a race with that.
+      await kube.jsonPatch(hostPath(host.metadata!.namespace!, host.metadata!.name!), [
+        { op: "test", path: "/spec/consumerRef/uid", value: host.spec?.consumerRef?.uid },
+        { op: "add", path: "/spec/provisioning", value: provisioning },
+      ] as never);
     },
     release: async (host, consumerUID) => {
       try {

@@ -132,7 +132,7 @@ class World implements MachinePort {
   async secretExists(ns: string, name: string) {
     return this.secrets.has(`${ns}/${name}`);
   }
-  async claim(h: PhysicalHost, consumer: ConsumerRef) {
+  async claim(h: PhysicalHost, consumer: ConsumerRef, request?: HostProvisioning) {
     const name = h.metadata!.name!;
     const stored = this.hosts_.get(name)!;
     if (
@@ -143,7 +143,9 @@ class World implements MachinePort {
       return false;
     }
     this.claims.push(`${consumer.name}->${name}`);
-    this.update(name, { spec: { consumerRef: consumer } });
+    this.update(name, {
+      spec: { consumerRef: consumer, ...(request ? { provisioning: request } : {}) },
+    });
     return true;
   }
   async request(h: PhysicalHost, provisioning: HostProvisioning) {
@@ -367,21 +369,28 @@ describe("Beskar7Machine: provisioning", () => {
 
 describe("Beskar7Machine: pause, loss and release", () => {
   it("a paused cluster: no claim, no host write but the pause itself, which is undone on resume", async () => {
-    const world = new World().owner("m-1", "bootstrap-m-1").add(host("h1"));
+    const world = new World().owner("m-1").add(host("h1"), host("h2"));
     const m = machine();
     await run(world, m);
+    const claimedHost = m.status!.hostRef!.name;
     world.clusterObj.spec = { paused: true };
+    world.owner("m-1", "bootstrap-m-1"); // bootstrap data arrives while paused
+    const other = machine("m-2");
+    world.owner("m-2", "bootstrap-m-1");
     await run(world, m);
-    expect(world.hosts_.get("h1")!.metadata?.annotations?.["cluster.x-k8s.io/paused"]).toBe(
+    await run(world, other);
+    expect(world.claims).toEqual([`m-1->${claimedHost}`]); // m-2 claimed nothing
+    expect(world.hosts_.get(claimedHost)!.spec?.provisioning).toBeUndefined(); // no request
+    expect(world.hosts_.get(claimedHost)!.metadata?.annotations?.["cluster.x-k8s.io/paused"]).toBe(
       PAUSED_BY_MACHINE,
     );
-    expect(world.hosts_.get("h1")!.spec?.provisioning).toBeUndefined();
     expect(cond(m, "Paused")?.status).toBe("True");
     world.clusterObj.spec = {};
     await run(world, m);
     expect(
-      world.hosts_.get("h1")!.metadata?.annotations?.["cluster.x-k8s.io/paused"],
+      world.hosts_.get(claimedHost)!.metadata?.annotations?.["cluster.x-k8s.io/paused"],
     ).toBeUndefined();
+    expect(world.hosts_.get(claimedHost)!.spec?.provisioning).toBeDefined();
   });
 
   it("a claimed host that is gone, or whose BMC is lost for good, fails the machine terminally", async () => {
