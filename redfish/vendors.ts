@@ -91,6 +91,21 @@ export function slotAcceptsRemoteImage(vendor: BmcVendor, slotId: string): boole
 }
 
 /**
+ * What a virtual media slot that lists no MediaTypes takes, from its Id and Name: CD/DVD/ISO → CD
+ * and DVD, USB/Floppy/Removable → USBStick, anything else nothing.
+ * QUIRKS: AMI MegaRAC | VirtualMedia — firmware on several OEM boards lists its virtual CD as Id
+ * "CD1", Name "virtual CD1" without MediaTypes (Image "None" when empty, remote media switched on
+ * by an OEM action), so without this no slot accepts an ISO. Nothing else in the resource says
+ * what the slot takes, hence a rule; applied to any vendor's slot without MediaTypes.
+ */
+export function inferredMediaTypes(slotId: string, name: string | undefined): string[] {
+  const text = `${slotId} ${name ?? ""}`;
+  if (/cd|dvd|iso/i.test(text)) return ["CD", "DVD"];
+  if (/usb|floppy|removable/i.test(text)) return ["USBStick"];
+  return [];
+}
+
+/**
  * Whether to prefer virtual media slots under Systems over those under Managers. Detection picks
  * Systems whenever the system links VirtualMedia; this only orders the list.
  * QUIRKS: Dell iDRAC9 | VirtualMedia location — Systems path on FW ≥ 6.00, Managers still listed.

@@ -36,6 +36,11 @@ export interface VendorProfile {
   postWindowMs: number;
   /** Dell iDRAC: after an eject the slot still shows the medium and inserts fail with SYS518 (ms). */
   ejectSettleMs: number;
+  /**
+   * AMI MegaRAC (several OEM boards): VirtualMedia slots list no MediaTypes, are named
+   * "virtual <Id>" (e.g. Id CD1, Name "virtual CD1") and show Image "None" when empty.
+   */
+  amiVirtualMedia: boolean;
   /** Lenovo XCC: only EXT slots take remote URL mounts; Remote/RDOC slots fail. */
   onlyExtSlotsTakeUrls: boolean;
   /** How the session Location header is given: relative path, absolute URL or missing. */
@@ -109,6 +114,7 @@ const defaults: Omit<VendorProfile, "vendor" | "baseRegistry"> = {
   postWindowMs: 0,
   ejectSettleMs: 0,
   onlyExtSlotsTakeUrls: false,
+  amiVirtualMedia: false,
   sessionLocation: "relative",
   sessionTimeoutMs: 30 * 60_000,
   maxSessions: 32,

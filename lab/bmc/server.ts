@@ -779,6 +779,16 @@ export class TestBmc {
         actions["#VirtualMedia.EjectMedia"] = { target: slot.ejectTarget ?? "" };
         changed = true;
       }
+      if (this.profile.amiVirtualMedia) {
+        // AMI MegaRAC: no MediaTypes, "virtual <Id>" names, Image "None" for an empty slot.
+        body = structuredClone(body);
+        delete body.MediaTypes;
+        if (typeof body.Id === "string") body.Name = `virtual ${body.Id}`;
+        if (body.Inserted !== true || typeof body.Image !== "string" || body.Image === "") {
+          body.Image = "None";
+        }
+        changed = true;
+      }
     }
     const pendingSys = this.pendingSystem.get(key);
     if (pendingSys) {

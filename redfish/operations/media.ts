@@ -17,7 +17,12 @@ import type {
   MediaKind,
   VirtualMediaSlot,
 } from "../types";
-import { EJECT_MEDIA_BODY, preferSystemVirtualMedia, slotAcceptsRemoteImage } from "../vendors";
+import {
+  EJECT_MEDIA_BODY,
+  inferredMediaTypes,
+  preferSystemVirtualMedia,
+  slotAcceptsRemoteImage,
+} from "../vendors";
 import { type SystemContext, pollUntil, record } from "./context";
 
 interface SlotDetail extends VirtualMediaSlot {
@@ -40,10 +45,15 @@ async function mediaCollections(context: SystemContext): Promise<string[]> {
   });
 }
 
-/** An image value that means "nothing": null, "", or AMI's literal string "None". */
+/** AMI's literal "None" (any case) for an empty slot's Image. */
+function isNoneString(value: unknown): boolean {
+  return stringOf(value)?.toLowerCase() === "none";
+}
+
+/** An image value that means "nothing": null, "" (or blank), or AMI's literal string "None". */
 function imageOf(value: unknown): string | undefined {
   const image = stringOf(value);
-  return image && image !== "None" ? image : undefined;
+  return image && !isNoneString(image) ? image : undefined;
 }
 
 export function parseSlot(body: Record<string, unknown>, allow?: string[]): SlotDetail {
@@ -56,17 +66,20 @@ export function parseSlot(body: Record<string, unknown>, allow?: string[]): Slot
   // AMI says "None" for an empty slot; Supermicro keeps Image/ImageName after an eject, so a
   // NotConnected slot without Inserted:true is empty whatever Image says.
   let inserted: boolean;
-  if (stringOf(body.Image) === "None") inserted = false;
+  if (isNoneString(body.Image)) inserted = false;
   else if (typeof body.Inserted === "boolean") inserted = body.Inserted;
   else inserted = image !== undefined && connectedVia !== "NotConnected";
   let insertMethod: VirtualMediaSlot["insertMethod"] = "none";
   if (stringOf(insert?.target)) insertMethod = "action";
   else if (!allow || allow.includes("PATCH")) insertMethod = "patch";
+  const id = stringOf(body.Id) ?? path.split("/").pop() ?? "";
+  const listed = stringsOf(body.MediaTypes);
   return {
     path,
-    id: stringOf(body.Id) ?? path.split("/").pop() ?? "",
+    id,
     location: /\/systems\//i.test(path) ? "Systems" : "Managers",
-    mediaTypes: stringsOf(body.MediaTypes),
+    // AMI MegaRAC lists none: inferred from the Id and Name (vendors.ts).
+    mediaTypes: listed.length > 0 ? listed : inferredMediaTypes(id, stringOf(body.Name)),
     inserted,
     image: inserted ? (image ?? imageOf(body.ImageName)) : undefined,
     writeProtected: typeof body.WriteProtected === "boolean" ? body.WriteProtected : undefined,
