@@ -5,8 +5,10 @@
 // room, no boot configuration, an argument with a newline) fails with a clear error. The ISO's own
 // checksum lists (md5sum.txt, sha256sum.txt) carry the patched files' new digests.
 import { createHash } from "node:crypto";
+import { writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
+import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 
 import {
@@ -28,6 +30,7 @@ import {
   extractFromIso,
   readFatFixtureFile,
   requireXorriso,
+  tempDir,
 } from "./patched-iso-fixtures";
 
 const GRUB_CFG = `set timeout=5
@@ -331,6 +334,41 @@ describe("the EFI boot image", () => {
       (i >= file.entry + 28 && i < file.entry + 32) ||
       file.clusters.some(c => i >= c && i < c + fat.clusterBytes);
     expect(changed.filter(i => !allowed(i))).toEqual([]);
+  });
+  it("patches the EFI image appended after the ISO9660 volume as a GPT partition (Ubuntu's layout)", async () => {
+    const efiGrub = `search --set=root --label BESKAR7_TEST\nlinuxefi /images/vmlinuz quiet\ninitrdefi /images/initrd.img\n`;
+    const fat = buildFat12({ "/EFI/BOOT/grub.cfg": Buffer.from(efiGrub) });
+    const dir = tempDir();
+    try {
+      const efiImage = join(dir.path, "efi.img");
+      writeFileSync(efiImage, fat.image);
+      const iso = buildIso({ "boot/grub/grub.cfg": GRUB_CFG }, [
+        "-append_partition",
+        "2",
+        "0xef",
+        efiImage,
+        "-e",
+        "--interval:appended_partition_2:all::",
+        "-no-emul-boot",
+      ]);
+      const result = await patchIso(bufferSource(iso), { kernelArguments: ARGS });
+      const efi = result.files.find(f => f.inEfiImage)!;
+      expect(efi).toMatchObject({ path: "/EFI/BOOT/grub.cfg", lines: 1 });
+      // Found independently of the patcher: where the fixture's boot sector sits in the ISO.
+      const base = iso.indexOf(fat.image.subarray(0, 512));
+      const reader = await IsoReader.open(bufferSource(iso));
+      expect(base).toBeGreaterThanOrEqual(reader.volume.volumeBytes);
+      const full = applyPatches(iso, result.image.patches);
+      const image = full.subarray(base, base + fat.image.length);
+      const patched = readFatFixtureFile(
+        image,
+        fat.files.get("/EFI/BOOT/grub.cfg")!,
+        fat.clusterBytes,
+      );
+      expectPatched(efiGrub, patched.toString(), /^\s*linuxefi\s/, encodeArguments(ARGS, "grub"));
+    } finally {
+      dir.remove();
+    }
   });
 });
 
