@@ -1,19 +1,22 @@
 // Which PhysicalHost a Beskar7Machine may claim. A host qualifies when it is in a claimable state
 // (the state table) and free, carries the labels spec.hostSelector asks for, meets
-// spec.hardwareRequirements on its inventory, and sits in the machine's failure domain (its zone
-// label). The result says how many hosts were considered and what excluded the others, so a
+// spec.hardwareRequirements on its inventory, has a BMC that can boot the machine's mode (its
+// recorded boot capabilities), and sits in the machine's failure domain (its zone label). The result says how many hosts were considered and what excluded the others, so a
 // machine that waits says why. Candidates come in an order particular to each machine (rendezvous
 // hashing), so machines created together do not all try the same host first.
 import { createHash } from "node:crypto";
 
 import {
   HostStates,
+  ProvisioningMode,
   type Beskar7Machine,
   type HardwareRequirements,
   type HostStateName,
   type PhysicalHost,
+  type ProvisioningModeName,
 } from "../api";
 import { matchesSelector } from "../lib/selector";
+import { effectiveProvisioningMode } from "./admission";
 
 export const Exclusion = {
   /** Not in a claimable state (enrolling, in error, provisioned...). */
@@ -22,6 +25,7 @@ export const Exclusion = {
   claimed: "claimed by another machine",
   selector: "not matching hostSelector",
   requirements: "below hardwareRequirements",
+  capability: "unable to boot the machine's provisioning mode",
   zone: "in another failure domain",
 } as const;
 export type ExclusionName = keyof typeof Exclusion;
@@ -45,6 +49,7 @@ export function chooseHosts(
     claimed: 0,
     selector: 0,
     requirements: 0,
+    capability: 0,
     zone: 0,
   };
   const candidates: PhysicalHost[] = [];
@@ -77,8 +82,30 @@ function exclusion(
   if (!state || !HostStates[state]?.claimable || host.metadata?.deletionTimestamp) return "state";
   if (!matchesSelector(host.metadata?.labels, machine.spec?.hostSelector)) return "selector";
   if (shortfalls(host, machine.spec?.hardwareRequirements).length) return "requirements";
+  if (!canBoot(host, effectiveProvisioningMode(machine.spec ?? {}))) return "capability";
   if (failureDomain && host.metadata?.labels?.[zoneLabel] !== failureDomain) return "zone";
   return undefined;
+}
+
+/**
+ * Whether the host's BMC offers what the mode boots with: a virtual CD for the ISO modes, a Pxe
+ * boot target for PXE, UEFI HTTP boot (the target and a boot URI) for iPXE. A host enrolled before
+ * its capabilities were recorded, or whose BMC does not list its targets, is not excluded.
+ */
+export function canBoot(host: PhysicalHost, mode: ProvisioningModeName): boolean {
+  const caps = host.status?.hardwareDetails?.bootCapabilities;
+  if (!caps) return true;
+  const targets = caps.bootTargets ?? [];
+  const offers = (target: string) => targets.length === 0 || targets.includes(target);
+  switch (mode) {
+    case ProvisioningMode.PreBakedISO:
+    case ProvisioningMode.RemoteConfig:
+      return !caps.virtualMedia || caps.virtualMedia.includes("CD");
+    case ProvisioningMode.PXE:
+      return offers("Pxe");
+    case ProvisioningMode.iPXE:
+      return offers("UefiHttp") && caps.httpBootURI !== false;
+  }
 }
 
 /** What of the requirements the host's inventory does not meet, one phrase each. */

@@ -62,6 +62,7 @@ function slim(host: PhysicalHost): PhysicalHost {
             cpu: { cores: hw.cpu?.cores },
             memoryGiB: hw.memoryGiB,
             disks: hw.disks?.map(d => ({ name: d.name, sizeBytes: d.sizeBytes })),
+            bootCapabilities: hw.bootCapabilities,
           }
         : undefined,
     },

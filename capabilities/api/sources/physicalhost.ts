@@ -356,6 +356,38 @@ export const HardwareDetailsSchema = Type.Object(
         { description: "network interfaces of the system.", maxItems: 64 },
       ),
     ),
+    bootCapabilities: Type.Optional(
+      Type.Object(
+        {
+          virtualMedia: Type.Optional(
+            List(StringEnum(["CD", "USB"] as const, { description: "a virtual media kind." }), {
+              description:
+                "virtual media kinds the BMC can insert: CD (ISO images) and USB (removable disks); empty when it has none.",
+              maxItems: 2,
+            }),
+          ),
+          bootTargets: Type.Optional(
+            List(
+              Type.String({ description: "a Redfish boot source override target.", maxLength: 64 }),
+              {
+                description:
+                  "one-time boot targets the BMC allows (Redfish BootSourceOverrideTarget AllowableValues), e.g. Pxe, Cd, UefiHttp; empty when it does not say.",
+                maxItems: 32,
+              },
+            ),
+          ),
+          httpBootURI: Type.Optional(
+            Type.Boolean({
+              description: "whether the BMC takes a UEFI HTTP boot URI (Boot.HttpBootUri).",
+            }),
+          ),
+        },
+        {
+          description:
+            "what the BMC offers for booting the host: a machine is only given a host that can boot its provisioning mode.",
+        },
+      ),
+    ),
   },
   {
     description:

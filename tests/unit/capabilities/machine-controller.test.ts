@@ -465,3 +465,49 @@ describe("Beskar7Machine: after clusterctl move", () => {
     expect(world.hosts_.get("h1")!.spec?.consumerRef?.uid).toBe("uid-m-1");
   });
 });
+
+describe("Beskar7Machine: boot capabilities", () => {
+  it("never claims a host whose BMC cannot boot the machine's mode", async () => {
+    const noMedia = host("no-media", {
+      status: {
+        state: "Available",
+        hardwareDetails: {
+          cpu: { cores: 32 },
+          memoryGiB: 256,
+          bootCapabilities: { virtualMedia: [], bootTargets: ["Pxe", "Hdd"] },
+        },
+      },
+    });
+    const pxeOnly = host("pxe-only", {
+      status: {
+        state: "Available",
+        hardwareDetails: {
+          cpu: { cores: 32 },
+          memoryGiB: 256,
+          bootCapabilities: {
+            virtualMedia: ["CD"],
+            bootTargets: ["Pxe", "Cd"],
+            httpBootURI: false,
+          },
+        },
+      },
+    });
+    const world = new World()
+      .owner("m-iso", "bootstrap-m-1")
+      .owner("m-ipxe", "bootstrap-m-1")
+      .add(noMedia, pxeOnly);
+    const iso = machine("m-iso");
+    await run(world, iso);
+    expect(world.claims).toEqual(["m-iso->pxe-only"]);
+    const ipxe = machine("m-ipxe", {
+      provisioningMode: "iPXE",
+      inspectionImageURL: "https://boot/ipxe.efi",
+      targetImageURL: "https://images/os.img",
+    });
+    await run(world, ipxe);
+    expect(world.claims).toEqual(["m-iso->pxe-only"]);
+    expect(cond(ipxe, "HostClaimed")?.message).toContain(
+      "1 unable to boot the machine's provisioning mode",
+    );
+  });
+});
