@@ -4,7 +4,14 @@
 export { bufferSource, fileSource, httpSource, readInto, type RandomAccessSource } from "./source";
 export { IsoFormatError, IsoNoBootConfigError, IsoRoomError, KernelArgumentsError } from "./errors";
 export { Overlay, applyPatches, type Patch } from "./overlay";
-export { patchIso, type PatchIsoOptions, type PatchedFile, type PatchedIso } from "./patch";
+export {
+  inspectIso,
+  IsoInspection,
+  patchIso,
+  type PatchIsoOptions,
+  type PatchedFile,
+  type PatchedIso,
+} from "./patch";
 export { encodeArguments, patchConfigText, type ConfigDialect } from "./config";
 export {
   parseRange,

@@ -225,27 +225,44 @@ function contentPatches(target: Target, next: Buffer): Patch[] {
   return filePatches(target.runs, first, next.subarray(first));
 }
 
-/** Patches that put the patched files' new digests into the ISO's checksum lists. */
-async function checksumPatches(
-  reader: IsoReader,
-  changed: ReadonlyMap<string, Buffer>,
-): Promise<{ patches: Patch[]; checksums: PatchedIso["checksums"] }> {
-  const patches: Patch[] = [];
-  const checksums: PatchedIso["checksums"] = [];
-  if (changed.size === 0) return { patches, checksums };
+interface LoadedChecksumList {
+  path: string;
+  algorithm: (typeof CHECKSUM_LISTS)[number]["algorithm"];
+  content: Buffer;
+  runs: Target["runs"];
+}
+
+/** The ISO's checksum lists, read once per image. */
+async function loadChecksumLists(reader: IsoReader): Promise<LoadedChecksumList[]> {
+  const lists: LoadedChecksumList[] = [];
   const seen = new Set<number>();
   for (const list of CHECKSUM_LISTS) {
     let entry: DirectoryEntry | undefined;
     for (const tree of reader.volume.trees) {
       entry ??= await reader.lookup(tree, list.path);
     }
-    if (!entry || entry.isDirectory || entry.size === 0 || entry.size > MAX_CHECKSUM_LIST_BYTES)
+    if (!entry || entry.isDirectory || entry.size === 0 || entry.size > MAX_CHECKSUM_LIST_BYTES) {
       continue;
+    }
     if (seen.has(entry.extents[0]!.offset)) continue;
     seen.add(entry.extents[0]!.offset);
-    const edits = checksumEdits(await reader.readFile(entry), list.algorithm, changed);
+    lists.push({ ...list, content: await reader.readFile(entry), runs: entry.extents });
+  }
+  return lists;
+}
+
+/** Patches that put the patched files' new digests into the ISO's checksum lists. */
+function checksumPatches(
+  lists: readonly LoadedChecksumList[],
+  changed: ReadonlyMap<string, Buffer>,
+): { patches: Patch[]; checksums: PatchedIso["checksums"] } {
+  const patches: Patch[] = [];
+  const checksums: PatchedIso["checksums"] = [];
+  if (changed.size === 0) return { patches, checksums };
+  for (const list of lists) {
+    const edits = checksumEdits(list.content, list.algorithm, changed);
     if (edits.length === 0) continue;
-    for (const edit of edits) patches.push(...filePatches(entry.extents, edit.offset, edit.digest));
+    for (const edit of edits) patches.push(...filePatches(list.runs, edit.offset, edit.digest));
     checksums.push({ list: list.path, files: edits.map(e => e.path) });
   }
   return { patches, checksums };
@@ -267,14 +284,104 @@ function sizePatches(target: Target, size: number): Patch[] {
 }
 
 /**
- * The source ISO with `kernelArguments` in its boot loader configuration. Throws IsoFormatError
- * (not ISO9660), IsoRoomError (a file has no room), IsoNoBootConfigError (no kernel line found) or
- * KernelArgumentsError (an argument with a line break).
+ * What an image offers for patching, read once: its configuration files, where they may grow, and
+ * its checksum lists. `patch` then makes any number of per-host overlays without reading the
+ * source again (a boot service serving one imageURL to many hosts inspects it once).
  */
-export async function patchIso(
+export class IsoInspection {
+  constructor(
+    readonly name: string,
+    readonly source: RandomAccessSource,
+    private readonly targets: readonly Target[],
+    private readonly checksumLists: readonly LoadedChecksumList[],
+    /** Things an operator may want to know (an EFI image that is not FAT, for instance). */
+    readonly notes: readonly string[],
+  ) {}
+
+  /** The configuration files found, with their sizes and room. */
+  get files(): Array<{
+    path: string;
+    inEfiImage: boolean;
+    dialect: ConfigDialect;
+    size: number;
+    room: number;
+  }> {
+    return this.targets.map(t => ({
+      path: t.path,
+      inEfiImage: t.inEfiImage,
+      dialect: t.dialect,
+      size: t.content.length,
+      room: t.runs.reduce((sum, run) => sum + run.length, 0) - t.content.length,
+    }));
+  }
+
+  /**
+   * The image with `kernelArguments` in its boot loader configuration. Throws IsoRoomError (a
+   * file has no room), IsoNoBootConfigError (no kernel line found) or KernelArgumentsError (an
+   * argument with a line break); never returns a half-patched image.
+   */
+  patch(kernelArguments: readonly string[]): PatchedIso {
+    const name = this.name;
+    const encoded = {
+      grub: encodeArguments(kernelArguments, "grub"),
+      isolinux: encodeArguments(kernelArguments, "isolinux"),
+    };
+    const files: PatchedFile[] = [];
+    const patches: Patch[] = [];
+    const changed = new Map<string, Buffer>();
+    for (const target of this.targets) {
+      const { text, lines } = patchConfigText(
+        target.content,
+        encoded[target.dialect],
+        target.dialect,
+      );
+      const allocated = target.runs.reduce((sum, run) => sum + run.length, 0);
+      const room = allocated - target.content.length;
+      files.push({
+        path: target.path,
+        inEfiImage: target.inEfiImage,
+        dialect: target.dialect,
+        lines,
+        oldSize: target.content.length,
+        newSize: text.length,
+        room,
+      });
+      if (lines === 0) continue;
+      const needed = text.length - target.content.length;
+      if (needed > room) {
+        const file = target.inEfiImage ? `${target.path} (in the EFI boot image)` : target.path;
+        throw new IsoRoomError(file, name, room, needed);
+      }
+      patches.push(...contentPatches(target, text), ...sizePatches(target, text.length));
+      if (!target.inEfiImage) changed.set(target.path, text);
+    }
+    const anyArguments = encoded.grub !== "" || encoded.isolinux !== "";
+    if (anyArguments && !files.some(f => f.lines > 0)) {
+      const searched = [...GRUB_CONFIG_PATHS, ...ISOLINUX_CONFIG_PATHS].join(", ");
+      const found =
+        files.length > 0 ? `; found ${files.map(f => f.path).join(", ")} without one` : "";
+      throw new IsoNoBootConfigError(
+        `${name} has no GRUB linux line or isolinux APPEND line to carry kernel arguments ` +
+          `(searched ${searched} and the EFI boot image${found})`,
+      );
+    }
+    const listed = checksumPatches(this.checksumLists, changed);
+    patches.push(...listed.patches);
+    return {
+      name,
+      image: new Overlay(this.source, patches),
+      files,
+      checksums: listed.checksums,
+      notes: [...this.notes],
+    };
+  }
+}
+
+/** Reads what `source` offers for patching. Throws IsoFormatError when it is not ISO9660. */
+export async function inspectIso(
   source: RandomAccessSource,
-  options: PatchIsoOptions,
-): Promise<PatchedIso> {
+  options: Omit<PatchIsoOptions, "kernelArguments"> = {},
+): Promise<IsoInspection> {
   const name = options.name ?? "the ISO";
   const reader = await IsoReader.open(source, name);
   const notes: string[] = [];
@@ -282,50 +389,18 @@ export async function patchIso(
     ...(await isoTargets(reader)),
     ...(options.efiImage === false ? [] : await efiTargets(reader, notes)),
   ];
-  const encoded = {
-    grub: encodeArguments(options.kernelArguments, "grub"),
-    isolinux: encodeArguments(options.kernelArguments, "isolinux"),
-  };
-  const files: PatchedFile[] = [];
-  const patches: Patch[] = [];
-  const changed = new Map<string, Buffer>();
-  for (const target of targets) {
-    const { text, lines } = patchConfigText(
-      target.content,
-      encoded[target.dialect],
-      target.dialect,
-    );
-    const allocated = target.runs.reduce((sum, run) => sum + run.length, 0);
-    const room = allocated - target.content.length;
-    files.push({
-      path: target.path,
-      inEfiImage: target.inEfiImage,
-      dialect: target.dialect,
-      lines,
-      oldSize: target.content.length,
-      newSize: text.length,
-      room,
-    });
-    if (lines === 0) continue;
-    const needed = text.length - target.content.length;
-    if (needed > room) {
-      const file = target.inEfiImage ? `${target.path} (in the EFI boot image)` : target.path;
-      throw new IsoRoomError(file, name, room, needed);
-    }
-    patches.push(...contentPatches(target, text), ...sizePatches(target, text.length));
-    if (!target.inEfiImage) changed.set(target.path, text);
-  }
-  const anyArguments = encoded.grub !== "" || encoded.isolinux !== "";
-  if (anyArguments && !files.some(f => f.lines > 0)) {
-    const searched = [...GRUB_CONFIG_PATHS, ...ISOLINUX_CONFIG_PATHS].join(", ");
-    const found =
-      files.length > 0 ? `; found ${files.map(f => f.path).join(", ")} without one` : "";
-    throw new IsoNoBootConfigError(
-      `${name} has no GRUB linux line or isolinux APPEND line to carry kernel arguments ` +
-        `(searched ${searched} and the EFI boot image${found})`,
-    );
-  }
-  const listed = await checksumPatches(reader, changed);
-  patches.push(...listed.patches);
-  return { name, image: new Overlay(source, patches), files, checksums: listed.checksums, notes };
+  return new IsoInspection(name, source, targets, await loadChecksumLists(reader), notes);
+}
+
+/**
+ * The source ISO with `kernelArguments` in its boot loader configuration: inspectIso, then
+ * patch. Throws IsoFormatError (not ISO9660), IsoRoomError (a file has no room),
+ * IsoNoBootConfigError (no kernel line found) or KernelArgumentsError (an argument with a line
+ * break).
+ */
+export async function patchIso(
+  source: RandomAccessSource,
+  options: PatchIsoOptions,
+): Promise<PatchedIso> {
+  return (await inspectIso(source, options)).patch(options.kernelArguments);
 }

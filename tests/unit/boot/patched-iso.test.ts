@@ -16,6 +16,7 @@ import {
   bufferSource,
   encodeArguments,
   httpSource,
+  inspectIso,
   IsoFormatError,
   IsoNoBootConfigError,
   IsoRoomError,
@@ -158,6 +159,29 @@ describe("patchIso on xorriso images", () => {
   it("leaves the image as it is when there are no arguments", async () => {
     const result = await patchIso(bufferSource(iso), { kernelArguments: [] });
     expect(result.image.patches).toEqual([]);
+  });
+
+  it("inspects an image once and patches it for many hosts without reading it again", async () => {
+    let reads = 0;
+    const counted = bufferSource(iso);
+    const source = {
+      size: counted.size,
+      read: (o: number, l: number) => (reads++, counted.read(o, l)),
+    };
+    const inspection = await inspectIso(source, { name: "ubuntu.iso" });
+    expect(inspection.files.map(f => f.path)).toEqual([
+      "/boot/grub/grub.cfg",
+      "/isolinux/isolinux.cfg",
+      "/isolinux/txt.cfg",
+    ]);
+    const afterInspection = reads;
+    const hosts = ["h1", "h2", "host-with-a-longer-name"].map(h => [`beskar7.host=${h}`]);
+    const overlays = hosts.map(args => inspection.patch(args));
+    expect(reads).toBe(afterInspection);
+    for (const [i, args] of hosts.entries()) {
+      const alone = await patchIso(bufferSource(iso), { kernelArguments: args });
+      expect(overlays[i]!.image.patches).toEqual(alone.image.patches);
+    }
   });
 
   it("reads the source over HTTP Range requests", async () => {
