@@ -31,6 +31,8 @@ export interface DirectoryEntry {
   /** Every spelling the entry answers to, lower case. */
   names: string[];
   isDirectory: boolean;
+  /** Rock Ridge says the data is zisofs-compressed: the extents hold compressed bytes. */
+  compressed: boolean;
   extents: Extent[];
   /** Sum of the extents' lengths. */
   size: number;
@@ -80,33 +82,39 @@ function decodeName(raw: Buffer, joliet: boolean): string {
   return name;
 }
 
-/** The Rock Ridge alternate name in a record's system use area, if it carries an NM entry. */
-function rockRidgeName(record: Buffer, nameLength: number): string | undefined {
+/**
+ * What the Rock Ridge entries in a record's system use area say: the alternate name (NM) and
+ * whether the file's data is zisofs-compressed (ZF), which a byte patch must not touch.
+ */
+function rockRidge(record: Buffer, nameLength: number): { name?: string; compressed: boolean } {
   let at = 33 + nameLength + (nameLength % 2 === 0 ? 1 : 0);
   let name = "";
-  let found = false;
+  let naming = true;
+  let compressed = false;
   while (at + 4 <= record.length) {
     const length = record[at + 2]!;
     if (length < 4 || at + length > record.length) break;
     const signature = record.toString("latin1", at, at + 2);
-    if (signature === "NM") {
+    if (signature === "NM" && naming) {
       const flags = record[at + 4]!;
-      // Flags 2 and 4 name "." and ".."; their entries carry no text.
+      // Flags 2 and 4 name "." and ".."; their entries carry no text. Flag 1: continued.
       if ((flags & 6) === 0) name += record.toString("utf8", at + 5, at + length);
-      found = true;
-      if ((flags & 1) === 0) break;
+      naming = (flags & 1) !== 0;
+    } else if (signature === "ZF") {
+      compressed = true;
     } else if (signature === "ST") {
       break;
     }
     at += length;
   }
-  return found && name ? name : undefined;
+  return { ...(name ? { name } : {}), compressed };
 }
 
 interface RawRecord {
   name: string;
   names: string[];
   isDirectory: boolean;
+  compressed: boolean;
   multiExtent: boolean;
   extent: Extent;
 }
@@ -132,13 +140,14 @@ function parseRecord(
     throw new IsoFormatError(`directory record at byte ${absolute} has a name past its end`);
   }
   const isoName = decodeName(record.subarray(33, 33 + nameLength), joliet);
-  const rrName = joliet ? undefined : rockRidgeName(record, nameLength);
-  const name = rrName ?? isoName;
+  const rr = joliet ? { compressed: false } : rockRidge(record, nameLength);
+  const name = rr.name ?? isoName;
   const names = [...new Set([isoName.toLowerCase(), name.toLowerCase()])];
   return {
     name,
     names,
     isDirectory: (flags & 2) !== 0,
+    compressed: rr.compressed,
     multiExtent: (flags & 0x80) !== 0,
     extent: {
       offset: (block + extentAttrLength) * blockSize,
@@ -265,6 +274,7 @@ export class IsoReader {
           name: record.name,
           names: record.names,
           isDirectory: record.isDirectory,
+          compressed: pending.some(r => r.compressed),
           extents: pending.map(r => r.extent),
           size: pending.reduce((sum, r) => sum + r.extent.length, 0),
         });

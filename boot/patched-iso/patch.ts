@@ -105,7 +105,7 @@ function includedPaths(text: string, dialect: ConfigDialect, from: string): stri
   return out;
 }
 
-async function isoTargets(reader: IsoReader): Promise<Target[]> {
+async function isoTargets(reader: IsoReader, notes: string[]): Promise<Target[]> {
   const byExtent = new Map<number, Target>();
   const queue: Array<{ path: string; dialect: ConfigDialect }> = [
     ...GRUB_CONFIG_PATHS.map(path => ({ path, dialect: "grub" as const })),
@@ -131,6 +131,10 @@ async function isoTargets(reader: IsoReader): Promise<Target[]> {
       });
     }
     if (!found) continue;
+    if (found.compressed) {
+      notes.push(`${path} left as it is: its data is zisofs-compressed`);
+      continue;
+    }
     const key = found.extents[0]!.offset;
     const existing = byExtent.get(key);
     if (existing) {
@@ -362,7 +366,8 @@ export class IsoInspection {
         files.length > 0 ? `; found ${files.map(f => f.path).join(", ")} without one` : "";
       throw new IsoNoBootConfigError(
         `${name} has no GRUB linux line or isolinux APPEND line to carry kernel arguments ` +
-          `(searched ${searched} and the EFI boot image${found})`,
+          `(searched ${searched} and the EFI boot image${found})` +
+          this.notes.map(note => `; ${note}`).join(""),
       );
     }
     const listed = checksumPatches(this.checksumLists, changed);
@@ -386,7 +391,7 @@ export async function inspectIso(
   const reader = await IsoReader.open(source, name);
   const notes: string[] = [];
   const targets = [
-    ...(await isoTargets(reader)),
+    ...(await isoTargets(reader, notes)),
     ...(options.efiImage === false ? [] : await efiTargets(reader, notes)),
   ];
   return new IsoInspection(name, source, targets, await loadChecksumLists(reader), notes);

@@ -5,7 +5,8 @@
 // room, no boot configuration, an argument with a newline) fails with a clear error. The ISO's own
 // checksum lists (md5sum.txt, sha256sum.txt) carry the patched files' new digests.
 import { createHash } from "node:crypto";
-import { writeFileSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
@@ -265,6 +266,59 @@ describe("multi-extent files", () => {
     );
     for (const tree of ["ecma119", "joliet"] as const) {
       expect(extractFromIso(full, "/boot/grub/grub.cfg", tree).toString()).toBe(expected);
+    }
+  });
+});
+
+describe("zisofs-compressed files", () => {
+  it("are left as they are, and said so", async () => {
+    const dir = tempDir();
+    try {
+      const tree = join(dir.path, "tree");
+      mkdirSync(join(tree, "boot/grub"), { recursive: true });
+      mkdirSync(join(tree, "isolinux"), { recursive: true });
+      const grub = `${"# a comment to make the file worth compressing\n".repeat(800)}menuentry x {\n  linux /vmlinuz quiet\n}\n`;
+      writeFileSync(join(tree, "boot/grub/grub.cfg"), grub);
+      writeFileSync(join(tree, "isolinux/isolinux.cfg"), "label x\n  append quiet\n");
+      const out = join(dir.path, "z.iso");
+      execFileSync(
+        "xorriso",
+        [
+          "-outdev",
+          out,
+          "-joliet",
+          "on",
+          "-map",
+          tree,
+          "/",
+          "-set_filter_r",
+          "--zisofs",
+          "/boot",
+          "--",
+          "-commit",
+        ],
+        { stdio: "pipe" },
+      );
+      const iso = readFileSync(out);
+      const result = await patchIso(bufferSource(iso), { kernelArguments: ARGS, name: "z.iso" });
+      expect(result.notes).toEqual([
+        "/boot/grub/grub.cfg left as it is: its data is zisofs-compressed",
+      ]);
+      expect(result.files.map(f => [f.path, f.lines])).toEqual([["/isolinux/isolinux.cfg", 1]]);
+      const full = applyPatches(iso, result.image.patches);
+      expect(extractFromIso(full, "/boot/grub/grub.cfg").toString()).toBe(grub);
+
+      execFileSync("xorriso", ["-dev", out, "-rm", "/isolinux/isolinux.cfg", "--", "-commit"], {
+        stdio: "pipe",
+      });
+      const onlyCompressed = readFileSync(out);
+      await expect(
+        patchIso(bufferSource(onlyCompressed), { kernelArguments: ARGS, name: "z.iso" }),
+      ).rejects.toThrow(
+        /z\.iso has no GRUB linux line .*; \/boot\/grub\/grub\.cfg left as it is: its data is zisofs-compressed$/,
+      );
+    } finally {
+      dir.remove();
     }
   });
 });
