@@ -6,6 +6,7 @@ import type {
   BmcVendor,
   BootOverrideRequest,
   BootOverrideResult,
+  BootCapabilities,
   BootOverrideState,
   HostInventory,
   InsertMediaRequest,
@@ -103,6 +104,8 @@ export interface RedfishSystem {
   powerCycle(): Promise<void>;
 
   bootOverride(): Promise<BootOverrideState>;
+  /** What the system can be booted with: loadable virtual media kinds, boot targets, HTTP boot. */
+  bootCapabilities(): Promise<BootCapabilities>;
   /** Sets, then reads back, the boot override. Throws VerificationError if it did not stick. */
   setBootOverride(request: BootOverrideRequest): Promise<BootOverrideResult>;
   clearBootOverride(): Promise<BootOverrideState>;

@@ -3,10 +3,15 @@
 import type { RedfishSystem } from "./api";
 import type { RedfishClientImpl } from "./client";
 import { readBios, setBiosAttributes } from "./operations/bios";
-import { clearBootOverride, readBootOverride, setBootOverride } from "./operations/boot";
+import {
+  bootTargetCapabilities,
+  clearBootOverride,
+  readBootOverride,
+  setBootOverride,
+} from "./operations/boot";
 import type { SystemContext } from "./operations/context";
 import { readInventory } from "./operations/inventory";
-import { ejectMedia, insertMedia, listVirtualMedia } from "./operations/media";
+import { ejectMedia, insertMedia, listVirtualMedia, loadableMediaKinds } from "./operations/media";
 import {
   allowedResetTypes,
   powerCycle,
@@ -23,6 +28,7 @@ import type {
   BmcVendor,
   BootOverrideRequest,
   BootOverrideResult,
+  BootCapabilities,
   BootOverrideState,
   HostInventory,
   InsertMediaRequest,
@@ -129,6 +135,14 @@ export class RedfishSystemImpl implements RedfishSystem, SystemContext {
 
   bootOverride(): Promise<BootOverrideState> {
     return readBootOverride(this);
+  }
+
+  async bootCapabilities(): Promise<BootCapabilities> {
+    const [virtualMedia, targets] = await Promise.all([
+      loadableMediaKinds(this),
+      bootTargetCapabilities(this),
+    ]);
+    return { virtualMedia, ...targets };
   }
 
   setBootOverride(request: BootOverrideRequest): Promise<BootOverrideResult> {

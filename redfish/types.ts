@@ -193,6 +193,16 @@ export interface BootOverrideState {
   allowedModes: string[];
 }
 
+/** What a system can be booted with, as its BMC says. */
+export interface BootCapabilities {
+  /** Virtual media kinds some slot can be loaded with. */
+  virtualMedia: MediaKind[];
+  /** BootSourceOverrideTarget AllowableValues; empty when the BMC does not list them. */
+  bootTargets: string[];
+  /** Whether a UEFI HTTP boot URI can be set (Boot.HttpBootUri, or the vendor's BIOS attribute). */
+  httpBootUri: boolean;
+}
+
 export interface BootOverrideResult {
   state: BootOverrideState;
   /** The Redfish target value sent (may differ from the request, e.g. UsbCd). */

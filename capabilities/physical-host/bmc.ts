@@ -9,6 +9,7 @@ import {
   type HostInventory as RedfishInventory,
   type RedfishLogger,
   type RedfishSystem,
+  type BootCapabilities as RedfishBootCapabilities,
   type VirtualMediaSlot,
   withBmcDeadline,
 } from "../../redfish";
@@ -40,6 +41,16 @@ export interface HostInventory {
   memory: { totalGiB?: number };
   disks: HostDisk[];
   nics: HostNic[];
+  /** What the BMC can boot the host with; absent when it could not be read. */
+  bootCapabilities?: BootCapabilities;
+}
+
+/** What the BMC offers for booting: the claim matches a machine's mode against it. */
+export interface BootCapabilities {
+  virtualMedia: ("CD" | "USB")[];
+  /** Allowed one-time boot targets; empty when the BMC does not list them. */
+  bootTargets: string[];
+  httpBootURI: boolean;
 }
 
 export interface HostDisk {
@@ -128,7 +139,13 @@ export function hostBmc(system: RedfishSystem, deadline?: number): HostBmc {
       ? undefined
       : Math.max(deadline, Date.now() + gracefulTimeoutMs + 180_000);
   return {
-    inventory: () => translated(async () => toHostInventory(await system.inventory())),
+    inventory: () =>
+      translated(async () => {
+        const inventory = toHostInventory(await system.inventory());
+        // Capabilities are an addition: a BMC that cannot tell them still enrolls.
+        const caps = await system.bootCapabilities().catch(() => undefined);
+        return caps ? { ...inventory, bootCapabilities: toBootCapabilities(caps) } : inventory;
+      }),
     powerState: () => translated(async () => toPowerState(await system.powerState())),
     powerOn: () => translated(() => system.powerOn()),
     powerOff: options =>
@@ -175,6 +192,9 @@ export const INVENTORY_LIMITS = {
   nics: 64,
   /** IP addresses kept per NIC (MachineAddresses holds 32 in all). */
   addressesPerNic: 32,
+  /** bootCapabilities.bootTargets: items and length of each. */
+  bootTargets: 32,
+  bootTarget: 64,
 } as const;
 
 /**
@@ -247,6 +267,16 @@ export function toHostInventory(inventory: RedfishInventory): HostInventory {
         .slice(0, INVENTORY_LIMITS.addressesPerNic)
         .flatMap(ip => cleanText(ip, address) ?? []),
     })),
+  };
+}
+
+function toBootCapabilities(caps: RedfishBootCapabilities): BootCapabilities {
+  return {
+    virtualMedia: caps.virtualMedia.map(kind => (kind === "cd" ? "CD" : "USB")),
+    bootTargets: caps.bootTargets
+      .slice(0, INVENTORY_LIMITS.bootTargets)
+      .flatMap(t => cleanText(t, INVENTORY_LIMITS.bootTarget) ?? []),
+    httpBootURI: caps.httpBootUri,
   };
 }
 

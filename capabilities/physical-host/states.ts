@@ -649,6 +649,7 @@ export function inventoryStatus(inventory: HostInventory, now: Date): StatusUpda
       inventory.memory.totalGiB === undefined ? undefined : Math.round(inventory.memory.totalGiB),
     disks: inventory.disks.slice(0, 64),
     nics: inventory.nics.slice(0, 64).map(({ ipAddresses: _, ...nic }) => nic),
+    bootCapabilities: inventory.bootCapabilities,
   };
   const addresses = addressesOf(inventory);
   return {

@@ -103,6 +103,18 @@ async function readBack(context: SystemContext, writePath: string): Promise<Boot
   return parseBoot(await pendingBoot(context, writePath, boot));
 }
 
+/** The boot targets the BMC allows and whether it takes a UEFI HTTP boot URI. */
+export async function bootTargetCapabilities(
+  context: SystemContext,
+): Promise<{ bootTargets: string[]; httpBootUri: boolean }> {
+  const boot = record((await context.systemBody()).Boot) ?? {};
+  const vendor = await context.vendor();
+  return {
+    bootTargets: parseBoot(boot).allowedTargets,
+    httpBootUri: "HttpBootUri" in boot || !!httpBootUriBiosAttributes(vendor, "http://x/"),
+  };
+}
+
 /** The override the system reports now (a settings object may hold a pending change). */
 export async function readBootOverride(context: SystemContext): Promise<BootOverrideState> {
   const system = await context.systemBody();

@@ -139,6 +139,12 @@ export async function listVirtualMedia(context: SystemContext): Promise<VirtualM
   return (await readSlots(context)).map(publicSlot);
 }
 
+/** The media kinds some slot of the system can be loaded with. */
+export async function loadableMediaKinds(context: SystemContext): Promise<MediaKind[]> {
+  const slots = (await readSlots(context)).filter(slot => slot.insertMethod !== "none");
+  return (["cd", "usb"] as const).filter(kind => slots.some(slot => acceptsKind(slot, kind)));
+}
+
 function acceptsKind(slot: VirtualMediaSlot, kind: MediaKind): boolean {
   if (kind === "cd") return slot.mediaTypes.some(type => type === "CD" || type === "DVD");
   return slot.mediaTypes.some(type => type === "USBStick" || type === "Floppy");

@@ -56,6 +56,16 @@ describe("PhysicalHost lifecycle", () => {
     expect(hw?.model).toBe(system.Model);
     if (system.SerialNumber) expect(hw?.serialNumber).toBe(system.SerialNumber);
     expect(host.status?.observedPowerState).toBe(system.PowerState);
+    // What the BMC can boot the host with, for the machine controller's claims.
+    const caps = hw?.bootCapabilities;
+    expect(caps?.bootTargets).toEqual(
+      (system.Boot as Record<string, unknown> | undefined)?.[
+        "BootSourceOverrideTarget@Redfish.AllowableValues"
+      ] ?? [],
+    );
+    expect(caps?.virtualMedia).toEqual(
+      mockup.includes("bluefield") ? [] : expect.arrayContaining(["CD"]),
+    );
     expect(host.status?.ready).toBe(true);
     expect(host.status?.conditions?.find(c => c.type === ConditionType.Ready)?.status).toBe("True");
     // Enrollment happens once; at rest a host costs one power-state read per check interval
