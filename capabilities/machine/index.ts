@@ -1,7 +1,7 @@
 // Beskar7Machine and Beskar7MachineTemplate: Pepr bindings only. Admission (defaults and rules),
 // and the machine controller on the shared runtime (machine-controller.ts), woken by its own
-// objects, by PhysicalHosts (a free host, a claimed host's progress) and by Cluster API's
-// Machines and Clusters.
+// objects, by PhysicalHosts (a free host, a claimed host's progress; passed on by the PhysicalHost
+// capability, which watches them) and by Cluster API's Machines and Clusters.
 import { Capability } from "pepr";
 
 import {
@@ -9,8 +9,10 @@ import {
   Beskar7MachineTemplate,
   CapiCluster,
   CapiMachine,
-  PhysicalHost,
+  Kinds,
+  type PhysicalHost,
 } from "../api";
+import { subscribe } from "../lib/object-events";
 import { admit } from "../lib/pepr-admission";
 import {
   machineDefaults,
@@ -60,12 +62,10 @@ When(Beskar7Machine)
   .IsDeleted()
   .Watch(machine => machineGone(machine));
 
-When(PhysicalHost)
-  .IsCreatedOrUpdated()
-  .Watch(host => hostChanged(host));
-When(PhysicalHost)
-  .IsDeleted()
-  .Watch(host => hostGone(host));
+// Hosts come from the PhysicalHost capability's own watch (one copy of every host, not two).
+subscribe<PhysicalHost>(Kinds.PhysicalHost, (host, deleted) =>
+  deleted ? hostGone(host) : hostChanged(host),
+);
 
 When(CapiMachine)
   .IsCreatedOrUpdated()

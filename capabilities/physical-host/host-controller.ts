@@ -4,10 +4,11 @@
 // Everything with side effects is created on first use: capability files run during `pepr build`.
 import { Log, type a } from "pepr";
 
-import { API_GROUP, API_VERSION, Labels, Plurals, type PhysicalHost } from "../api";
+import { API_GROUP, API_VERSION, Kinds, Labels, Plurals, type PhysicalHost } from "../api";
 import { config } from "../lib/config";
 import { paths, pointerSegment } from "../lib/kube";
 import { add, Metrics } from "../lib/metrics";
+import { publish } from "../lib/object-events";
 import { Controller, orUndefinedIfGone, sharedServices } from "../lib/runtime";
 import { bmcGroupKey, poolConnector, type BmcConnector } from "./bmc";
 import { reconcileFingerprint, reconcileHost } from "./controller";
@@ -90,16 +91,21 @@ export const hostController = new Controller<PhysicalHost>({
 
 const secrets = new SecretIndex();
 
-/** A host event: track the Secrets it names, then reconcile (or finalize) it. */
+/**
+ * A host event: track the Secrets it names, reconcile (or finalize) it, and pass it on to the
+ * other controllers that follow hosts (one watch for all: lib/object-events.ts).
+ */
 export function hostChanged(host: PhysicalHost): void {
   secrets.track(host);
   hostController.enqueue(host);
+  publish(Kinds.PhysicalHost, host);
 }
 
 /** A host is gone from the API server. */
 export function hostGone(host: PhysicalHost): void {
   secrets.untrack(host.metadata?.namespace, host.metadata?.name ?? "");
   hostController.deleted(host);
+  publish(Kinds.PhysicalHost, host, true);
 }
 
 /**

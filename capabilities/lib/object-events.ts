@@ -1,0 +1,26 @@
+// Watch events shared between capabilities. Pepr keeps a copy of every watched object per watch
+// binding, so a second controller that watches a kind costs a second copy of all its objects
+// (about 20 MiB per binding at 1000 PhysicalHosts). The capability that owns a kind publishes its
+// events here and other controllers subscribe, so a kind is watched once. Subscribing has no side
+// effect beyond holding the listener, so it may happen at module load (also during `pepr build`).
+
+export type ObjectListener<T> = (obj: T, deleted: boolean) => void;
+
+const listeners = new Map<string, ObjectListener<never>[]>();
+
+export function subscribe<T>(kind: string, listener: ObjectListener<T>): void {
+  const list = listeners.get(kind) ?? [];
+  list.push(listener as ObjectListener<never>);
+  listeners.set(kind, list);
+}
+
+/** Hands an event to every subscriber; one that throws does not keep it from the others. */
+export function publish<T>(kind: string, obj: T, deleted = false): void {
+  for (const listener of listeners.get(kind) ?? []) {
+    try {
+      (listener as ObjectListener<T>)(obj, deleted);
+    } catch {
+      // A subscriber's failure is its own; the owner's reconcile must go on.
+    }
+  }
+}
