@@ -6,7 +6,6 @@ import type {
   BmcVendor,
   BootOverrideRequest,
   BootOverrideResult,
-  BootCapabilities,
   BootOverrideState,
   HostInventory,
   InsertMediaRequest,
@@ -104,8 +103,8 @@ export interface RedfishSystem {
   powerCycle(): Promise<void>;
 
   bootOverride(): Promise<BootOverrideState>;
-  /** What the system can be booted with: loadable virtual media kinds, boot targets, HTTP boot. */
-  bootCapabilities(): Promise<BootCapabilities>;
+  /** The virtual media kinds some slot of the system can be loaded with. */
+  loadableMediaKinds(): Promise<MediaKind[]>;
   /** Sets, then reads back, the boot override. Throws VerificationError if it did not stick. */
   setBootOverride(request: BootOverrideRequest): Promise<BootOverrideResult>;
   clearBootOverride(): Promise<BootOverrideState>;

@@ -3,12 +3,7 @@
 import type { RedfishSystem } from "./api";
 import type { RedfishClientImpl } from "./client";
 import { readBios, setBiosAttributes } from "./operations/bios";
-import {
-  bootTargetCapabilities,
-  clearBootOverride,
-  readBootOverride,
-  setBootOverride,
-} from "./operations/boot";
+import { clearBootOverride, readBootOverride, setBootOverride } from "./operations/boot";
 import type { SystemContext } from "./operations/context";
 import { readInventory } from "./operations/inventory";
 import { ejectMedia, insertMedia, listVirtualMedia, loadableMediaKinds } from "./operations/media";
@@ -28,7 +23,6 @@ import type {
   BmcVendor,
   BootOverrideRequest,
   BootOverrideResult,
-  BootCapabilities,
   BootOverrideState,
   HostInventory,
   InsertMediaRequest,
@@ -137,12 +131,8 @@ export class RedfishSystemImpl implements RedfishSystem, SystemContext {
     return readBootOverride(this);
   }
 
-  async bootCapabilities(): Promise<BootCapabilities> {
-    const [virtualMedia, targets] = await Promise.all([
-      loadableMediaKinds(this),
-      bootTargetCapabilities(this),
-    ]);
-    return { virtualMedia, ...targets };
+  loadableMediaKinds(): Promise<MediaKind[]> {
+    return loadableMediaKinds(this);
   }
 
   setBootOverride(request: BootOverrideRequest): Promise<BootOverrideResult> {

@@ -162,6 +162,10 @@ export interface HostInventory {
   memory: { totalGiB: number };
   disks: DiskInfo[];
   nics: NicInfo[];
+  /** BootSourceOverrideTarget AllowableValues; empty when the BMC does not list them. */
+  bootTargets: string[];
+  /** Whether a UEFI HTTP boot URI can be set (Boot.HttpBootUri, or the vendor's BIOS attribute). */
+  httpBootUri: boolean;
   /** Links that could not be read; inventory is still returned with what was found. */
   warnings: string[];
 }
@@ -191,16 +195,6 @@ export interface BootOverrideState {
   allowedTargets: string[];
   allowedEnabled: string[];
   allowedModes: string[];
-}
-
-/** What a system can be booted with, as its BMC says. */
-export interface BootCapabilities {
-  /** Virtual media kinds some slot can be loaded with. */
-  virtualMedia: MediaKind[];
-  /** BootSourceOverrideTarget AllowableValues; empty when the BMC does not list them. */
-  bootTargets: string[];
-  /** Whether a UEFI HTTP boot URI can be set (Boot.HttpBootUri, or the vendor's BIOS attribute). */
-  httpBootUri: boolean;
 }
 
 export interface BootOverrideResult {

@@ -9,7 +9,7 @@ import {
   type HostInventory as RedfishInventory,
   type RedfishLogger,
   type RedfishSystem,
-  type BootCapabilities as RedfishBootCapabilities,
+  type MediaKind,
   type VirtualMediaSlot,
   withBmcDeadline,
 } from "../../redfish";
@@ -47,7 +47,8 @@ export interface HostInventory {
 
 /** What the BMC offers for booting: the claim matches a machine's mode against it. */
 export interface BootCapabilities {
-  virtualMedia: ("CD" | "USB")[];
+  /** Absent when the slots could not be read. */
+  virtualMedia?: ("CD" | "USB")[];
   /** Allowed one-time boot targets; empty when the BMC does not list them. */
   bootTargets: string[];
   httpBootURI: boolean;
@@ -141,10 +142,10 @@ export function hostBmc(system: RedfishSystem, deadline?: number): HostBmc {
   return {
     inventory: () =>
       translated(async () => {
-        const inventory = toHostInventory(await system.inventory());
-        // Capabilities are an addition: a BMC that cannot tell them still enrolls.
-        const caps = await system.bootCapabilities().catch(() => undefined);
-        return caps ? { ...inventory, bootCapabilities: toBootCapabilities(caps) } : inventory;
+        const raw = await system.inventory();
+        // The media kinds are an addition: a BMC whose slots cannot be read still enrolls.
+        const media = await system.loadableMediaKinds().catch(() => undefined);
+        return { ...toHostInventory(raw), bootCapabilities: toBootCapabilities(raw, media) };
       }),
     powerState: () => translated(async () => toPowerState(await system.powerState())),
     powerOn: () => translated(() => system.powerOn()),
@@ -270,13 +271,17 @@ export function toHostInventory(inventory: RedfishInventory): HostInventory {
   };
 }
 
-function toBootCapabilities(caps: RedfishBootCapabilities): BootCapabilities {
+/** What the BMC can boot the host with; without readable slots, virtual media is left unsaid. */
+function toBootCapabilities(
+  inventory: RedfishInventory,
+  media: MediaKind[] | undefined,
+): BootCapabilities {
   return {
-    virtualMedia: caps.virtualMedia.map(kind => (kind === "cd" ? "CD" : "USB")),
-    bootTargets: caps.bootTargets
+    ...(media ? { virtualMedia: media.map(kind => (kind === "cd" ? "CD" : "USB")) } : {}),
+    bootTargets: (inventory.bootTargets ?? [])
       .slice(0, INVENTORY_LIMITS.bootTargets)
       .flatMap(t => cleanText(t, INVENTORY_LIMITS.bootTarget) ?? []),
-    httpBootURI: caps.httpBootUri,
+    httpBootURI: !!inventory.httpBootUri,
   };
 }
 

@@ -103,15 +103,15 @@ async function readBack(context: SystemContext, writePath: string): Promise<Boot
   return parseBoot(await pendingBoot(context, writePath, boot));
 }
 
-/** The boot targets the BMC allows and whether it takes a UEFI HTTP boot URI. */
-export async function bootTargetCapabilities(
-  context: SystemContext,
-): Promise<{ bootTargets: string[]; httpBootUri: boolean }> {
-  const boot = record((await context.systemBody()).Boot) ?? {};
-  const vendor = await context.vendor();
+/** The boot targets a system's Boot object allows and whether a UEFI HTTP boot URI can be set. */
+export function bootTargetCapabilities(
+  boot: Record<string, unknown> | undefined,
+  vendor: BmcVendor,
+): { bootTargets: string[]; httpBootUri: boolean } {
   return {
     bootTargets: parseBoot(boot).allowedTargets,
-    httpBootUri: "HttpBootUri" in boot || !!httpBootUriBiosAttributes(vendor, "http://x/"),
+    httpBootUri:
+      !!boot && ("HttpBootUri" in boot || !!httpBootUriBiosAttributes(vendor, "http://x/")),
   };
 }
 

@@ -13,6 +13,8 @@ import {
   type ODataLink,
 } from "../resources/common";
 import { isRedfishError } from "../errors";
+import { bootTargetCapabilities } from "./boot";
+import { MEDIA_COLLECTIONS, mediaCollectionPaths } from "./media";
 import { toPowerState } from "./power";
 import type { DiskInfo, Health, HostInventory, NicInfo, ProcessorInfo } from "../types";
 import { type SystemContext, record } from "./context";
@@ -48,8 +50,13 @@ export async function readInventory(context: SystemContext): Promise<HostInvento
       });
   }
 
+  const vendor = await context.vendor();
+  // Seeded from the bodies in hand, so listing the virtual media slots later costs no second GET
+  // of the system and its manager.
+  void context.memo(MEDIA_COLLECTIONS, async () => mediaCollectionPaths(system, manager));
+
   return {
-    vendor: await context.vendor(),
+    vendor,
     systemId: stringOf(system.Id) ?? (await context.systemPath()).split("/").pop() ?? "",
     manufacturer: stringOf(system.Manufacturer) ?? stringOf(chassis?.Manufacturer),
     model: stringOf(system.Model) ?? stringOf(chassis?.Model),
@@ -67,6 +74,7 @@ export async function readInventory(context: SystemContext): Promise<HostInvento
     memory: { totalGiB: memoryGiB },
     disks,
     nics,
+    ...bootTargetCapabilities(record(system.Boot), vendor),
     warnings,
   };
 }

@@ -33,16 +33,25 @@ interface SlotDetail extends VirtualMediaSlot {
 
 /** Collection paths of VirtualMedia linked from the system and from its manager (memoised). */
 async function mediaCollections(context: SystemContext): Promise<string[]> {
-  return context.memo("mediaCollections", async () => {
-    const system = await context.systemBody();
-    const paths: string[] = [];
-    const fromSystem = linkPath(system.VirtualMedia as ODataLink);
-    if (fromSystem) paths.push(fromSystem);
-    const manager = await context.managerBody();
-    const fromManager = linkPath(manager?.VirtualMedia as ODataLink);
-    if (fromManager && fromManager !== fromSystem) paths.push(fromManager);
-    return paths;
-  });
+  return context.memo(MEDIA_COLLECTIONS, async () =>
+    mediaCollectionPaths(await context.systemBody(), await context.managerBody()),
+  );
+}
+
+/** The memo key of a system's VirtualMedia collection paths (readInventory seeds it). */
+export const MEDIA_COLLECTIONS = "mediaCollections";
+
+/** The VirtualMedia collections the system and its manager link to. */
+export function mediaCollectionPaths(
+  system: { VirtualMedia?: unknown },
+  manager: { VirtualMedia?: unknown } | undefined,
+): string[] {
+  const paths: string[] = [];
+  const fromSystem = linkPath(system.VirtualMedia as ODataLink);
+  if (fromSystem) paths.push(fromSystem);
+  const fromManager = linkPath(manager?.VirtualMedia as ODataLink);
+  if (fromManager && fromManager !== fromSystem) paths.push(fromManager);
+  return paths;
 }
 
 /** AMI's literal "None" (any case) for an empty slot's Image. */

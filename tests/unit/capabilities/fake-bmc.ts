@@ -86,6 +86,8 @@ export function sampleRedfishInventory(): RedfishInventory {
       { id: "NIC.2", macAddress: "not-a-mac", linkStatus: "NoLink" },
     ],
     hostName: "node-21",
+    bootTargets: ["Pxe", "Cd", "Hdd"],
+    httpBootUri: false,
     warnings: [],
   };
 }
