@@ -177,18 +177,7 @@ export async function startCapi(opts: CapiManagerOptions): Promise<CapiManagers>
         crdDocs.push(crd);
       }
     }
-    await mustKubectl(
-      kubectl,
-      [
-        "apply",
-        "--server-side",
-        "--force-conflicts",
-        `--field-manager=${FIELD_MANAGER}`,
-        "-f",
-        "-",
-      ],
-      crdDocs.map(d => stringify(d)).join("---\n"),
-    );
+    await applyDocs(kubectl, crdDocs);
     await mustKubectl(kubectl, [
       "wait",
       "--for=condition=Established",
@@ -255,18 +244,7 @@ export async function startCapi(opts: CapiManagerOptions): Promise<CapiManagers>
         configs.push(doc);
       }
     }
-    await mustKubectl(
-      kubectl,
-      [
-        "apply",
-        "--server-side",
-        "--force-conflicts",
-        `--field-manager=${FIELD_MANAGER}`,
-        "-f",
-        "-",
-      ],
-      configs.map(d => stringify(d)).join("---\n"),
-    );
+    await applyDocs(kubectl, configs);
     await waitForDefaulting(kubectl, deadline);
     log(`registered ${webhookConfigurations.join(", ")}`);
   } catch (err) {
@@ -412,6 +390,15 @@ function runKubectl(bin: string, args: string[], input?: string): Promise<Kubect
     child.on("close", code => resolve({ code: code ?? -1, stdout, stderr }));
     child.stdin.end(input ?? "");
   });
+}
+
+/** Server-side apply of documents under this harness's field manager, taking over conflicts. */
+async function applyDocs(kubectl: Kubectl, docs: unknown[]): Promise<void> {
+  await mustKubectl(
+    kubectl,
+    ["apply", "--server-side", "--force-conflicts", `--field-manager=${FIELD_MANAGER}`, "-f", "-"],
+    docs.map(d => stringify(d)).join("---\n"),
+  );
 }
 
 async function mustKubectl(kubectl: Kubectl, args: string[], input?: string): Promise<string> {
