@@ -32,3 +32,15 @@ export {
   type ConfigVolumeOptions,
 } from "./config-volume";
 export { IsoError, SECTOR, buildIso, type IsoFile, type IsoOptions } from "./iso9660/writer";
+export {
+  BootPaths,
+  TOKEN_KEY_BYTES,
+  bootToken,
+  bootURL,
+  canonicalUUID,
+  newSessionId,
+  newTokenKey,
+  verifyBootToken,
+  type BootSession,
+  type TokenPurpose,
+} from "./session";
