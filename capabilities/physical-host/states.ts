@@ -40,6 +40,7 @@ import { TIMING_DEFAULTS, type Config } from "../lib/config";
 import type { EventInput } from "../lib/events";
 import { backoffDelay, type BackoffSettings } from "../lib/runtime";
 import { BmcFailure, cutText, type HostBmc, type HostInventory } from "./bmc";
+import { exitAfterActionForTests } from "./test-exit";
 
 /** The timing settings the controller reads; each is documented on Config. */
 export type HostControllerConfig = Pick<Config, keyof typeof TIMING_DEFAULTS>;
@@ -254,6 +255,7 @@ async function provisioning(ctx: HostContext): Promise<Transition> {
 
   const bmc = await ctx.bmc();
   const outcome = await runStep(next, request, bmc);
+  if (outcome.note) exitAfterActionForTests(next);
   const completedSteps = [
     ...(progress.completedSteps ?? []),
     { step: next, completedTime: ctx.now.toISOString() },
