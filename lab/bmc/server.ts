@@ -227,6 +227,9 @@ export class TestBmc {
   maxConcurrentSystems = 0;
   readonly #inFlightBySystem = new Map<string, number>();
   readonly actions: BmcAction[] = [];
+  /** The most sessions open at one moment, and logins refused at maxSessions (load tests). */
+  peakSessions = 0;
+  refusedLogins = 0;
   readonly boots: BootRecord[] = [];
   /** Delay added before every response (ms); change at any time. */
   latencyMs: number;
@@ -859,6 +862,7 @@ export class TestBmc {
       if (now - s.lastUsed > this.profile.sessionTimeoutMs) this.sessions.delete(token);
     }
     if (this.sessions.size >= this.profile.maxSessions) {
+      this.refusedLogins++;
       this.fail(503, messages.sessionLimitExceeded());
     }
     const id = `${this.nonce}${(++this.sessionCounter).toString(16).padStart(8, "0")}`;
@@ -870,6 +874,7 @@ export class TestBmc {
       lastUsed: now,
     };
     this.sessions.set(session.token, session);
+    this.peakSessions = Math.max(this.peakSessions, this.sessions.size);
     this.record({ kind: "session-create", id });
     const headers: Record<string, string> = { "X-Auth-Token": session.token };
     if (this.profile.sessionLocation === "relative") headers.Location = session.uri;
