@@ -150,13 +150,15 @@ async function enroll(ctx: HostContext): Promise<Transition> {
 
 async function available(ctx: HostContext): Promise<Transition> {
   if (ctx.host.spec?.consumerRef) {
-    return {
+    const claim: Transition = {
       state: HostState.Claimed,
       events: [
         { type: "Normal", reason: "Claimed", message: `claimed by ${consumerName(ctx.host)}` },
       ],
       requeueAfterMs: 0,
     };
+    // With its request already written, the claim goes on to provisioning in this run.
+    return ctx.host.spec.provisioning ? andThen(ctx, claim, claimed) : claim;
   }
   return idle(ctx, HostState.Available);
 }
@@ -182,7 +184,7 @@ async function claimed(ctx: HostContext): Promise<Transition> {
   }
   const progress = host.status?.provisioning;
   const fresh = !progress || (progress.consumerUID ?? "") !== (host.spec.consumerRef.uid ?? "");
-  return {
+  const start: Transition = {
     state: HostState.Provisioning,
     status: fresh
       ? {
@@ -203,6 +205,31 @@ async function claimed(ctx: HostContext): Promise<Transition> {
       },
     ],
     requeueAfterMs: 0,
+  };
+  return andThen(ctx, start, provisioning);
+}
+
+/**
+ * Runs `next` in the same reconcile, on the host as `first` leaves it, and returns both as one
+ * Transition (one status patch). A claim thus reaches its first BMC action in the run that sees
+ * it, not after one run and one watch round trip per state (Claimed, Provisioning, each no-op
+ * step): the issue's "first BMC action within 1 s of the claim".
+ */
+async function andThen(ctx: HostContext, first: Transition, next: Handler): Promise<Transition> {
+  const status = { ...ctx.host.status, ...first.status, state: first.state };
+  for (const [key, value] of Object.entries(status)) {
+    if (value === null) delete (status as Record<string, unknown>)[key];
+  }
+  const second = await next({
+    ...ctx,
+    host: { ...ctx.host, status: status as PhysicalHostStatus },
+  });
+  return {
+    ...second,
+    status: { ...first.status, ...second.status },
+    conditions: [...(first.conditions ?? []), ...(second.conditions ?? [])],
+    events: [...(first.events ?? []), ...(second.events ?? [])],
+    removeAnnotations: [...(first.removeAnnotations ?? []), ...(second.removeAnnotations ?? [])],
   };
 }
 
@@ -262,7 +289,7 @@ async function provisioning(ctx: HostContext): Promise<Transition> {
   ];
   // currentStep names the step in progress: the one after this, until the plan is done.
   const pending = provisioningPlan(request).find(step => step !== next && !done.has(step));
-  return {
+  const stepDone: Transition = {
     state: HostState.Provisioning,
     status: {
       provisioning: {
@@ -284,6 +311,9 @@ async function provisioning(ctx: HostContext): Promise<Transition> {
     events: outcome.note ? [{ type: "Normal", reason: next, message: outcome.note }] : [],
     requeueAfterMs: 0,
   };
+  // One BMC action per run, recorded before the next: a step that found nothing to do (already
+  // off, nothing inserted) goes straight on to the next step.
+  return outcome.note || !pending ? stepDone : andThen(ctx, stepDone, provisioning);
 }
 
 interface StepOutcome {
@@ -305,8 +335,11 @@ export async function runStep(
       return { note: "powered off", power: "Off" };
     }
     case ProvisioningStep.EjectMedia: {
+      // Media this request inserts itself stay: a step replayed after a lost status patch (or
+      // chained after later steps, see andThen) must not undo the insert that followed it.
+      const wanted = new Set([request.bootISO, request.configMediaURL].filter(Boolean));
       const inserted = (await bmc.virtualMedia()).filter(s => s.inserted);
-      if (!inserted.length) return {};
+      if (inserted.every(s => s.image !== undefined && wanted.has(s.image))) return {};
       await bmc.ejectMedia();
       return { note: `ejected ${inserted.map(s => s.image ?? s.id).join(", ")}` };
     }
@@ -588,17 +621,27 @@ const CREDENTIALS_FAILURE: Partial<Record<HostErrorReasonName, string>> = {
   [HostErrorReason.AuthenticationFailed]: ConditionReason.AuthenticationFailed,
   [HostErrorReason.SecretNotFound]: ConditionReason.SecretNotFound,
   [HostErrorReason.SecretInvalid]: ConditionReason.SecretInvalid,
+  [HostErrorReason.SecretNotLabelled]: ConditionReason.SecretNotLabelled,
+};
+
+/** Failures found before any BMC request: whether the BMC is reachable is unknown. */
+const NOT_ASKED: Partial<Record<HostErrorReasonName, string>> = {
+  [HostErrorReason.SecretNotFound]: ConditionReason.SecretNotFound,
+  [HostErrorReason.SecretInvalid]: ConditionReason.SecretInvalid,
+  [HostErrorReason.SecretNotLabelled]: ConditionReason.SecretNotLabelled,
+  [HostErrorReason.AddressRefused]: ConditionReason.AddressRefused,
+  [HostErrorReason.NamespaceIgnored]: ConditionReason.NamespaceIgnored,
 };
 
 function bmcCondition(reason: HostErrorReasonName, message: string): ConditionInput {
-  // Without credentials the BMC was never asked, so whether it is reachable is unknown.
-  const noSecret =
-    reason === HostErrorReason.SecretNotFound || reason === HostErrorReason.SecretInvalid;
+  // Without credentials (or an allowed address) the BMC was never asked: reachability is unknown.
+  const noSecret = reason in NOT_ASKED;
   return {
     type: ConditionType.BMCReachable,
     status: noSecret ? "Unknown" : reason === HostErrorReason.ActionRejected ? "True" : "False",
     // A refused action came from a BMC that answered: reachable, and the refusal says why.
     reason:
+      NOT_ASKED[reason] ??
       CREDENTIALS_FAILURE[reason] ??
       (reason === HostErrorReason.ActionRejected
         ? ConditionReason.Connected

@@ -580,16 +580,18 @@ describe("handlers", () => {
         provisioning: { consumerUID: "old-consumer", completedSteps: steps("PowerOff") },
       },
     });
-    const t = await HostStateTable.Claimed.handler!(ctx(host));
+    const t = await HostStateTable.Claimed.handler!(ctx(host, new FakeBmc({ power: "Off" })));
     expect(t.state).toBe("Provisioning");
-    expect(t.status).toEqual({
-      provisioning: {
-        consumerUID: CONSUMER.uid,
-        currentStep: "PowerOff",
-        startedTime: NOW.toISOString(),
-        completedSteps: [],
-        attempts: 0,
-      },
+    // The old consumer's progress is dropped; the run goes on to the first step that acts.
+    expect(t.status?.provisioning).toEqual({
+      consumerUID: CONSUMER.uid,
+      currentStep: "SetBootOverride",
+      startedTime: NOW.toISOString(),
+      completedSteps: ["PowerOff", "EjectMedia", "InsertBootMedia"].map(step => ({
+        step,
+        completedTime: NOW.toISOString(),
+      })),
+      attempts: 0,
     });
     expect(t.events?.[0]).toEqual({
       type: "Normal",
@@ -606,9 +608,15 @@ describe("handlers", () => {
         provisioning: { consumerUID: CONSUMER.uid, completedSteps: steps("PowerOff") },
       },
     });
-    const t = await HostStateTable.Claimed.handler!(ctx(host));
+    const t = await HostStateTable.Claimed.handler!(ctx(host, new FakeBmc({ power: "Off" })));
     expect(t.state).toBe("Provisioning");
-    expect(t.status).toEqual({});
+    // PowerOff stays done; the run resumes with the next step.
+    expect(t.status?.provisioning?.consumerUID).toBe(CONSUMER.uid);
+    expect(t.status?.provisioning?.completedSteps?.map(s => s.step)).toEqual([
+      "PowerOff",
+      "EjectMedia",
+      "SetBootOverride",
+    ]);
     expect(t.events?.[0]?.message).toContain("network boot (Pxe)");
   });
 
