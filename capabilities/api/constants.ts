@@ -93,7 +93,7 @@ export const HostStates: Record<HostStateName, HostStateFacts> = {
   },
   Inspecting: {
     description:
-      "the host network-boots the inspection image, which reports hardware details back (entered once the boot service delivers inspection; until then a host found here is re-enrolled)",
+      "the host network-boots the inspection image through the boot service and waits for its report (status.boot.reportedTime), which fills hardwareDetails",
     failure: "keep",
     claimable: false,
     busy: true,
@@ -190,6 +190,25 @@ export type BootModeName = (typeof BootMode)[keyof typeof BootMode];
 /** How a host is booted for provisioning (PhysicalHost spec.provisioning.mode). */
 export const HostBootMethod = { VirtualMedia: "VirtualMedia", Network: "Network" } as const;
 export type HostBootMethodName = (typeof HostBootMethod)[keyof typeof HostBootMethod];
+
+/**
+ * How the OS of a provisioning reaches its configuration and the bootstrap data
+ * (status.boot.delivery); chosen per host by capabilities/physical-host/delivery.ts.
+ */
+export const BootDelivery = {
+  /** The user's ISO unchanged (its bootstrap data may ride on a cidata config volume). */
+  PreBakedISO: "PreBakedISO",
+  /** The user's ISO streamed through the boot service with the host's kernel arguments. */
+  PatchedISO: "PatchedISO",
+  /** The user's ISO unchanged plus a per-host configuration volume on a second slot. */
+  ConfigVolume: "ConfigVolume",
+  /** PXE or UEFI HTTP boot chaining to the boot service's per-host iPXE script. */
+  NetworkBoot: "NetworkBoot",
+} as const;
+export type BootDeliveryName = (typeof BootDelivery)[keyof typeof BootDelivery];
+
+/** The boot service's Secret (in the operator's namespace) and the key holding the HMAC key. */
+export const BootServiceSecret = { name: "beskar7-boot-service", tokenKey: "token-key" } as const;
 
 /** Redfish boot source override target for network boot. */
 export const NetworkBootTarget = { Pxe: "Pxe", UefiHttp: "UefiHttp" } as const;
@@ -300,6 +319,8 @@ export type ConditionTypeName = (typeof ConditionType)[keyof typeof ConditionTyp
 /** metav1.Condition reasons (CamelCase, as the Condition schema requires). */
 export const ConditionReason = {
   Ready: "Ready",
+  /** PhysicalHost: how the configuration and bootstrap data reach the OS (status.boot). */
+  BootDelivered: "BootDelivered",
   NotReady: "NotReady",
   Paused: "Paused",
   NotPaused: "NotPaused",
@@ -337,6 +358,25 @@ export const ConditionReason = {
   WaitingForOwnerMachine: "WaitingForOwnerMachine",
   NoMatchingHost: "NoMatchingHost",
   HostClaimed: "HostClaimed",
+  // boot delivery (PhysicalHost BootDelivered)
+  /** The delivery path is chosen and its media are in place: the reason names the path. */
+  BootDeliveryChosen: "BootDeliveryChosen",
+  /** BESKAR7_BOOT_URL is not set, so nothing can be served to the host. */
+  BootServiceNotConfigured: "BootServiceNotConfigured",
+  /** The boot service's Secret (its HMAC key) does not exist or has no usable key yet. */
+  BootServiceSecretMissing: "BootServiceSecretMissing",
+  /** The host's system UUID, by which the boot service finds it, is not known. */
+  SystemUUIDUnknown: "SystemUUIDUnknown",
+  /** The request cannot be rendered for this OS (e.g. an invalid configURL). */
+  BootConfigInvalid: "BootConfigInvalid",
+  /** Bootstrap data exists but this OS or this BMC gives it no way to the host. */
+  BootstrapDataNotDelivered: "BootstrapDataNotDelivered",
+  /** The OS configuration was fetched (or the inspection report arrived). */
+  BootSignalReceived: "BootSignalReceived",
+  /** Powered on, waiting for the OS to fetch its configuration or the report to arrive. */
+  WaitingForBootSignal: "WaitingForBootSignal",
+  /** The signal did not come within BESKAR7_BOOT_SIGNAL_TIMEOUT_MS. */
+  BootSignalTimeout: "BootSignalTimeout",
   RequirementsMet: "RequirementsMet",
   RequirementsNotMet: "RequirementsNotMet",
   HostLost: "HostLost",

@@ -23,10 +23,12 @@ import type {
   TemplateObjectMetaSchema,
 } from "./sources/machine";
 import type {
+  BootStatusSchema,
   ConsumerRefSchema,
   HardwareDetailsSchema,
   HostProvisioningSchema,
   HostProvisioningStatusSchema,
+  InspectionReportSchema,
   PhysicalHostSpecSchema,
   PhysicalHostStatusSchema,
   RedfishConnectionSchema,
@@ -46,6 +48,8 @@ export type ConsumerRef = Static<typeof ConsumerRefSchema>;
 export type HostProvisioning = Static<typeof HostProvisioningSchema>;
 export type HostProvisioningStatus = Static<typeof HostProvisioningStatusSchema>;
 export type HardwareDetails = Static<typeof HardwareDetailsSchema>;
+export type BootStatus = Static<typeof BootStatusSchema>;
+export type InspectionReport = Static<typeof InspectionReportSchema>;
 export type CompletedProvisioningStep = NonNullable<
   HostProvisioningStatus["completedSteps"]
 >[number];

@@ -75,6 +75,15 @@ export const TIMING_DEFAULTS = Object.freeze({
 const T = TIMING_DEFAULTS;
 
 export const config: Readonly<Config> = Object.freeze({
+  /**
+   * A host whose OS should signal (configuration fetched, inspection report) and has not this
+   * long after power-on gets a BootSignalTimeout condition.
+   */
+  bootSignalTimeoutMs: number;
+  /** The boot service's external base URL (BESKAR7_BOOT_URL); unset: not configured. */
+  bootServiceURL?: string;
+  /** The operator's namespace, where the boot service's Secret is (BESKAR7_NAMESPACE). */
+  namespace: string;
   maxConcurrentReconciles: integer("BESKAR7_MAX_CONCURRENT_RECONCILES", 64, 1, 10_000),
   maxReconcilesPerBMC: integer("BESKAR7_MAX_RECONCILES_PER_BMC", 1, 1, 100),
   maxRequestsPerBMC: integer("BESKAR7_MAX_REQUESTS_PER_BMC", 4, 1, 64),
@@ -111,3 +120,36 @@ export const config: Readonly<Config> = Object.freeze({
   machineWaitingRecheckMs: integer("BESKAR7_MACHINE_RECHECK_MS", 60_000, 100, 86_400_000),
   nodeCheckIntervalMs: integer("BESKAR7_NODE_CHECK_INTERVAL_MS", 10_000, 100, 86_400_000),
 });
+  bootSignalTimeoutMs: 30 * 60_000,
+/** BESKAR7_BOOT_URL: an http(s) URL without credentials, query or fragment, or unset. */
+function bootServiceURL(): string | undefined {
+  const raw = process.env.BESKAR7_BOOT_URL?.trim();
+  if (!raw) return undefined;
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new Error(`BESKAR7_BOOT_URL=${raw} is not a URL`);
+  }
+  if (
+    (url.protocol !== "https:" && url.protocol !== "http:") ||
+    url.username ||
+    url.password ||
+    url.search ||
+    url.hash
+  ) {
+    throw new Error(
+      `BESKAR7_BOOT_URL=${raw} must be an http(s) base URL without credentials, query or fragment`,
+    );
+  }
+  return raw.replace(/\/+$/, "");
+}
+
+  bootSignalTimeoutMs: integer(
+    "BESKAR7_BOOT_SIGNAL_TIMEOUT_MS",
+    T.bootSignalTimeoutMs,
+    1000,
+    7 * 86_400_000,
+  ),
+  bootServiceURL: bootServiceURL(),
+  namespace: process.env.BESKAR7_NAMESPACE?.trim() || "pepr-system",

@@ -58,14 +58,8 @@ export function checkMachineSpec(
       ),
     );
   }
-  if (mode === ProvisioningMode.RemoteConfig && !spec.configURL) {
-    found.push(
-      problem(
-        `${path}.configURL`,
-        "is required for provisioningMode RemoteConfig: the URL the OS reads its configuration from",
-      ),
-    );
-  }
+  // RemoteConfig without configURL is complete: the OS then reads the Machine's bootstrap data
+  // from the boot service (docs/machine.md). osFamily is the CRD's rule.
   if (NetworkProvisioningModes.includes(mode)) {
     for (const field of ["inspectionImageURL", "targetImageURL"] as const) {
       if (!spec[field])

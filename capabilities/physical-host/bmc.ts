@@ -9,7 +9,6 @@ import {
   type HostInventory as RedfishInventory,
   type RedfishLogger,
   type RedfishSystem,
-  type MediaKind,
   type VirtualMediaSlot,
   withBmcDeadline,
 } from "../../redfish";
@@ -49,6 +48,8 @@ export interface HostInventory {
 export interface BootCapabilities {
   /** Absent when the slots could not be read. */
   virtualMedia?: ("CD" | "USB")[];
+  /** Slots loadable with a CD or USB stick; absent when the slots could not be read. */
+  virtualMediaSlots?: number;
   /** Allowed one-time boot targets; empty when the BMC does not list them. */
   bootTargets: string[];
   httpBootURI: boolean;
@@ -143,9 +144,11 @@ export function hostBmc(system: RedfishSystem, deadline?: number): HostBmc {
     inventory: () =>
       translated(async () => {
         const raw = await system.inventory();
-        // The media kinds are an addition: a BMC whose slots cannot be read still enrolls.
-        const media = await system.loadableMediaKinds().catch(() => undefined);
-        return { ...toHostInventory(raw), bootCapabilities: toBootCapabilities(raw, media) };
+        // The slots are an addition: a BMC whose slots cannot be read still enrolls. One read
+        // gives both the kinds and the number of loadable slots (a second one takes a config
+        // volume beside the ISO).
+        const slots = await system.virtualMedia().catch(() => undefined);
+        return { ...toHostInventory(raw), bootCapabilities: toBootCapabilities(raw, slots) };
       }),
     powerState: () => translated(async () => toPowerState(await system.powerState())),
     powerOn: () => translated(() => system.powerOn()),
@@ -271,13 +274,27 @@ export function toHostInventory(inventory: RedfishInventory): HostInventory {
   };
 }
 
+/** The kinds a slot takes, by the MediaTypes the driver parsed (AMI's inferred ones included). */
+function slotKinds(slot: VirtualMediaSlot): ("CD" | "USB")[] {
+  if (slot.insertMethod === "none") return [];
+  const kinds: ("CD" | "USB")[] = [];
+  if (slot.mediaTypes.some(t => t === "CD" || t === "DVD")) kinds.push("CD");
+  if (slot.mediaTypes.some(t => t === "USBStick" || t === "Floppy")) kinds.push("USB");
+  return kinds;
+}
+
 /** What the BMC can boot the host with; without readable slots, virtual media is left unsaid. */
-function toBootCapabilities(
+export function toBootCapabilities(
   inventory: RedfishInventory,
-  media: MediaKind[] | undefined,
+  slots: VirtualMediaSlot[] | undefined,
 ): BootCapabilities {
+  const loadable = slots?.map(slotKinds).filter(kinds => kinds.length > 0);
+  const media = loadable
+    ? (["CD", "USB"] as const).filter(kind => loadable.some(kinds => kinds.includes(kind)))
+    : undefined;
   return {
-    ...(media ? { virtualMedia: media.map(kind => (kind === "cd" ? "CD" : "USB")) } : {}),
+    ...(media ? { virtualMedia: [...media] } : {}),
+    ...(loadable ? { virtualMediaSlots: loadable.length } : {}),
     bootTargets: (inventory.bootTargets ?? [])
       .slice(0, INVENTORY_LIMITS.bootTargets)
       .flatMap(t => cleanText(t, INVENTORY_LIMITS.bootTarget) ?? []),

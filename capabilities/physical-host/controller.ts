@@ -14,6 +14,7 @@ import {
 import { findCondition, setConditions, type ConditionInput } from "../lib/conditions";
 import { abortable, type RunResult } from "../lib/runtime";
 import type { BmcConnection, BmcConnector } from "./bmc";
+import type { BootServiceAccess } from "./boot-session";
 import { moveAnnotations, restoredStatus } from "./move";
 import {
   failure,
@@ -27,17 +28,28 @@ export interface HostControllerDeps {
   connect: BmcConnector;
   config: HostControllerConfig;
   now?: () => Date;
+  /** The boot service (not configured when omitted). */
+  bootService?: BootServiceAccess;
 }
 
 /**
  * What of a host, when it changes, needs a reconcile: the spec (its generation), annotations
  * (reboot, refresh, paused, detached, force-delete) and labels. Status is written by this
  * controller alone, so an event that changes only status is the echo of its own patch and needs
- * no run: without this every enrollment cost one more BMC request for nothing.
+ * no run: without this every enrollment cost one more BMC request for nothing. The exception is
+ * what the boot service writes (status.boot's signals), which a waiting host must see at once.
  */
 export function reconcileFingerprint(host: PhysicalHost): string {
   const meta = host.metadata ?? {};
-  return JSON.stringify([meta.generation, sorted(meta.annotations), sorted(meta.labels)]);
+  const boot = host.status?.boot;
+  return JSON.stringify([
+    meta.generation,
+    sorted(meta.annotations),
+    sorted(meta.labels),
+    ...(boot?.configFetchedTime || boot?.reportedTime
+      ? [boot.configFetchedTime ?? "", boot.reportedTime ?? ""]
+      : []),
+  ]);
 }
 
 function sorted(map: Record<string, string> | undefined): [string, string][] {
@@ -107,6 +119,7 @@ export async function reconcileHost(
       host: subject,
       now,
       config: deps.config,
+      bootService: deps.bootService,
       bmc: async () => {
         signal.throwIfAborted();
         connection ??= await deps.connect(subject);

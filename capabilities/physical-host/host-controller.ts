@@ -4,13 +4,22 @@
 // Everything with side effects is created on first use: capability files run during `pepr build`.
 import { Log, type a } from "pepr";
 
-import { API_GROUP, API_VERSION, Kinds, Labels, Plurals, type PhysicalHost } from "../api";
+import {
+  API_GROUP,
+  API_VERSION,
+  BootServiceSecret,
+  Kinds,
+  Labels,
+  Plurals,
+  type PhysicalHost,
+} from "../api";
 import { config } from "../lib/config";
 import { paths, pointerSegment } from "../lib/kube";
 import { add, Metrics } from "../lib/metrics";
 import { publish } from "../lib/object-events";
 import { Controller, orUndefinedIfGone, sharedServices } from "../lib/runtime";
 import { bmcGroupKey, poolConnector, type BmcConnector } from "./bmc";
+import { secretBootAccess, type BootServiceAccess } from "./boot-session";
 import { reconcileFingerprint, reconcileHost } from "./controller";
 import type { SecretData } from "./credentials";
 import { finalizeHost } from "./finalize";
@@ -55,6 +64,19 @@ function bmcConnector(): { connect: BmcConnector; closeAll: () => Promise<void> 
           code: status === undefined ? "NoResponse" : String(status),
         });
       }
+let bootAccess: BootServiceAccess | undefined;
+
+/** The boot service: its URL from the environment, its key from its Secret (read when needed). */
+function bootService(): BootServiceAccess {
+  if (bootAccess) return bootAccess;
+  const { kube } = sharedServices();
+  const path = paths.object("", "v1", "secrets", config.namespace, BootServiceSecret.name);
+  bootAccess = secretBootAccess(config.bootServiceURL, config.namespace, () =>
+    orUndefinedIfGone(kube.get<{ data?: Record<string, string> }>(path)),
+  );
+  return bootAccess;
+}
+
     },
   });
   connector = { connect, closeAll: () => pool.closeAll() };
@@ -65,7 +87,11 @@ export const hostController = new Controller<PhysicalHost>({
   name: "physicalhost",
   resource: { group: API_GROUP, version: API_VERSION, plural: Plurals.PhysicalHost },
   reconcile: (host, { signal }) =>
-    reconcileHost(host, { connect: bmcConnector().connect, config }, signal),
+    reconcileHost(
+      host,
+      { connect: bmcConnector().connect, config, bootService: bootService() },
+      signal,
+    ),
   finalize: (host, { signal }) =>
     finalizeHost(host, { connect: bmcConnector().connect, config }, signal),
   groupOf: bmcGroupKey,

@@ -17,6 +17,7 @@
 // (conditions Detached and Paused say so) and get no BMC calls.
 import {
   Annotations,
+  BootDelivery,
   ConditionReason,
   ConditionType,
   HostBootMethod,
@@ -29,6 +30,7 @@ import {
   HostStates,
   type HostStateFacts,
   type HostStateName,
+  type BootDeliveryName,
   type MachineAddress,
   type PhysicalHost,
   type PhysicalHostStatus,
@@ -41,6 +43,18 @@ import type { EventInput } from "../lib/events";
 import { backoffDelay, type BackoffSettings } from "../lib/runtime";
 import { BmcFailure, cutText, type HostBmc, type HostInventory } from "./bmc";
 import { exitAfterActionForTests } from "./test-exit";
+import {
+  BootConfigError,
+  bootMedia,
+  foldReport,
+  newBootStatus,
+  notConfigured,
+  withoutToken,
+  type BootMedia,
+  type BootServiceAccess,
+  type BootServiceState,
+} from "./boot-session";
+import { bootSignalOf, chooseDelivery } from "./delivery";
 
 /** The timing settings the controller reads; each is documented on Config. */
 export type HostControllerConfig = Pick<Config, keyof typeof TIMING_DEFAULTS>;
@@ -75,6 +89,8 @@ export interface HostContext {
   /** The host's BMC, connected on first use in this reconcile. */
   bmc(): Promise<HostBmc>;
 }
+  /** Where the boot service is and its key (not configured when omitted). */
+  bootService?: BootServiceAccess;
 
 type Handler = (ctx: HostContext) => Promise<Transition>;
 
@@ -102,6 +118,7 @@ export const HostStateTable: Record<HostStateName, HostStateRecord> = withHandle
   Available: available,
   Claimed: claimed,
   Provisioning: provisioning,
+  Inspecting: provisioning,
   Provisioned: provisioned,
   Deprovisioning: deprovisioning,
   Error: recover,
@@ -184,29 +201,139 @@ async function claimed(ctx: HostContext): Promise<Transition> {
   }
   const progress = host.status?.provisioning;
   const fresh = !progress || (progress.consumerUID ?? "") !== (host.spec.consumerRef.uid ?? "");
-  const start: Transition = {
-    state: HostState.Provisioning,
-    status: fresh
-      ? {
-          provisioning: {
-            consumerUID: host.spec.consumerRef.uid,
-            currentStep: provisioningPlan(host.spec.provisioning)[0],
-            startedTime: ctx.now.toISOString(),
-            completedSteps: [],
-            attempts: 0,
+  const start: Transition = fresh
+    ? await startProvisioning(ctx, host.spec.provisioning)
+    : {
+        state: HostState.Provisioning,
+        events: [
+          {
+            type: "Normal",
+            reason: "ProvisioningStarted",
+            message: `provisioning for ${consumerName(host)}: ${describeRequest(host.spec.provisioning)}`,
           },
-        }
-      : {},
+        ],
+        requeueAfterMs: 0,
+      };
+  return start.state === HostState.Provisioning ? andThen(ctx, start, provisioning) : start;
+}
+
+/**
+ * A new provisioning: choose how its configuration reaches the OS (delivery.ts), start a boot
+ * session where the boot service is needed (status.boot, written with the plan before any medium
+ * is inserted), or stay Claimed with a condition naming what is missing. Waiting costs no BMC call.
+ */
+async function startProvisioning(ctx: HostContext, request: HostProvisioning): Promise<Transition> {
+  const { host, now } = ctx;
+  const access = ctx.bootService ?? notConfigured;
+  const choice = chooseDelivery({
+    request,
+    capabilities: host.status?.hardwareDetails?.bootCapabilities,
+    bootServiceConfigured: !!access.baseURL,
+  });
+  if (!choice.ok) return bootWait(ctx, ConditionReason.BootConfigInvalid, choice.message, true);
+  let boot: Record<string, unknown> | null = null;
+  if (choice.usesBootService) {
+    const service = await access.state();
+    if (!service.ready) return bootWait(ctx, service.reason, service.message);
+    if (!host.status?.hardwareDetails?.systemUUID) {
+      return bootWait(
+        ctx,
+        ConditionReason.SystemUUIDUnknown,
+        `${choice.delivery} needs the boot service, which finds a host by its system UUID, and the BMC reported none for this host (status.hardwareDetails.systemUUID)`,
+      );
+    }
+    try {
+      boot = newBootStatus(host, request, choice, service.baseURL, now);
+    } catch (err) {
+      if (!(err instanceof BootConfigError)) throw err;
+      return bootWait(ctx, ConditionReason.BootConfigInvalid, err.message, true);
+    }
+  }
+  const undelivered = choice.bootstrapNotDelivered;
+  const message = `${choice.delivery}: ${undelivered ?? choice.reason}`;
+  return {
+    state: HostState.Provisioning,
+    status: {
+      provisioning: {
+        consumerUID: host.spec!.consumerRef!.uid,
+        currentStep: provisioningPlan(request, choice.delivery)[0],
+        startedTime: now.toISOString(),
+        completedSteps: [],
+        attempts: 0,
+      },
+      // No session (PreBakedISO): whatever an earlier provisioning left is removed.
+      boot: boot as StatusUpdate["boot"],
+    },
+    conditions: [
+      {
+        type: ConditionType.BootDelivered,
+        status: undelivered ? "False" : "True",
+        reason: undelivered
+          ? ConditionReason.BootstrapDataNotDelivered
+          : ConditionReason.BootDeliveryChosen,
+        message,
+      },
+    ],
     events: [
       {
         type: "Normal",
         reason: "ProvisioningStarted",
-        message: `provisioning for ${consumerName(host)}: ${describeRequest(host.spec.provisioning)}`,
+        message: `provisioning for ${consumerName(host)}: ${describeRequest(request)}`,
       },
     ],
+      // A pre-baked ISO with nothing to deliver has nothing to say.
+      ...(choice.usesBootService || undelivered
+        ? [
+            {
+              type: undelivered ? ("Warning" as const) : ("Normal" as const),
+              reason: undelivered ? ConditionReason.BootstrapDataNotDelivered : "BootDelivery",
+              message: boundedMessage(message, EVENT_MESSAGE_MAX),
+            },
+          ]
+        : []),
     requeueAfterMs: 0,
   };
-  return andThen(ctx, start, provisioning);
+}
+
+/**
+ * The provisioning waits for what its boot needs (Claimed before it starts, Provisioning when a
+ * served medium's key is gone). Retried on a backoff that grows with the wait (the condition's
+ * age), without state of its own, and with no BMC call; `needsEdit` waits the longest, since only
+ * a change of the request (which runs the host at once) can fix it.
+ */
+function bootWait(
+  ctx: HostContext,
+  reason: string,
+  message: string,
+  needsEdit = false,
+  state: HostStateName = HostState.Claimed,
+): Transition {
+  const { host, now, config } = ctx;
+  const before = host.status?.conditions?.find(c => c.type === ConditionType.BootDelivered);
+  const since =
+    before?.reason === reason && before.lastTransitionTime
+      ? Date.parse(before.lastTransitionTime)
+      : now.getTime();
+  const waited = Math.max(0, now.getTime() - since);
+  return {
+    state,
+    conditions: [
+      { type: ConditionType.BootDelivered, status: "False", reason, message },
+      {
+        type: ConditionType.Provisioned,
+        status: "False",
+        reason,
+        message: `provisioning for ${consumerName(host)} waits: ${message}`,
+      },
+    ],
+    events:
+      before?.reason === reason
+        ? []
+        : [{ type: "Warning", reason, message: boundedMessage(message, EVENT_MESSAGE_MAX) }],
+    requeueAfterMs: needsEdit
+      ? config.errorBackoffMaxMs
+      : Math.min(config.errorBackoffMaxMs, Math.max(config.errorBackoffBaseMs, waited)),
+  };
 }
 
 /**
@@ -233,24 +360,35 @@ async function andThen(ctx: HostContext, first: Transition, next: Handler): Prom
   };
 }
 
-/** The steps that execute a provisioning request, in order. */
-export function provisioningPlan(request: HostProvisioning): ProvisioningStepName[] {
+/**
+ * The steps that execute a provisioning request, in order, for the delivery path its boot session
+ * recorded: a config volume adds its insert, a signal the OS gives adds the wait for it.
+ */
+export function provisioningPlan(
+  request: HostProvisioning,
+  delivery?: BootDeliveryName,
+): ProvisioningStepName[] {
   const steps: ProvisioningStepName[] = [ProvisioningStep.PowerOff, ProvisioningStep.EjectMedia];
   if (request.mode === HostBootMethod.VirtualMedia) {
     steps.push(ProvisioningStep.InsertBootMedia);
-    if (request.configMediaURL) steps.push(ProvisioningStep.InsertConfigMedia);
+    if (request.configMediaURL || delivery === BootDelivery.ConfigVolume) {
+      steps.push(ProvisioningStep.InsertConfigMedia);
+    }
   }
   // The override goes last, right before power-on: some BMCs drop an override set before
   // media are inserted.
   steps.push(ProvisioningStep.SetBootOverride, ProvisioningStep.PowerOn);
   return steps;
+  const signal = bootSignalOf(request, delivery);
+  if (signal === "reported") steps.push(ProvisioningStep.AwaitInspection);
+  if (signal === "configFetched") steps.push(ProvisioningStep.AwaitBoot);
 }
 
 function planComplete(host: PhysicalHost): boolean {
   const request = host.spec?.provisioning;
   if (!request) return false;
   const done = new Set(host.status?.provisioning?.completedSteps?.map(s => s.step));
-  return provisioningPlan(request).every(step => done.has(step));
+  return provisioningPlan(request, host.status?.boot?.delivery).every(step => done.has(step));
 }
 
 async function provisioning(ctx: HostContext): Promise<Transition> {
@@ -259,7 +397,13 @@ async function provisioning(ctx: HostContext): Promise<Transition> {
   if (!host.spec?.consumerRef || !request) return released(ctx);
   const progress = host.status?.provisioning ?? { completedSteps: [] };
   const done = new Set(progress.completedSteps?.map(s => s.step));
-  const next = provisioningPlan(request).find(step => !done.has(step));
+  const plan = provisioningPlan(request, host.status?.boot?.delivery);
+  const next = plan.find(step => !done.has(step));
+  const awaiting = next === ProvisioningStep.AwaitBoot || next === ProvisioningStep.AwaitInspection;
+  if (awaiting) {
+    const waiting = awaitSignal(ctx, next);
+    if (waiting) return waiting;
+  }
   if (!next) {
     return {
       state: HostState.Provisioned,
@@ -280,19 +424,39 @@ async function provisioning(ctx: HostContext): Promise<Transition> {
     };
   }
 
-  const bmc = await ctx.bmc();
-  const outcome = await runStep(next, request, bmc);
-  if (outcome.note) exitAfterActionForTests(next);
+  let outcome: StepOutcome;
+  const signalled: StatusUpdate = {};
+  if (awaiting) {
+    // The signal is there (awaitSignal returned nothing); a report fills hardwareDetails, where
+    // the claiming machine re-checks its hardware requirements.
+    const report = host.status?.boot?.report;
+    if (report) signalled.hardwareDetails = foldReport(host.status?.hardwareDetails, report);
+    outcome = {
+      note:
+        next === ProvisioningStep.AwaitBoot
+          ? "the OS fetched its configuration from the boot service"
+          : `the inspection report arrived${report ? " and was folded into hardwareDetails" : ""}`,
+    };
+  } else {
+    const media = await mediaFor(ctx, request, next);
+    if ("wait" in media) return media.wait;
+    const bmc = await ctx.bmc();
+    outcome = await runStep(next, request, bmc, media);
+    if (outcome.note) exitAfterActionForTests(next);
+  }
   const completedSteps = [
     ...(progress.completedSteps ?? []),
     { step: next, completedTime: ctx.now.toISOString() },
   ];
   // currentStep names the step in progress: the one after this, until the plan is done.
-  const pending = provisioningPlan(request).find(step => step !== next && !done.has(step));
+  const pending = plan.find(step => step !== next && !done.has(step));
   const stepDone: Transition = {
-    state: HostState.Provisioning,
+    // The boot service accepts an inspection report only from a host that is Inspecting.
+    state:
+      pending === ProvisioningStep.AwaitInspection ? HostState.Inspecting : HostState.Provisioning,
     status: {
       provisioning: {
+      ...signalled,
         ...progress,
         currentStep: pending ?? (null as unknown as undefined),
         completedSteps,
@@ -300,7 +464,16 @@ async function provisioning(ctx: HostContext): Promise<Transition> {
       ...(outcome.power ? { observedPowerState: outcome.power } : {}),
     },
     conditions: [
-      ...healthyBmc(),
+      ...(awaiting
+        ? [
+            {
+              type: ConditionType.BootDelivered,
+              status: "True" as const,
+              reason: ConditionReason.BootSignalReceived,
+              message: outcome.note,
+            },
+          ]
+        : healthyBmc()),
       {
         type: ConditionType.Provisioned,
         status: "False",
@@ -321,12 +494,113 @@ interface StepOutcome {
   power?: PowerStateName;
 }
 
-/** Runs one provisioning step; each looks before it acts, so a repeat is harmless. */
+/** How often a host waiting for its boot signal looks again (the signal's write wakes it too). */
+const SIGNAL_RECHECK_MS = 60_000;
+
+/**
+ * Waiting for the OS's signal (configuration fetched, report accepted), which the boot service
+ * writes into status.boot; undefined once it is there. No signal within bootSignalTimeoutMs of
+ * the power-on gives a BootSignalTimeout condition and one warning; the host keeps waiting (a slow
+ * installer may still call) and its machine shows the reason.
+ */
+function awaitSignal(
+  ctx: HostContext,
+  step: typeof ProvisioningStep.AwaitBoot | typeof ProvisioningStep.AwaitInspection,
+): Transition | undefined {
+  const { host, now, config } = ctx;
+  const boot = host.status?.boot;
+  const fetch = step === ProvisioningStep.AwaitBoot;
+  if (fetch ? boot?.configFetchedTime : boot?.reportedTime) return undefined;
+  const state = fetch ? HostState.Provisioning : HostState.Inspecting;
+  const poweredOn = host.status?.provisioning?.completedSteps?.find(
+    s => s.step === ProvisioningStep.PowerOn,
+  )?.completedTime;
+  const elapsed = now.getTime() - (poweredOn ? Date.parse(poweredOn) : now.getTime());
+  const what = fetch
+    ? "the OS fetching its configuration from the boot service"
+    : "the inspection image's report";
+  if (elapsed < config.bootSignalTimeoutMs) {
+    return {
+      state,
+      conditions: [
+        {
+          type: ConditionType.Provisioned,
+          status: "False",
+          reason: ConditionReason.WaitingForBootSignal,
+          message: `powered on; waiting for ${what}`,
+        },
+      ],
+      requeueAfterMs: Math.min(SIGNAL_RECHECK_MS, config.bootSignalTimeoutMs - elapsed),
+    };
+  }
+  const message = `no sign of ${what} ${Math.round(elapsed / 1000)} s after power-on (BESKAR7_BOOT_SIGNAL_TIMEOUT_MS=${config.bootSignalTimeoutMs}): the BMC may not have fetched the media, the host may not have booted them, or the host cannot reach the boot service`;
+  const before = host.status?.conditions?.find(c => c.type === ConditionType.BootDelivered);
+  return {
+    state,
+    conditions: [
+      {
+        type: ConditionType.BootDelivered,
+        status: "False",
+        reason: ConditionReason.BootSignalTimeout,
+        message,
+      },
+      {
+        type: ConditionType.Provisioned,
+        status: "False",
+        reason: ConditionReason.BootSignalTimeout,
+        message,
+      },
+    ],
+    events:
+      before?.reason === ConditionReason.BootSignalTimeout
+        ? []
+        : [{ type: "Warning", reason: ConditionReason.BootSignalTimeout, message }],
+    requeueAfterMs: SIGNAL_RECHECK_MS,
+  };
+}
+
+/**
+ * The media a step works with: the boot service's URLs where it serves them (their token derived
+ * from the session and the service's key), else the request's. Without the key the step waits
+ * with a condition instead of giving the BMC a URL that would be refused.
+ */
+async function mediaFor(
+  ctx: HostContext,
+  request: HostProvisioning,
+  step: ProvisioningStepName,
+): Promise<BootMedia | { wait: Transition }> {
+  const delivery = ctx.host.status?.boot?.delivery;
+  const served = delivery === BootDelivery.PatchedISO || delivery === BootDelivery.ConfigVolume;
+  const usesMedia =
+    step === ProvisioningStep.EjectMedia ||
+    step === ProvisioningStep.InsertBootMedia ||
+    step === ProvisioningStep.InsertConfigMedia;
+  if (!served || !usesMedia) return bootMedia(ctx.host, request, undefined);
+  const service: BootServiceState = await (ctx.bootService ?? notConfigured).state();
+  if (!service.ready) {
+    return {
+      wait: bootWait(
+        ctx,
+        service.reason,
+        service.message,
+        false,
+        ctx.host.status?.state as HostStateName,
+      ),
+    };
+  }
+  return bootMedia(ctx.host, request, service);
+}
+
+/**
+ * Runs one provisioning step; each looks before it acts, so a repeat is harmless. `media` are the
+ * URLs the BMC is given: the boot service's where it serves them, the request's by default.
+ */
 export async function runStep(
   step: ProvisioningStepName,
   request: HostProvisioning,
   bmc: HostBmc,
 ): Promise<StepOutcome> {
+  media: BootMedia = request,
   switch (step) {
     case ProvisioningStep.PowerOff: {
       if ((await bmc.powerState()) === "Off") return { power: "Off" };
@@ -337,16 +611,16 @@ export async function runStep(
     case ProvisioningStep.EjectMedia: {
       // Media this request inserts itself stay: a step replayed after a lost status patch (or
       // chained after later steps, see andThen) must not undo the insert that followed it.
-      const wanted = new Set([request.bootISO, request.configMediaURL].filter(Boolean));
+      const wanted = new Set([media.bootISO, media.configMediaURL].filter(Boolean));
       const inserted = (await bmc.virtualMedia()).filter(s => s.inserted);
       if (inserted.every(s => s.image !== undefined && wanted.has(s.image))) return {};
       await bmc.ejectMedia();
-      return { note: `ejected ${inserted.map(s => s.image ?? s.id).join(", ")}` };
+      return { note: withoutToken(`ejected ${inserted.map(s => s.image ?? s.id).join(", ")}`) };
     }
     case ProvisioningStep.InsertBootMedia:
-      return insertOnce(bmc, request.bootISO!, "cd");
+      return insertOnce(bmc, media.bootISO!, "cd");
     case ProvisioningStep.InsertConfigMedia:
-      return insertOnce(bmc, request.configMediaURL!, "usb");
+      return insertOnce(bmc, media.configMediaURL!, "usb");
     case ProvisioningStep.SetBootOverride: {
       const target =
         request.mode === HostBootMethod.VirtualMedia ? "Cd" : (request.networkBootTarget ?? "Pxe");
@@ -375,7 +649,7 @@ async function insertOnce(bmc: HostBmc, image: string, kind: "cd" | "usb"): Prom
   const slots = await bmc.virtualMedia();
   if (slots.some(s => s.inserted && s.image === image)) return {};
   const result = await bmc.insertMedia({ image, kind });
-  return { note: `inserted ${image} into ${result.slot.id}` };
+  return { note: withoutToken(`inserted ${image} into ${result.slot.id}`) };
 }
 
 async function provisioned(ctx: HostContext): Promise<Transition> {
@@ -397,7 +671,7 @@ function released(ctx: HostContext): Transition {
   }
   return {
     state: HostState.Available,
-    status: { provisioning: null },
+    status: { provisioning: null, boot: null },
     conditions: [notProvisioned()],
     events: [{ type: "Normal", reason: "Released", message: "released by its consumer" }],
     requeueAfterMs: ctx.config.powerCheckIntervalMs,
@@ -427,7 +701,8 @@ async function deprovisioning(ctx: HostContext): Promise<Transition> {
   const next = settledState(host);
   return {
     state: next,
-    status: { provisioning: null, observedPowerState: "Off" },
+    // Removing status.boot ends the session: every token derived from it is refused from now on.
+    status: { provisioning: null, boot: null, observedPowerState: "Off" },
     conditions: [...healthyBmc(), notProvisioned()],
     events: [
       {

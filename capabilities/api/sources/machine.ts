@@ -72,12 +72,12 @@ const machineSpecProperties = {
   provisioningMode: Type.Optional(
     StringEnum(Object.values(ProvisioningMode), {
       description:
-        "how the host is provisioned. PreBakedISO: boot imageURL, an ISO that installs unattended. RemoteConfig: boot imageURL (a generic installer) and pass configURL on the kernel command line. PXE: network-boot through the site's DHCP/TFTP, which chains to inspectionImageURL; the inspection image reports hardware, then installs targetImageURL with configurationURL. iPXE: like PXE, but the firmware HTTP-boots inspectionImageURL directly (UEFI only). When omitted it is inferred: iPXE if inspectionImageURL is set, RemoteConfig if configURL is set, otherwise PreBakedISO.",
+        "how the host is provisioned. PreBakedISO: boot imageURL, an ISO that installs unattended (the bootstrap data goes beside it as a cidata volume where the BMC has a second slot). RemoteConfig: boot imageURL (a generic installer) with the OS's configuration delivered by the boot service: the ISO patched with the kernel arguments, or a configuration volume; the configuration is configURL, or the Machine's bootstrap data when configURL is omitted. PXE: network-boot through the site's DHCP/TFTP, which chains to the boot service's iPXE script; the inspection image reports hardware, then installs targetImageURL with configurationURL (or the bootstrap data). iPXE: like PXE, but the firmware HTTP-boots inspectionImageURL (an iPXE binary chaining to the boot service) directly (UEFI only). When omitted it is inferred: iPXE if inspectionImageURL is set, RemoteConfig if configURL is set, otherwise PreBakedISO.",
     }),
   ),
   osFamily: Type.Optional(
     StringEnum(Object.values(OSFamily), {
-      description: `operating system family; selects the kernel parameter that carries the configuration URL (${kernelParameterNote}). Required for RemoteConfig.`,
+      description: `operating system family; selects what the OS reads at first boot: the kernel parameter that carries the configuration URL (${kernelParameterNote}) or its configuration volume. Required for RemoteConfig.`,
     }),
   ),
   imageURL: Type.Optional(
@@ -87,7 +87,7 @@ const machineSpecProperties = {
   ),
   configURL: Type.Optional(
     HttpURL(
-      "RemoteConfig: URL of the OS configuration (e.g. Kairos cloud-config), passed to the OS on its kernel command line. Must be reachable from the host while it boots.",
+      "RemoteConfig: URL of the OS configuration (e.g. Kairos cloud-config), passed to the OS on its kernel command line (the boot service patches it into the ISO). Must be reachable from the host while it boots. Optional: when omitted, the OS reads the Machine's bootstrap data from this host's endpoint on the boot service (or from a configuration volume).",
     ),
   ),
   inspectionImageURL: Type.Optional(
@@ -99,7 +99,9 @@ const machineSpecProperties = {
     HttpURL("PXE/iPXE: URL of the OS image the inspection image installs or kexecs into."),
   ),
   configurationURL: Type.Optional(
-    HttpURL("PXE/iPXE: URL of the OS configuration handed to the target OS."),
+    HttpURL(
+      "PXE/iPXE: URL of the OS configuration handed to the target OS. Optional: when omitted, the target OS reads the Machine's bootstrap data from this host's endpoint on the boot service.",
+    ),
   ),
   hardwareRequirements: Type.Optional(HardwareRequirementsSchema),
   hostSelector: Type.Optional(
@@ -136,14 +138,8 @@ function machineSpecRules(path: string): CelRule[] {
       reason: "FieldValueRequired",
     },
     {
-      rule: `${mode} != 'RemoteConfig' || has(self.configURL)`,
-      message: `${path}.configURL is required when provisioningMode is RemoteConfig`,
-      fieldPath: ".configURL",
-      reason: "FieldValueRequired",
-    },
-    {
       rule: `${mode} != 'RemoteConfig' || has(self.osFamily)`,
-      message: `${path}.osFamily is required when provisioningMode is RemoteConfig (it selects the kernel parameter for configURL): one of ${Object.values(OSFamily).join(", ")}`,
+      message: `${path}.osFamily is required when provisioningMode is RemoteConfig (it selects what the OS reads: its kernel parameter or configuration volume): one of ${Object.values(OSFamily).join(", ")}`,
       fieldPath: ".osFamily",
       reason: "FieldValueRequired",
     },

@@ -4,6 +4,7 @@
 import { Type } from "@sinclair/typebox";
 
 import {
+  BootDelivery,
   BootMode,
   CABundleSecretKey,
   HostBootMethod,
@@ -167,7 +168,7 @@ export const HostProvisioningSchema = Type.Object(
     ),
     configURL: Type.Optional(
       HttpURL(
-        "URL of the OS configuration (cloud-config, machine config, Ignition, Combustion) handed to the OS on its kernel command line, using the osFamily's parameter. Requires osFamily.",
+        "URL of the OS configuration (cloud-config, machine config, Ignition, Combustion) handed to the OS on its kernel command line (the boot service patches it into the ISO), using the osFamily's parameter. Requires osFamily. When omitted, the OS reads its configuration from this host's bootstrap endpoint on the boot service: the bootstrap data is the OS configuration.",
       ),
     ),
     bootstrapDataSecretRef: Type.Optional(
@@ -381,6 +382,14 @@ export const HardwareDetailsSchema = Type.Object(
               description: "whether the BMC takes a UEFI HTTP boot URI (Boot.HttpBootUri).",
             }),
           ),
+          virtualMediaSlots: Type.Optional(
+            Type.Integer({
+              description:
+                "how many virtual media slots can be loaded with a CD or a USB stick: with two or more, a configuration volume can go beside the boot ISO.",
+              minimum: 0,
+              maximum: 64,
+            }),
+          ),
         },
         {
           description:
@@ -443,6 +452,109 @@ export const HostProvisioningStatusSchema = Type.Object(
   { description: "progress of executing spec.provisioning." },
 );
 
+const Timestamp = (description: string) => Type.String({ description, format: "date-time" });
+
+export const InspectionReportSchema = Type.Object(
+  {
+    cpu: Type.Optional(
+      Type.Object(
+        {
+          count: Type.Optional(Type.Integer({ description: "CPU sockets.", minimum: 0 })),
+          cores: Type.Optional(Type.Integer({ description: "physical cores.", minimum: 0 })),
+          model: Type.Optional(Type.String({ description: "CPU model.", maxLength: 256 })),
+        },
+        { description: "processors as the inspection image saw them." },
+      ),
+    ),
+    memoryMiB: Type.Optional(
+      Type.Integer({ description: "system memory in MiB.", minimum: 0, format: "int64" }),
+    ),
+    disks: Type.Optional(
+      List(
+        Type.Object(
+          {
+            name: Type.String({ description: "block device name.", maxLength: 256 }),
+            sizeBytes: Type.Optional(
+              Type.Integer({ description: "capacity in bytes.", minimum: 0, format: "int64" }),
+            ),
+            type: Type.Optional(
+              StringEnum(["HDD", "SSD", "NVMe", "Unknown"] as const, {
+                description: "drive media: HDD, SSD, NVMe or Unknown.",
+              }),
+            ),
+          },
+          { description: "one disk." },
+        ),
+        { description: "disks.", maxItems: 128 },
+      ),
+    ),
+    nics: Type.Optional(
+      List(
+        Type.Object(
+          {
+            mac: Type.String({
+              description: "MAC address.",
+              maxLength: 64,
+              pattern: "^([0-9A-Fa-f]{2}[:-]){5,19}[0-9A-Fa-f]{2}$",
+            }),
+            name: Type.Optional(Type.String({ description: "interface name.", maxLength: 256 })),
+          },
+          { description: "one network interface." },
+        ),
+        { description: "network interfaces.", maxItems: 64 },
+      ),
+    ),
+    systemUUID: Type.Optional(
+      Type.String({ description: "SMBIOS system UUID as the OS reads it.", maxLength: 64 }),
+    ),
+  },
+  {
+    description:
+      "the inspection report the boot service accepted (size-limited, schema-checked); the host controller folds it into hardwareDetails.",
+  },
+);
+
+export const BootStatusSchema = Type.Object(
+  {
+    session: Type.String({
+      description:
+        "random id of this provisioning's boot session (hex). Every token the boot service accepts for this host is derived from it; removing status.boot on release revokes them all.",
+      minLength: 16,
+      maxLength: 64,
+      pattern: "^[0-9a-f]+$",
+    }),
+    issuedTime: Timestamp("when the session was started."),
+    delivery: StringEnum(Object.values(BootDelivery), {
+      description:
+        "how the configuration and bootstrap data reach the OS: PreBakedISO (the ISO unchanged), PatchedISO (the ISO streamed through the boot service with the host's kernel arguments), ConfigVolume (the ISO unchanged plus a per-host configuration volume on a second slot), NetworkBoot (PXE/UEFI HTTP boot chaining to the boot service's iPXE script).",
+    }),
+    reason: Type.String({
+      description: "why this path for this host: what the OS reads and what the BMC offers.",
+      maxLength: 1024,
+    }),
+    kernelArgs: Type.Optional(
+      List(Type.String({ description: "one kernel argument.", maxLength: 2048 }), {
+        description:
+          "the kernel arguments the boot service gives the OS, any token replaced by <token>.",
+        maxItems: 64,
+      }),
+    ),
+    configFetchedTime: Type.Optional(
+      Timestamp(
+        "when the OS fetched its configuration from the boot service (written by the boot service).",
+      ),
+    ),
+    reportedTime: Type.Optional(
+      Timestamp("when the inspection report was accepted (written by the boot service)."),
+    ),
+    report: Type.Optional(InspectionReportSchema),
+  },
+  {
+    description:
+      "the boot session of the current provisioning: the delivery path and the signals the boot service records. Removed when the host is released.",
+  },
+);
+
 const stateList = Object.entries(HostStates)
   .map(([state, facts]) => `${state}: ${facts.description}.`)
   .join(" ");
@@ -487,6 +599,7 @@ export const PhysicalHostStatusSchema = Type.Object(
       Type.String({ description: "when hardwareDetails was last refreshed.", format: "date-time" }),
     ),
     provisioning: Type.Optional(HostProvisioningStatusSchema),
+    boot: Type.Optional(BootStatusSchema),
     conditions: Type.Optional(Conditions),
   },
   { description: "observed state of the PhysicalHost, written by the host controller only." },

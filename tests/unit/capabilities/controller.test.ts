@@ -647,12 +647,12 @@ describe("reconcileHost: paused and detached", () => {
     expect(h.eventReasons()).toEqual(["Enrolled"]);
   });
 
-  it("re-enrolls a host found in a state without a handler (Inspecting, before the boot service)", async () => {
+  it("releases a host found Inspecting without a claim, with no BMC call", async () => {
     const h = new HostHarness(
       makeHost({ status: { state: "Inspecting", lastInventoryTime: NOW.toISOString() } }),
     );
     await h.reconcile();
-    expect(h.bmc.calls.inventory).toBe(1);
+    expect(h.connectAttempts).toBe(0);
     expect(h.host.status?.state).toBe("Available");
   });
 

@@ -55,13 +55,13 @@ describe("checkMachineSpec", () => {
     expect(checkMachineSpec(spec, "spec")).toEqual([]);
   });
 
-  it("requires configURL for RemoteConfig", () => {
-    expect(checkMachineSpec({ provisioningMode: "RemoteConfig", imageURL: ISO }, "spec")).toEqual([
-      {
-        field: "spec.configURL",
-        message: expect.stringContaining("is required for provisioningMode RemoteConfig"),
-      },
-    ]);
+  it("accepts RemoteConfig without configURL: the OS then reads the bootstrap data", () => {
+    expect(
+      checkMachineSpec(
+        { provisioningMode: "RemoteConfig", imageURL: ISO, osFamily: "talos" },
+        "spec",
+      ),
+    ).toEqual([]);
   });
 
   it.each(["PreBakedISO", "RemoteConfig"] as const)("requires imageURL for %s", mode => {
@@ -280,7 +280,6 @@ describe("validateBeskar7MachineTemplate", () => {
       }),
     ).toEqual([
       { field: "spec.template.spec.imageURL", message: expect.stringContaining("is required") },
-      { field: "spec.template.spec.configURL", message: expect.stringContaining("is required") },
     ]);
   });
 

@@ -436,9 +436,8 @@ describe("failure", () => {
     const without = Object.entries(HostStateTable)
       .filter(([, record]) => !record.handler)
       .map(([state]) => state);
-    // Deleting is finalize.ts's; Inspecting waits for the boot service (a host found there is
-    // re-enrolled).
-    expect(without.sort()).toEqual(["Deleting", "Inspecting"]);
+    // Deleting is finalize.ts's; Inspecting runs the provisioning plan (its AwaitInspection step).
+    expect(without.sort()).toEqual(["Deleting"]);
     const facts = (key: "claimable" | "busy" | "ready") =>
       Object.entries(HostStateTable)
         .filter(([, record]) => record[key])
@@ -644,7 +643,8 @@ describe("handlers", () => {
     const c = ctx(makeHost({ status: { state: "Claimed" } }));
     const t = await HostStateTable.Claimed.handler!(c);
     expect(t.state).toBe("Available");
-    expect(t.status).toEqual({ provisioning: null });
+    // status.boot goes with the progress: releasing ends the boot session.
+    expect(t.status).toEqual({ provisioning: null, boot: null });
     expect(c.connects()).toBe(0);
   });
 
