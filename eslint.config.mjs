@@ -136,6 +136,35 @@ export default [
       ],
     },
   },
+  // boot-service/ is the boot service process: boot/ behind a Kubernetes adapter. It may read the
+  // API's constants (capabilities/api) but none of the operator's features, nor lab/ or tests/.
+  {
+    files: ["boot-service/**/*.ts"],
+    rules: {
+      "no-restricted-imports": [
+        "error",
+        {
+          patterns: [
+            {
+              // Anything under capabilities/ but api/ itself and its plain files (not sources/).
+              regex: "(^|/)capabilities/(?!api(/[^/]+)?$)",
+              message:
+                "boot-service/ imports only capabilities/api (constants and types) of the operator.",
+            },
+            {
+              group: [
+                ...folder("lab"),
+                ...folder("tests"),
+                ...folder("scripts"),
+                ...folder("manifests"),
+              ],
+              message: "boot-service/ is production code: no lab/, tests/, scripts/ or manifests/.",
+            },
+          ],
+        },
+      ],
+    },
+  },
   {
     files: ["pepr.ts", "capabilities/**/*.ts"],
     ignores: ["capabilities/api/sources/**"],
