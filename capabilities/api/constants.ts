@@ -93,7 +93,7 @@ export const HostStates: Record<HostStateName, HostStateFacts> = {
   },
   Inspecting: {
     description:
-      "the host network-boots the inspection image through the boot service and waits for its report (status.boot.reportedTime), which fills hardwareDetails",
+      "reserved for inspection outside a provisioning; a provisioning's network boot waits for the inspection report as its AwaitInspection step in Provisioning, and a host found here resumes its plan",
     failure: "keep",
     claimable: false,
     busy: true,
@@ -313,14 +313,14 @@ export const ConditionType = {
   Detached: "Detached",
   /** PhysicalHost being deleted: whether the BMC cleanup ran. */
   Deprovisioned: "Deprovisioned",
+  /** PhysicalHost: how the configuration and bootstrap data reach the OS (status.boot). */
+  BootDelivered: "BootDelivered",
 } as const;
 export type ConditionTypeName = (typeof ConditionType)[keyof typeof ConditionType];
 
 /** metav1.Condition reasons (CamelCase, as the Condition schema requires). */
 export const ConditionReason = {
   Ready: "Ready",
-  /** PhysicalHost: how the configuration and bootstrap data reach the OS (status.boot). */
-  BootDelivered: "BootDelivered",
   NotReady: "NotReady",
   Paused: "Paused",
   NotPaused: "NotPaused",
@@ -349,15 +349,6 @@ export const ConditionReason = {
   ProvisioningSucceeded: "ProvisioningSucceeded",
   ProvisioningFailed: "ProvisioningFailed",
   Deprovisioning: "Deprovisioning",
-  // machine
-  WaitingForClusterInfrastructure: "WaitingForClusterInfrastructure",
-  WaitingForBootstrapData: "WaitingForBootstrapData",
-  /** The Secret Machine.spec.bootstrap.dataSecretName names does not exist. */
-  BootstrapDataMissing: "BootstrapDataMissing",
-  /** Cluster API has not yet set the Machine owning the Beskar7Machine. */
-  WaitingForOwnerMachine: "WaitingForOwnerMachine",
-  NoMatchingHost: "NoMatchingHost",
-  HostClaimed: "HostClaimed",
   // boot delivery (PhysicalHost BootDelivered)
   /** The delivery path is chosen and its media are in place: the reason names the path. */
   BootDeliveryChosen: "BootDeliveryChosen",
@@ -377,6 +368,15 @@ export const ConditionReason = {
   WaitingForBootSignal: "WaitingForBootSignal",
   /** The signal did not come within BESKAR7_BOOT_SIGNAL_TIMEOUT_MS. */
   BootSignalTimeout: "BootSignalTimeout",
+  // machine
+  WaitingForClusterInfrastructure: "WaitingForClusterInfrastructure",
+  WaitingForBootstrapData: "WaitingForBootstrapData",
+  /** The Secret Machine.spec.bootstrap.dataSecretName names does not exist. */
+  BootstrapDataMissing: "BootstrapDataMissing",
+  /** Cluster API has not yet set the Machine owning the Beskar7Machine. */
+  WaitingForOwnerMachine: "WaitingForOwnerMachine",
+  NoMatchingHost: "NoMatchingHost",
+  HostClaimed: "HostClaimed",
   RequirementsMet: "RequirementsMet",
   RequirementsNotMet: "RequirementsNotMet",
   HostLost: "HostLost",

@@ -40,6 +40,15 @@ export interface Config {
   errorBackoffMaxMs: number;
   /** Graceful shutdown before a forced power off. */
   gracefulShutdownTimeoutMs: number;
+  /**
+   * A host whose OS should signal (configuration fetched, inspection report) and has not this
+   * long after power-on gets a BootSignalTimeout condition.
+   */
+  bootSignalTimeoutMs: number;
+  /** The boot service's external base URL (BESKAR7_BOOT_URL); unset: not configured. */
+  bootServiceURL?: string;
+  /** The operator's namespace, where the boot service's Secret is (BESKAR7_NAMESPACE). */
+  namespace: string;
   /** Deprovisioning attempts on delete before the finalizer is removed anyway. */
   deleteAttempts: number;
   /** Port of the admission webhook server (Pepr's Service targets 3000 in a cluster). */
@@ -70,20 +79,36 @@ export const TIMING_DEFAULTS = Object.freeze({
   errorBackoffBaseMs: 5_000,
   errorBackoffMaxMs: 5 * 60_000,
   gracefulShutdownTimeoutMs: 120_000,
+  bootSignalTimeoutMs: 30 * 60_000,
 });
 
 const T = TIMING_DEFAULTS;
 
+/** BESKAR7_BOOT_URL: an http(s) URL without credentials, query or fragment, or unset. */
+function bootServiceURL(): string | undefined {
+  const raw = process.env.BESKAR7_BOOT_URL?.trim();
+  if (!raw) return undefined;
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new Error(`BESKAR7_BOOT_URL=${raw} is not a URL`);
+  }
+  if (
+    (url.protocol !== "https:" && url.protocol !== "http:") ||
+    url.username ||
+    url.password ||
+    url.search ||
+    url.hash
+  ) {
+    throw new Error(
+      `BESKAR7_BOOT_URL=${raw} must be an http(s) base URL without credentials, query or fragment`,
+    );
+  }
+  return raw.replace(/\/+$/, "");
+}
+
 export const config: Readonly<Config> = Object.freeze({
-  /**
-   * A host whose OS should signal (configuration fetched, inspection report) and has not this
-   * long after power-on gets a BootSignalTimeout condition.
-   */
-  bootSignalTimeoutMs: number;
-  /** The boot service's external base URL (BESKAR7_BOOT_URL); unset: not configured. */
-  bootServiceURL?: string;
-  /** The operator's namespace, where the boot service's Secret is (BESKAR7_NAMESPACE). */
-  namespace: string;
   maxConcurrentReconciles: integer("BESKAR7_MAX_CONCURRENT_RECONCILES", 64, 1, 10_000),
   maxReconcilesPerBMC: integer("BESKAR7_MAX_RECONCILES_PER_BMC", 1, 1, 100),
   maxRequestsPerBMC: integer("BESKAR7_MAX_REQUESTS_PER_BMC", 4, 1, 64),
@@ -110,6 +135,14 @@ export const config: Readonly<Config> = Object.freeze({
     3_600_000,
   ),
   deleteAttempts: integer("BESKAR7_DELETE_ATTEMPTS", 5, 1, 100),
+  bootSignalTimeoutMs: integer(
+    "BESKAR7_BOOT_SIGNAL_TIMEOUT_MS",
+    T.bootSignalTimeoutMs,
+    1000,
+    7 * 86_400_000,
+  ),
+  bootServiceURL: bootServiceURL(),
+  namespace: process.env.BESKAR7_NAMESPACE?.trim() || "pepr-system",
   webhookPort: integer("BESKAR7_WEBHOOK_PORT", 3000, 1, 65535),
   // Pepr runs both the admission and the watcher Deployment as this service account.
   operatorUsernames: list("BESKAR7_OPERATOR_USERNAMES", [
@@ -120,36 +153,3 @@ export const config: Readonly<Config> = Object.freeze({
   machineWaitingRecheckMs: integer("BESKAR7_MACHINE_RECHECK_MS", 60_000, 100, 86_400_000),
   nodeCheckIntervalMs: integer("BESKAR7_NODE_CHECK_INTERVAL_MS", 10_000, 100, 86_400_000),
 });
-  bootSignalTimeoutMs: 30 * 60_000,
-/** BESKAR7_BOOT_URL: an http(s) URL without credentials, query or fragment, or unset. */
-function bootServiceURL(): string | undefined {
-  const raw = process.env.BESKAR7_BOOT_URL?.trim();
-  if (!raw) return undefined;
-  let url: URL;
-  try {
-    url = new URL(raw);
-  } catch {
-    throw new Error(`BESKAR7_BOOT_URL=${raw} is not a URL`);
-  }
-  if (
-    (url.protocol !== "https:" && url.protocol !== "http:") ||
-    url.username ||
-    url.password ||
-    url.search ||
-    url.hash
-  ) {
-    throw new Error(
-      `BESKAR7_BOOT_URL=${raw} must be an http(s) base URL without credentials, query or fragment`,
-    );
-  }
-  return raw.replace(/\/+$/, "");
-}
-
-  bootSignalTimeoutMs: integer(
-    "BESKAR7_BOOT_SIGNAL_TIMEOUT_MS",
-    T.bootSignalTimeoutMs,
-    1000,
-    7 * 86_400_000,
-  ),
-  bootServiceURL: bootServiceURL(),
-  namespace: process.env.BESKAR7_NAMESPACE?.trim() || "pepr-system",

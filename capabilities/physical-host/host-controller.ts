@@ -64,6 +64,12 @@ function bmcConnector(): { connect: BmcConnector; closeAll: () => Promise<void> 
           code: status === undefined ? "NoResponse" : String(status),
         });
       }
+    },
+  });
+  connector = { connect, closeAll: () => pool.closeAll() };
+  return connector;
+}
+
 let bootAccess: BootServiceAccess | undefined;
 
 /** The boot service: its URL from the environment, its key from its Secret (read when needed). */
@@ -75,12 +81,6 @@ function bootService(): BootServiceAccess {
     orUndefinedIfGone(kube.get<{ data?: Record<string, string> }>(path)),
   );
   return bootAccess;
-}
-
-    },
-  });
-  connector = { connect, closeAll: () => pool.closeAll() };
-  return connector;
 }
 
 export const hostController = new Controller<PhysicalHost>({

@@ -42,7 +42,6 @@ import { TIMING_DEFAULTS, type Config } from "../lib/config";
 import type { EventInput } from "../lib/events";
 import { backoffDelay, type BackoffSettings } from "../lib/runtime";
 import { BmcFailure, cutText, type HostBmc, type HostInventory } from "./bmc";
-import { exitAfterActionForTests } from "./test-exit";
 import {
   BootConfigError,
   bootMedia,
@@ -55,6 +54,7 @@ import {
   type BootServiceState,
 } from "./boot-session";
 import { bootSignalOf, chooseDelivery } from "./delivery";
+import { exitAfterActionForTests } from "./test-exit";
 
 /** The timing settings the controller reads; each is documented on Config. */
 export type HostControllerConfig = Pick<Config, keyof typeof TIMING_DEFAULTS>;
@@ -88,17 +88,17 @@ export interface HostContext {
   config: HostControllerConfig;
   /** The host's BMC, connected on first use in this reconcile. */
   bmc(): Promise<HostBmc>;
-}
   /** Where the boot service is and its key (not configured when omitted). */
   bootService?: BootServiceAccess;
+}
 
 type Handler = (ctx: HostContext) => Promise<Transition>;
 
 /** One PhysicalHost state: the API's facts about it and the handler that runs in it. */
 export interface HostStateRecord extends HostStateFacts {
   /**
-   * Runs a reconcile in this state. None for Deleting (finalize.ts) and for Inspecting until the
-   * boot service delivers inspection; a host found in a state without one is re-enrolled.
+   * Runs a reconcile in this state. None for Deleting (finalize.ts); a host found in a state
+   * without one is re-enrolled.
    */
   handler?: Handler;
 }
@@ -117,8 +117,8 @@ export const HostStateTable: Record<HostStateName, HostStateRecord> = withHandle
   Enrolling: enroll,
   Available: available,
   Claimed: claimed,
-  Provisioning: provisioning,
   Inspecting: provisioning,
+  Provisioning: provisioning,
   Provisioned: provisioned,
   Deprovisioning: deprovisioning,
   Error: recover,
@@ -280,7 +280,6 @@ async function startProvisioning(ctx: HostContext, request: HostProvisioning): P
         reason: "ProvisioningStarted",
         message: `provisioning for ${consumerName(host)}: ${describeRequest(request)}`,
       },
-    ],
       // A pre-baked ISO with nothing to deliver has nothing to say.
       ...(choice.usesBootService || undelivered
         ? [
@@ -291,6 +290,7 @@ async function startProvisioning(ctx: HostContext, request: HostProvisioning): P
             },
           ]
         : []),
+    ],
     requeueAfterMs: 0,
   };
 }
@@ -378,10 +378,10 @@ export function provisioningPlan(
   // The override goes last, right before power-on: some BMCs drop an override set before
   // media are inserted.
   steps.push(ProvisioningStep.SetBootOverride, ProvisioningStep.PowerOn);
-  return steps;
   const signal = bootSignalOf(request, delivery);
   if (signal === "reported") steps.push(ProvisioningStep.AwaitInspection);
   if (signal === "configFetched") steps.push(ProvisioningStep.AwaitBoot);
+  return steps;
 }
 
 function planComplete(host: PhysicalHost): boolean {
@@ -451,12 +451,12 @@ async function provisioning(ctx: HostContext): Promise<Transition> {
   // currentStep names the step in progress: the one after this, until the plan is done.
   const pending = plan.find(step => step !== next && !done.has(step));
   const stepDone: Transition = {
-    // The boot service accepts an inspection report only from a host that is Inspecting.
-    state:
-      pending === ProvisioningStep.AwaitInspection ? HostState.Inspecting : HostState.Provisioning,
+    // Waiting for the inspection report is a step of Provisioning: the boot service serves the
+    // iPXE script and accepts the report only from a Provisioning host.
+    state: HostState.Provisioning,
     status: {
-      provisioning: {
       ...signalled,
+      provisioning: {
         ...progress,
         currentStep: pending ?? (null as unknown as undefined),
         completedSteps,
@@ -511,7 +511,7 @@ function awaitSignal(
   const boot = host.status?.boot;
   const fetch = step === ProvisioningStep.AwaitBoot;
   if (fetch ? boot?.configFetchedTime : boot?.reportedTime) return undefined;
-  const state = fetch ? HostState.Provisioning : HostState.Inspecting;
+  const state = HostState.Provisioning;
   const poweredOn = host.status?.provisioning?.completedSteps?.find(
     s => s.step === ProvisioningStep.PowerOn,
   )?.completedTime;
@@ -575,7 +575,7 @@ async function mediaFor(
     step === ProvisioningStep.EjectMedia ||
     step === ProvisioningStep.InsertBootMedia ||
     step === ProvisioningStep.InsertConfigMedia;
-  if (!served || !usesMedia) return bootMedia(ctx.host, request, undefined);
+  if (!served || !usesMedia) return request;
   const service: BootServiceState = await (ctx.bootService ?? notConfigured).state();
   if (!service.ready) {
     return {
@@ -599,8 +599,8 @@ export async function runStep(
   step: ProvisioningStepName,
   request: HostProvisioning,
   bmc: HostBmc,
-): Promise<StepOutcome> {
   media: BootMedia = request,
+): Promise<StepOutcome> {
   switch (step) {
     case ProvisioningStep.PowerOff: {
       if ((await bmc.powerState()) === "Off") return { power: "Off" };
