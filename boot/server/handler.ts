@@ -79,9 +79,14 @@ export function parseRoute(path: string): Route | undefined {
   return undefined;
 }
 
-/** A path as logs may show it: the token segment replaced by "<token>". */
+/**
+ * A path as logs may show it: the token segment of a route replaced by "<token>", and so is any
+ * other segment that could be a token (a mistyped or normalised URL still carries one).
+ */
 export function redactPath(path: string): string {
-  return path.replace(/^(.*?\/v1\/(?:media|config|report)\/[^/?]*\/)[^/?]*/, "$1<token>");
+  return path
+    .replace(/^(.*?\/v1\/(?:media|config|report)\/[^/?]*\/)[^/?]*/, "$1<token>")
+    .replace(/(?<=^|\/)[A-Za-z0-9_-]{32,}(?=$|\/|\?)/g, "<token>");
 }
 
 export function defineBootMetrics(metrics: Metrics): void {
@@ -125,11 +130,20 @@ export function createBootHandler(options: BootHandlerOptions): BootHandler {
     let sent = 0;
     inflight++;
     metrics.set("beskar7_boot_inflight_requests", {}, inflight);
+    const count = (chunk: unknown) => {
+      if (typeof chunk === "string") sent += Buffer.byteLength(chunk);
+      else if (chunk instanceof Uint8Array) sent += chunk.length;
+    };
     const write = res.write.bind(res) as (...args: unknown[]) => boolean;
     res.write = ((chunk: unknown, ...rest: unknown[]) => {
-      if (chunk && typeof chunk !== "function") sent += (chunk as Buffer).length;
+      count(chunk);
       return write(chunk, ...rest);
     }) as typeof res.write;
+    const end = res.end.bind(res) as (...args: unknown[]) => ServerResponse;
+    res.end = ((chunk?: unknown, ...rest: unknown[]) => {
+      count(chunk);
+      return end(chunk, ...rest);
+    }) as typeof res.end;
     res.once("close", () => {
       inflight--;
       metrics.set("beskar7_boot_inflight_requests", {}, inflight);

@@ -2,7 +2,8 @@
 // hardware it found. It arrives from the provisioning network, so it is untrusted input: bounded
 // in size by the server, and checked here against a closed schema (no unknown fields, bounded
 // strings and arrays) before anything of it reaches the API server. A refusal names the first
-// field that is wrong, so whoever builds the image can fix it.
+// field that is wrong, so whoever builds the image can fix it. The limits match the CRD's
+// status.boot.report (capabilities/api/sources/physicalhost.ts), so an accepted report is stored.
 import { Type, type Static } from "@sinclair/typebox";
 import { Value } from "@sinclair/typebox/value";
 
@@ -37,17 +38,21 @@ export const InspectionReportSchema = Type.Object(
         },
         { additionalProperties: false },
       ),
-      { maxItems: 256 },
+      { maxItems: 128 },
     ),
     nics: Type.Array(
       Type.Object(
         {
-          mac: Type.String({ pattern: "^[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}$" }),
+          // Ethernet and longer (InfiniBand) hardware addresses, as the CRD accepts them.
+          mac: Type.String({
+            maxLength: 64,
+            pattern: "^([0-9A-Fa-f]{2}[:-]){5,19}[0-9A-Fa-f]{2}$",
+          }),
           name: Name("interface name"),
         },
         { additionalProperties: false },
       ),
-      { maxItems: 256 },
+      { maxItems: 64 },
     ),
   },
   { additionalProperties: false },
