@@ -4,7 +4,7 @@
 import { ApiObject, Chart } from "cdk8s";
 import type { Construct } from "constructs";
 
-import { API_GROUP, Kinds, Plurals } from "../capabilities/api/constants";
+import { API_GROUP, BootServiceSecret, Kinds, Plurals } from "../capabilities/api/constants";
 
 /** Pepr runs the module's controller and webhooks as ServiceAccount pepr-<uuid> in pepr-system. */
 export const OPERATOR_SERVICE_ACCOUNT = { name: "pepr-beskar7", namespace: "pepr-system" } as const;
@@ -83,6 +83,34 @@ export class Beskar7Rbac extends Chart {
         kind: "ClusterRole",
         name: "beskar7-manager",
       },
+      subjects: [{ kind: "ServiceAccount", ...OPERATOR_SERVICE_ACCOUNT }],
+    });
+
+    // The boot service's HMAC key, from which the operator derives the tokens in the media URLs
+    // it gives BMCs: get on that one Secret in the operator's namespace, nothing else.
+    const bootKey = {
+      name: "beskar7-manager-boot-key",
+      namespace: OPERATOR_SERVICE_ACCOUNT.namespace,
+      labels: { "app.kubernetes.io/part-of": "beskar7" },
+    };
+    new ApiObject(this, "beskar7-manager-boot-key", {
+      apiVersion: "rbac.authorization.k8s.io/v1",
+      kind: "Role",
+      metadata: bootKey,
+      rules: [
+        {
+          apiGroups: [""],
+          resources: ["secrets"],
+          resourceNames: [BootServiceSecret.name],
+          verbs: ["get"],
+        },
+      ],
+    });
+    new ApiObject(this, "beskar7-manager-boot-key-binding", {
+      apiVersion: "rbac.authorization.k8s.io/v1",
+      kind: "RoleBinding",
+      metadata: bootKey,
+      roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: bootKey.name },
       subjects: [{ kind: "ServiceAccount", ...OPERATOR_SERVICE_ACCOUNT }],
     });
 
