@@ -116,14 +116,15 @@ export class SourceIsos {
 
   /** @internal The upstream GET; used by UpstreamRange. */
   get(url: string, start: number, end: number): Promise<IncomingMessage> {
-    const target = new URL(url);
+    const plain = credentialsApart(url);
+    const target = new URL(plain.url);
     const https = target.protocol === "https:";
     return new Promise((resolve, reject) => {
       const req = (https ? httpsRequest : httpRequest)(
         target,
         {
           agent: https ? this.#https : this.#http,
-          headers: { Range: `bytes=${start}-${end}` },
+          headers: { ...plain.headers, Range: `bytes=${start}-${end}` },
           timeout: this.#options.timeoutMs,
         },
         resolve,
@@ -154,11 +155,12 @@ export class SourceIsos {
     const name = displayURL(url);
     const inspected = (async (): Promise<Inspected> => {
       let source: RandomAccessSource;
+      const plain = credentialsApart(url);
       try {
-        source = await httpSource(url);
+        source = await httpSource(plain.url, { headers: plain.headers });
       } catch (err) {
         throw new SourceIsoError(
-          `the source ISO ${name} could not be read: ${messageWithout(err, url, name)}`,
+          `the source ISO ${name} could not be read: ${messageWithout(err, plain.url, name)}`,
         );
       }
       const inspection = await inspectIso(source, { name });
@@ -174,6 +176,22 @@ export class SourceIsos {
     }
     return inspected;
   }
+}
+
+/**
+ * The URL without its user:password, and the Authorization header that carries them instead
+ * (fetch refuses URLs with credentials; a header also keeps them out of any URL that is shown).
+ */
+function credentialsApart(raw: string): { url: string; headers: Record<string, string> } {
+  const url = new URL(raw);
+  if (!url.username && !url.password) return { url: raw, headers: {} };
+  const user = `${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`;
+  url.username = "";
+  url.password = "";
+  return {
+    url: url.href,
+    headers: { Authorization: `Basic ${Buffer.from(user).toString("base64")}` },
+  };
 }
 
 function messageWithout(err: unknown, url: string, name: string): string {

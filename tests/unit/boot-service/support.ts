@@ -89,14 +89,22 @@ export async function startBootServer(
   };
 }
 
-/** An origin for stock ISOs: path -> bytes, served with Range; other paths 404. */
+/**
+ * An origin for stock ISOs: path -> bytes, served with Range to user:secret; other paths 404.
+ * Its URLs carry the credentials and a signed-looking query, which must never be shown.
+ */
 export async function startOrigin(
   files: Record<string, Buffer>,
 ): Promise<{ url: (path: string) => string; requests: string[]; close(): Promise<void> }> {
   const requests: string[] = [];
   const server = createServer((req, res) => {
     requests.push(`${req.url} ${req.headers.range ?? ""}`);
-    const bytes = files[req.url ?? ""];
+    // The URL's credentials must arrive as Basic authentication.
+    if (req.headers.authorization !== `Basic ${Buffer.from("user:secret").toString("base64")}`) {
+      res.writeHead(401).end("credentials missing");
+      return;
+    }
+    const bytes = files[(req.url ?? "").split("?")[0]!];
     if (!bytes) {
       res.writeHead(404).end("no such image");
       return;
