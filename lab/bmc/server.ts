@@ -25,6 +25,7 @@ import {
   normalisePath,
   stringArray,
 } from "./mockup-store";
+import { MediaFetcher, type MediaFetchOptions } from "./media-fetch";
 import { deriveProfile, type ProfileOverrides, type VendorProfile } from "./profile";
 import { generateTls, sharedTls, type TlsMaterial } from "./tls";
 import { type SlotInfo, type SystemInfo, type Topology, topologyOf } from "./topology";
@@ -53,6 +54,11 @@ export interface TestBmcOptions {
    * `$expand` requests are honoured (default: as captured). `false` removes it: `$expand` → 501.
    */
   expandQuery?: ExpandFeatures | false;
+  /**
+   * Fetch every inserted image over HTTP(S) as a real BMC does (media-fetch.ts): Range requests
+   * for the first 64 KiB and a few more, recorded in `mediaFetcher`. Off by default.
+   */
+  fetchInsertedMedia?: MediaFetchOptions;
 }
 
 export interface RequestMatch {
@@ -256,6 +262,8 @@ export class TestBmc {
   private sessionCounter = 0;
   /** The service root as served when `expandQuery` changes what the capture advertises. */
   private readonly rootText: string | undefined;
+  /** Set with the fetchInsertedMedia option: the images this BMC fetched on insert. */
+  readonly mediaFetcher: MediaFetcher | undefined;
 
   private constructor(options: TestBmcOptions) {
     this.store = MockupStore.for(options.mockup);
@@ -265,6 +273,9 @@ export class TestBmc {
     this.password = options.password ?? "test-bmc-password";
     this.latencyMs = options.latencyMs ?? 0;
     this.portNumber = options.port ?? 0;
+    this.mediaFetcher = options.fetchInsertedMedia
+      ? new MediaFetcher(options.fetchInsertedMedia)
+      : undefined;
     const tls = options.tls ?? true;
     this.tlsMaterial =
       tls === false
@@ -1315,6 +1326,7 @@ export class TestBmc {
     this.bump(slot.uri);
     const { Password: _omit, ...logged } = params;
     this.record({ kind: "insert", slot: slot.uri, image, via, params: logged });
+    this.mediaFetcher?.inserted(slot.uri, image);
   }
 
   private eject(slot: SlotInfo, via: "action" | "patch" | "oem"): void {
