@@ -58,10 +58,10 @@ export function operatorRules(): PolicyRule[] {
     // has Cluster API copy providerID/addresses from our status, so no write access is needed.
     { apiGroups: ["cluster.x-k8s.io"], resources: ["machines", "clusters"], verbs: READ },
     // BMC credentials, CA bundles and bootstrap data. RBAC cannot restrict by label, so this is
-    // cluster-wide read; the operator itself only watches Secrets it has labelled
-    // (beskar7.infrastructure.cluster.x-k8s.io/bmc-credentials) and patch is needed to add that
-    // label and an owner reference. No create/update/delete: it never writes Secret data.
-    { apiGroups: [""], resources: ["secrets"], verbs: [...READ, "patch"] },
+    // cluster-wide read; the operator watches only the metadata of Secrets their owners labelled
+    // beskar7.infrastructure.cluster.x-k8s.io/bmc-credentials and uses no credentials Secret
+    // without that label. No writes of any kind: it never labels, patches or creates a Secret.
+    { apiGroups: [""], resources: ["secrets"], verbs: READ },
     // Events for state transitions and errors (core and events.k8s.io APIs).
     { apiGroups: [""], resources: ["events"], verbs: ["create", "patch"] },
     { apiGroups: ["events.k8s.io"], resources: ["events"], verbs: ["create", "patch"] },
@@ -116,15 +116,19 @@ export class Beskar7Rbac extends Chart {
 
     // Contract "All resources: API group": CAPI core creates machines from templates, reads and
     // patches our objects (owner references, labels) and, with ClusterClass, manages templates.
+    // PhysicalHosts are not contract objects: people enroll them and only the operator writes
+    // them, so Cluster API gets no create, update, patch or delete on them.
+    const physicalHosts = Plurals[Kinds.PhysicalHost];
     clusterRole(
       this,
       "beskar7-capi-manager",
       [
         {
           apiGroups: [API_GROUP],
-          resources: ALL_KINDS,
+          resources: ALL_KINDS.filter(plural => plural !== physicalHosts),
           verbs: ["create", "delete", "get", "list", "patch", "update", "watch"],
         },
+        { apiGroups: [API_GROUP], resources: [physicalHosts], verbs: READ },
       ],
       { "cluster.x-k8s.io/aggregate-to-manager": "true" },
     );

@@ -4,6 +4,7 @@ import fs from "node:fs";
 import { createRedfishClient, isRedfishError } from "./index";
 import type { RedfishClient, RedfishSystem } from "./api";
 import { redactSecrets } from "./errors";
+import { credentialSecrets } from "./session";
 import type {
   BootMode,
   BootOverrideState,
@@ -314,7 +315,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     }
     if (args.positional[0] !== "bmc") throw new UsageError('the first word must be "bmc"');
     const options = connectionOptions(args, io);
-    secrets = [options.credentials.password];
+    secrets = credentialSecrets(options.credentials);
     client = createRedfishClient(options);
     const output = await runCommand(args, client);
     if (args.options.get("json") === true) io.stdout(JSON.stringify(output.json, null, 2));

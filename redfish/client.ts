@@ -110,6 +110,7 @@ export class RedfishClientImpl implements RedfishClient {
       maxConcurrentRequests: options.maxConcurrentRequests ?? 4,
       maxResponseBytes: options.maxResponseBytes,
       onRequest: options.onRequest,
+      addressPolicy: options.addressPolicy,
     });
     this.baseUrl = this.transport.baseUrl;
     this.auth = new SessionAuth(

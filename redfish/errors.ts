@@ -5,6 +5,7 @@
 
 export type RedfishErrorCode =
   | "Unreachable"
+  | "AddressRefused"
   | "TlsFailure"
   | "AuthenticationFailed"
   | "NotFound"
@@ -93,6 +94,14 @@ export class RedfishError extends Error {
 export class BmcUnreachableError extends RedfishError {
   constructor(message: string, details: RedfishErrorDetails = {}) {
     super("Unreachable", message, { retryable: true, ...details });
+  }
+}
+
+/** The BMC's address (or an address its name resolves to) is one the address policy refuses
+ *  (address-policy.ts): nothing was sent. Not retryable: the address or the policy must change. */
+export class BmcAddressRefusedError extends RedfishError {
+  constructor(message: string, details: RedfishErrorDetails = {}) {
+    super("AddressRefused", message, { ...details, retryable: false });
   }
 }
 
@@ -202,12 +211,17 @@ function describeCause(cause: unknown): string {
   return String(cause);
 }
 
-/** Replaces every occurrence of each secret (and its URL-encoded and Basic forms) with "***". */
+/**
+ * Replaces every occurrence of each secret, URL-encoded or base64-encoded too, with "***". Give
+ * the Basic token (base64 of user:password) as a secret of its own: its base64 is not the
+ * password's.
+ */
 export function redactSecrets(text: string, secrets: readonly string[]): string {
   let out = text;
   for (const secret of secrets) {
     if (secret.length === 0) continue;
-    for (const form of new Set([secret, encodeURIComponent(secret)])) {
+    const base64 = Buffer.from(secret, "utf8").toString("base64");
+    for (const form of new Set([secret, encodeURIComponent(secret), base64])) {
       out = out.split(form).join("***");
     }
   }

@@ -2,6 +2,7 @@
 export type { RedfishClient, RedfishResponse, RedfishSystem, RequestOptions } from "./api";
 export type * from "./types";
 export {
+  BmcAddressRefusedError,
   BmcAuthenticationError,
   BmcRejectedError,
   BmcServerError,
@@ -29,6 +30,17 @@ export {
   withBmcDeadline,
 } from "./transport";
 export { canonicalBmcAddress, bmcIdentity, type BmcIdentity } from "./address";
+export {
+  ADDRESS_CLASSES,
+  bmcAddressPolicy,
+  lookupGuard,
+  refusalMessage,
+  refusedBmcAddress,
+  refusedIp,
+  type AddressClass,
+  type AddressRefusal,
+  type BmcAddressPolicy,
+} from "./address-policy";
 export {
   RedfishClientPool,
   clientKey,

@@ -9,6 +9,13 @@ import type { AuthMode, BmcCredentials, RedfishLogger } from "./types";
  * Credentials wrapper whose password cannot leak through JSON.stringify, util.inspect, string
  * interpolation or object spreading: it lives in a private field.
  */
+/** What redaction must hide of a login: the password and the Basic header's token (base64 of
+ *  user:password), which reveals it as well. */
+export function credentialSecrets(credentials: BmcCredentials): string[] {
+  const basic = Buffer.from(`${credentials.username}:${credentials.password}`).toString("base64");
+  return [credentials.password, basic];
+}
+
 export class SecretCredentials {
   readonly username: string;
   readonly #password: string;
@@ -23,7 +30,7 @@ export class SecretCredentials {
   }
 
   basicHeader(): string {
-    return `Basic ${Buffer.from(`${this.username}:${this.#password}`).toString("base64")}`;
+    return `Basic ${credentialSecrets({ username: this.username, password: this.#password })[1]}`;
   }
 
   toJSON(): Record<string, string> {
@@ -61,7 +68,10 @@ export class SessionAuth {
 
   /** Secrets that must be scrubbed from anything the driver emits. */
   secrets(): string[] {
-    const secrets = [this.credentials.reveal()];
+    const secrets = credentialSecrets({
+      username: this.credentials.username,
+      password: this.credentials.reveal(),
+    });
     if (this.token) secrets.push(this.token);
     return secrets;
   }

@@ -9,6 +9,7 @@ import https from "node:https";
 import tls from "node:tls";
 import got, { type Method, type Response } from "got";
 import {
+  BmcAddressRefusedError,
   BmcTlsError,
   BmcUnreachableError,
   DeadlineExceededError,
@@ -16,6 +17,7 @@ import {
   ResponseTooLargeError,
 } from "./errors";
 import type { BmcTlsOptions, RequestRecord, RequestStats } from "./types";
+import { lookupGuard, refusedBmcAddress, type BmcAddressPolicy } from "./address-policy";
 
 export interface TransportOptions {
   baseUrl: string;
@@ -25,6 +27,9 @@ export interface TransportOptions {
   /** Largest response body accepted, in bytes. Default DEFAULT_MAX_RESPONSE_BYTES. */
   maxResponseBytes?: number;
   onRequest?: (record: RequestRecord) => void;
+  /** Addresses refused before connecting: the base URL's host and every address a name resolves
+   *  to (address-policy.ts). Without one, any address is used. */
+  addressPolicy?: BmcAddressPolicy;
 }
 
 /**
@@ -214,13 +219,16 @@ export class Transport {
     this.options = options;
     this.baseUrl = normaliseBaseUrl(options.baseUrl);
     const maxSockets = Math.max(1, options.maxConcurrentRequests);
+    // Names are judged on what they resolve to, at connect time: the address that is used.
+    const guard = options.addressPolicy ? { lookup: lookupGuard(options.addressPolicy) } : {};
     this.httpsAgent = new https.Agent({
       keepAlive: true,
       maxSockets,
       // Verification (rejectUnauthorized) stays per request; only the CA store is shared.
       secureContext: secureContextFor(options.tls.caBundle),
+      ...guard,
     });
-    this.httpAgent = new http.Agent({ keepAlive: true, maxSockets });
+    this.httpAgent = new http.Agent({ keepAlive: true, maxSockets, ...guard });
     this.semaphore = new Semaphore(maxSockets);
   }
 
@@ -257,6 +265,7 @@ export class Transport {
   async request(request: RawRequest): Promise<RawResponse> {
     const deadline = deadlines.getStore();
     this.checkDeadline(request, deadline);
+    this.checkAddress(request);
     const release = await this.semaphore.acquire();
     const started = performance.now();
     let status: number | undefined;
@@ -455,11 +464,28 @@ export class Transport {
     }
   }
 
+  /** An IP literal or a Service name the policy refuses fails before anything is sent. */
+  private checkAddress(request: RawRequest): void {
+    const refusal = this.options.addressPolicy
+      ? refusedBmcAddress(this.baseUrl, this.options.addressPolicy)
+      : undefined;
+    if (refusal) {
+      throw new BmcAddressRefusedError(`${this.baseUrl}: ${refusal.reason}`, {
+        method: request.method.toUpperCase(),
+        path: toRedfishPath(request.path),
+      });
+    }
+  }
+
   private mapNetworkError(error: unknown, request: RawRequest): Error {
     if (error instanceof InvalidResponseError) return error;
     const code = errorCode(error);
     const method = request.method.toUpperCase();
     const path = toRedfishPath(request.path);
+    if (code === "EBMCADDRESSREFUSED") {
+      const reason = error instanceof Error ? error.message : String(error);
+      return new BmcAddressRefusedError(`${this.baseUrl}: ${reason}`, { method, path });
+    }
     const reason = error instanceof Error ? error.message : String(error);
     if (
       code &&

@@ -1,6 +1,8 @@
 // Public value types of the Redfish driver. Everything here is plain data so that consumers (the
 // PhysicalHost controller, the CLI, tests) never depend on Redfish JSON shapes directly.
 
+import type { BmcAddressPolicy } from "./address-policy";
+
 /** BMC login. Held in memory only; never logged, never part of an error or event. */
 export interface BmcCredentials {
   username: string;
@@ -66,6 +68,8 @@ export interface RedfishClientOptions {
   logger?: RedfishLogger;
   /** Called after every HTTP request (for metrics). Must not throw. */
   onRequest?: (record: RequestRecord) => void;
+  /** Addresses the client refuses to connect to (address-policy.ts); none when absent. */
+  addressPolicy?: BmcAddressPolicy;
 }
 
 /** Per-client counters so tests and benchmarks can assert what an operation cost. */

@@ -131,6 +131,8 @@ async function main(): Promise<void> {
       SSL_CERT_PATH: join(secrets, "tls.crt"),
       BESKAR7_WEBHOOK_PORT: String(port),
       BESKAR7_OPERATOR_USERNAMES: operators.join(","),
+      // The lab's and the tests' simulated BMCs listen on 127.0.0.1, which production refuses.
+      BESKAR7_ALLOW_BMC_ADDRESSES: process.env.BESKAR7_ALLOW_BMC_ADDRESSES ?? "loopback",
     },
   });
 

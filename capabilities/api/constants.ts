@@ -281,6 +281,12 @@ export const HostErrorReason = {
   BMCError: "BMCError",
   /** The BMC exposes several systems and spec.redfishConnection.systemId does not pick one. */
   SystemSelection: "SystemSelection",
+  /** The BMC address (or what its name resolves to) is one the operator's address policy refuses. */
+  AddressRefused: "AddressRefused",
+  /** The credentials Secret lacks the label that marks it for Beskar7 (Labels.bmcCredentials). */
+  SecretNotLabelled: "SecretNotLabelled",
+  /** The host is in a namespace the admission webhooks skip, so the operator does not act on it. */
+  NamespaceIgnored: "NamespaceIgnored",
 } as const;
 export type HostErrorReasonName = (typeof HostErrorReason)[keyof typeof HostErrorReason];
 
@@ -335,6 +341,9 @@ export const ConditionReason = {
   ConnectionFailed: "ConnectionFailed",
   SecretNotFound: "SecretNotFound",
   SecretInvalid: "SecretInvalid",
+  SecretNotLabelled: "SecretNotLabelled",
+  AddressRefused: "AddressRefused",
+  NamespaceIgnored: "NamespaceIgnored",
   AuthenticationFailed: "AuthenticationFailed",
   CredentialsValid: "CredentialsValid",
   // inventory / inspection
@@ -414,7 +423,8 @@ export const Annotations = {
 export const Labels = {
   /** CAPI: the Cluster an object belongs to. */
   clusterName: "cluster.x-k8s.io/cluster-name",
-  /** Set by the operator on BMC credential Secrets it reads, so it can watch only those. */
+  /** Set by a Secret's owner to mark it as BMC credentials Beskar7 may read (the operator reads
+   *  no unlabelled credentials Secret, and watches only labelled ones). */
   bmcCredentials: `${ANNOTATION_PREFIX}/bmc-credentials`,
   /** clusterctl: objects (e.g. credential Secrets) moved with the cluster by `clusterctl move`. */
   clusterctlMove: "clusterctl.cluster.x-k8s.io/move",

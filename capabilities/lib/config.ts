@@ -1,5 +1,6 @@
 // Runtime configuration, read once from the environment into a frozen object. Pepr passes the
 // "env" block of package.json to the deployed pods; operator:local sets the same variables.
+import pkg from "../../package.json";
 
 function integer(name: string, fallback: number, min: number, max: number): number {
   const raw = process.env[name];
@@ -18,6 +19,23 @@ function list(name: string, fallback: string[]): string[] {
     .split(",")
     .map(s => s.trim())
     .filter(Boolean);
+}
+
+/** Namespaces Pepr's admission webhooks never see: its own two and the module's alwaysIgnore. */
+const PEPR_SKIPPED_NAMESPACES = ["kube-system", "pepr-system"];
+
+function admissionSkippedNamespaces(): string[] {
+  const pepr = pkg.pepr as {
+    alwaysIgnore?: { namespaces?: string[] };
+    admission?: { alwaysIgnore?: { namespaces?: string[] } };
+  };
+  return [
+    ...new Set([
+      ...PEPR_SKIPPED_NAMESPACES,
+      ...(pepr.alwaysIgnore?.namespaces ?? []),
+      ...(pepr.admission?.alwaysIgnore?.namespaces ?? []),
+    ]),
+  ];
 }
 
 export interface Config {
@@ -69,6 +87,20 @@ export interface Config {
   machineWaitingRecheckMs: number;
   /** A provisioned machine looks for its workload-cluster Node this often until it is linked. */
   nodeCheckIntervalMs: number;
+  /**
+   * BMC addresses are refused when link-local, loopback, unspecified or in the cluster's Service
+   * network unless this lists their class or a CIDR holding them (BESKAR7_ALLOW_BMC_ADDRESSES,
+   * e.g. "loopback" or "loopback,10.96.0.0/12"). physical-host/credentials.ts makes the policy
+   * (redfish/address-policy.ts) that admission and the controller apply.
+   */
+  allowBmcAddresses: string[];
+  /** The cluster's Service network CIDRs (BESKAR7_SERVICE_CIDRS), refused as BMC addresses. */
+  serviceCidrs: string[];
+  /**
+   * Namespaces whose objects Pepr's admission webhooks never see: hosts there were never
+   * validated, so the controller does not act on them.
+   */
+  admissionSkippedNamespaces: string[];
 }
 
 /** Defaults of the timing settings, for code that runs without the environment (tests). */
@@ -152,4 +184,7 @@ export const config: Readonly<Config> = Object.freeze({
   hostLostAfterMs: integer("BESKAR7_HOST_LOST_AFTER_MS", 30 * 60_000, 1000, 7 * 86_400_000),
   machineWaitingRecheckMs: integer("BESKAR7_MACHINE_RECHECK_MS", 60_000, 100, 86_400_000),
   nodeCheckIntervalMs: integer("BESKAR7_NODE_CHECK_INTERVAL_MS", 10_000, 100, 86_400_000),
+  allowBmcAddresses: list("BESKAR7_ALLOW_BMC_ADDRESSES", []),
+  serviceCidrs: list("BESKAR7_SERVICE_CIDRS", []),
+  admissionSkippedNamespaces: admissionSkippedNamespaces(),
 });

@@ -46,8 +46,56 @@ export class KubeClient {
     this.#now = now;
   }
 
-  get<T>(path: string): Promise<T> {
-    return this.#send<T>("GET", path);
+  get<T>(path: string, accept = "application/json"): Promise<T> {
+    return this.#send<T>("GET", path, undefined, undefined, accept);
+  }
+
+  /**
+   * A watch: GETs `path` and hands each line of the streamed answer to `onLine` until the server
+   * ends the response (resolves) or it fails (rejects). `signal` ends it early. The socket is
+   * dropped after `idleMs` without data (watches with bookmarks hear from the server each minute).
+   */
+  async stream(
+    path: string,
+    accept: string,
+    onLine: (line: string) => void,
+    signal: AbortSignal,
+    idleMs = 180_000,
+  ): Promise<void> {
+    const connection = await this.#connect();
+    return new Promise<void>((resolve, reject) => {
+      const req = request(
+        {
+          ...this.#requestOptions(connection, "GET", path, accept),
+          timeout: idleMs,
+          signal,
+        },
+        res => {
+          const status = res.statusCode ?? 0;
+          if (status < 200 || status >= 300) {
+            res.resume();
+            reject({ status, statusText: res.statusMessage ?? "", data: "" } satisfies KubeError);
+            return;
+          }
+          let pending = "";
+          res.setEncoding("utf8");
+          res.on("data", (chunk: string) => {
+            pending += chunk;
+            let newline: number;
+            while ((newline = pending.indexOf("\n")) >= 0) {
+              const line = pending.slice(0, newline).trim();
+              pending = pending.slice(newline + 1);
+              if (line) onLine(line);
+            }
+          });
+          res.on("end", () => resolve());
+          res.on("error", reject);
+        },
+      );
+      req.on("timeout", () => req.destroy(new Error(`GET ${path}: no data for ${idleMs} ms`)));
+      req.on("error", reject);
+      req.end();
+    });
   }
 
   create<T>(path: string, body: unknown): Promise<T> {
@@ -107,23 +155,41 @@ export class KubeClient {
     };
   }
 
-  async #send<T>(method: string, path: string, body?: unknown, contentType?: string): Promise<T> {
+  #requestOptions(
+    connection: Connection,
+    method: string,
+    path: string,
+    accept: string,
+  ): RequestOptions & { headers: Record<string, string | number> } {
+    return {
+      agent: connection.agent,
+      rejectUnauthorized: connection.rejectUnauthorized,
+      servername: connection.servername,
+      method,
+      protocol: this.#server.protocol,
+      hostname: this.#server.hostname.replace(/^\[|\]$/g, ""),
+      port: this.#server.port || 443,
+      path: `${this.#server.pathname.replace(/\/$/, "")}${path}`,
+      headers: { ...connection.headers, Accept: accept },
+    };
+  }
+
+  async #send<T>(
+    method: string,
+    path: string,
+    body?: unknown,
+    contentType?: string,
+    accept = "application/json",
+  ): Promise<T> {
     const connection = await this.#connect();
     const payload = body === undefined ? undefined : JSON.stringify(body);
     return new Promise<T>((resolve, reject) => {
+      const options = this.#requestOptions(connection, method, path, accept);
       const req = request(
         {
-          agent: connection.agent,
-          rejectUnauthorized: connection.rejectUnauthorized,
-          servername: connection.servername,
-          method,
-          protocol: this.#server.protocol,
-          hostname: this.#server.hostname.replace(/^\[|\]$/g, ""),
-          port: this.#server.port || 443,
-          path: `${this.#server.pathname.replace(/\/$/, "")}${path}`,
+          ...options,
           headers: {
-            ...connection.headers,
-            Accept: "application/json",
+            ...options.headers,
             ...(payload === undefined
               ? {}
               : { "Content-Type": contentType!, "Content-Length": Buffer.byteLength(payload) }),

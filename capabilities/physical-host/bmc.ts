@@ -13,7 +13,7 @@ import {
   withBmcDeadline,
 } from "../../redfish";
 import type { PhysicalHost, PowerStateName } from "../api";
-import { bmcAccess, type SecretLabeller, type SecretReader } from "./credentials";
+import { bmcAccess, type AccessPolicy, type SecretReader } from "./credentials";
 import { toBmcFailure } from "./failure";
 
 export { BmcFailure, toBmcFailure } from "./failure";
@@ -348,7 +348,9 @@ export type BmcConnector = (host: PhysicalHost) => Promise<BmcConnection>;
 
 export interface ConnectorOptions {
   readSecret: SecretReader;
-  labelSecret: SecretLabeller;
+  /** Addresses and namespaces refused before any request; the policy also goes to the driver,
+   *  which judges every address a BMC's name resolves to. */
+  access: AccessPolicy;
   logger?: RedfishLogger;
   requestTimeoutMs?: number;
   maxConcurrentRequests?: number;
@@ -382,6 +384,7 @@ export function poolConnector(options: ConnectorOptions): {
       logger: options.logger,
       timeoutMs: options.requestTimeoutMs,
       maxConcurrentRequests: options.maxConcurrentRequests,
+      addressPolicy: options.access.addressPolicy,
       onRequest: options.onRequest
         ? r => options.onRequest!(redfishOperation(r.method, r.path), r.status, r.durationMs)
         : undefined,
@@ -391,7 +394,7 @@ export function poolConnector(options: ConnectorOptions): {
   const connect: BmcConnector = host =>
     translatedCall(async () => {
       const deadline = Date.now() + deadlineMs;
-      const access = await bmcAccess(host, options.readSecret, options.labelSecret);
+      const access = await bmcAccess(host, options.readSecret, options.access);
       const { client, release } = pool.acquire({
         address: access.address,
         credentials: access.credentials,

@@ -4,6 +4,7 @@
 // can extend it without an import cycle.
 import { HostErrorReason, type HostErrorReasonName } from "../api";
 import { isRedfishError } from "../../redfish";
+import { describeError } from "../lib/error-message";
 
 export class BmcFailure extends Error {
   constructor(
@@ -23,11 +24,13 @@ export class BmcFailure extends Error {
  */
 export function toBmcFailure(err: unknown): BmcFailure {
   if (err instanceof BmcFailure) return err;
-  const message = err instanceof Error ? err.message : String(err);
+  const message = describeError(err);
   if (!isRedfishError(err)) return new BmcFailure(HostErrorReason.BMCError, message, true);
   switch (err.code) {
     case "Unreachable":
       return new BmcFailure(HostErrorReason.BMCUnreachable, message, true);
+    case "AddressRefused":
+      return new BmcFailure(HostErrorReason.AddressRefused, message, false);
     case "TlsFailure":
       return new BmcFailure(HostErrorReason.TLSFailure, message, false);
     case "AuthenticationFailed":

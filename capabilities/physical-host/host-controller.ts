@@ -2,7 +2,7 @@
 // per-BMC grouping and limits, its metrics, and the port to the BMC they use (one client pool,
 // its sessions logged out on shutdown). Also which hosts a credentials Secret change concerns.
 // Everything with side effects is created on first use: capability files run during `pepr build`.
-import { Log, type a } from "pepr";
+import { Log } from "pepr";
 
 import {
   API_GROUP,
@@ -14,16 +14,17 @@ import {
   type PhysicalHost,
 } from "../api";
 import { config } from "../lib/config";
-import { paths, pointerSegment } from "../lib/kube";
+import { paths } from "../lib/kube";
 import { add, Metrics } from "../lib/metrics";
 import { publish } from "../lib/object-events";
-import { Controller, orUndefinedIfGone, sharedServices } from "../lib/runtime";
+import { Controller, onShutdown, orUndefinedIfGone, sharedServices } from "../lib/runtime";
 import { bmcGroupKey, poolConnector, type BmcConnector } from "./bmc";
 import { secretBootAccess, type BootServiceAccess } from "./boot-session";
 import { reconcileFingerprint, reconcileHost } from "./controller";
-import type { SecretData } from "./credentials";
+import { operatorAccessPolicy, type SecretData } from "./credentials";
 import { finalizeHost } from "./finalize";
 import { SecretIndex } from "./secret-index";
+import { MetadataWatch, type ObjectMetadata } from "../lib/metadata-watch";
 
 let connector: { connect: BmcConnector; closeAll: () => Promise<void> } | undefined;
 
@@ -37,17 +38,7 @@ function bmcConnector(): { connect: BmcConnector; closeAll: () => Promise<void> 
   const { connect, pool } = poolConnector({
     readSecret: (namespace, name) =>
       orUndefinedIfGone(kube.get<SecretData>(secretPath(namespace, name))),
-    labelSecret: async (namespace, name, labels) => {
-      // A JSON patch that adds the one label: server-side apply would take over (and could drop)
-      // fields another writer with Pepr's field manager set. Labelled Secrets are the only ones
-      // this operator watches.
-      const key = pointerSegment(Labels.bmcCredentials);
-      await kube.jsonPatch(secretPath(namespace, name), [
-        labels
-          ? { op: "add", path: `/metadata/labels/${key}`, value: "true" }
-          : { op: "add", path: "/metadata/labels", value: { [Labels.bmcCredentials]: "true" } },
-      ]);
-    },
+    access: operatorAccessPolicy(config),
     logger: {
       debug: (message, fields) => log.debug(fields ?? {}, message),
       info: (message, fields) => log.info(fields ?? {}, message),
@@ -123,6 +114,7 @@ const secrets = new SecretIndex();
  */
 export function hostChanged(host: PhysicalHost): void {
   secrets.track(host);
+  credentialsWatch();
   hostController.enqueue(host);
   publish(Kinds.PhysicalHost, host);
 }
@@ -135,12 +127,34 @@ export function hostGone(host: PhysicalHost): void {
 }
 
 /**
- * A labelled credentials Secret was created, changed or deleted: re-reconcile the hosts whose
- * credentials really changed, so a fixed password takes effect without a restart. A Secret
- * created after its host failed with SecretNotFound carries no label yet; that host retries on
- * its error backoff.
+ * A labelled credentials Secret was created, changed or deleted: re-reconcile the hosts it
+ * concerns (secret-index.ts), so a fixed or newly labelled Secret takes effect without waiting
+ * for the host's backoff. An unlabelled Secret is not seen; its host retries on its backoff.
  */
-export function credentialsChanged(secret: a.Secret, deleted: boolean): void {
-  const namespace = secret.metadata?.namespace;
-  for (const name of secrets.changed(secret, deleted)) hostController.requeue(namespace, name, 0);
+export function credentialsChanged(secret: ObjectMetadata, deleted: boolean): void {
+  for (const name of secrets.changed(secret, deleted)) {
+    hostController.requeue(secret.namespace, name, 0);
+  }
+}
+
+let secretWatch: MetadataWatch | undefined;
+
+/**
+ * The watch of labelled Secrets' metadata (lib/metadata-watch.ts), not a Pepr binding: Pepr
+ * caches watched objects whole and logs them at debug level. Started with the first host event,
+ * so only where hosts are reconciled (the watcher pod; never during `pepr build`).
+ */
+function credentialsWatch(): void {
+  if (secretWatch) return;
+  const log = Log.child({ controller: "physicalhost", watch: "secrets" });
+  secretWatch = new MetadataWatch({
+    kube: sharedServices().kube,
+    path: "/api/v1/secrets",
+    labelSelector: Labels.bmcCredentials,
+    keep: meta => secrets.used(meta),
+    onChange: credentialsChanged,
+    onError: message => log.warn(message),
+  });
+  secretWatch.start();
+  onShutdown("credentials watch", () => secretWatch!.stop(), 0);
 }

@@ -1,14 +1,16 @@
 // PhysicalHost capability: Pepr bindings only. Validate runs the admission rules; Reconcile and
 // Finalize hand every event to the host controller on the shared runtime (host-controller.ts),
-// which reconciles or, for a host being deleted, finalizes it; a watch on labelled credential
-// Secrets re-reconciles the hosts that use them.
-import { Capability, a } from "pepr";
+// which reconciles or, for a host being deleted, finalizes it. Labelled credential Secrets are
+// watched by the host controller itself, metadata only (lib/metadata-watch.ts), not through Pepr,
+// which would cache and log them whole.
+import { Capability } from "pepr";
 
-import { Labels, PhysicalHost } from "../api";
+import { PhysicalHost } from "../api";
 import { config } from "../lib/config";
 import { admit } from "../lib/pepr-admission";
 import { validatePhysicalHost } from "./admission";
-import { credentialsChanged, hostChanged, hostController, hostGone } from "./host-controller";
+import { operatorAccessPolicy } from "./credentials";
+import { hostChanged, hostController, hostGone } from "./host-controller";
 
 export const PhysicalHostCapability = new Capability({
   name: "beskar7-physical-host",
@@ -17,9 +19,14 @@ export const PhysicalHostCapability = new Capability({
 
 const { When } = PhysicalHostCapability;
 
+/** Parsed when the module loads: a bad BESKAR7_ALLOW_BMC_ADDRESSES stops it with its name. */
+const access = operatorAccessPolicy(config);
+
 When(PhysicalHost)
   .IsCreatedOrUpdated()
-  .Validate(req => admit(req, input => validatePhysicalHost(input, config.operatorUsernames)));
+  .Validate(req =>
+    admit(req, input => validatePhysicalHost(input, config.operatorUsernames, access)),
+  );
 
 When(PhysicalHost)
   .IsCreatedOrUpdated()
@@ -29,12 +36,3 @@ When(PhysicalHost)
 When(PhysicalHost)
   .IsDeleted()
   .Watch(host => hostGone(host));
-
-When(a.Secret)
-  .IsCreatedOrUpdated()
-  .WithLabel(Labels.bmcCredentials)
-  .Watch(secret => credentialsChanged(secret, false));
-When(a.Secret)
-  .IsDeleted()
-  .WithLabel(Labels.bmcCredentials)
-  .Watch(secret => credentialsChanged(secret, true));

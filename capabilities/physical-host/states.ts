@@ -39,6 +39,7 @@ import {
 } from "../api";
 import type { ConditionInput } from "../lib/conditions";
 import { TIMING_DEFAULTS, type Config } from "../lib/config";
+import { describeError } from "../lib/error-message";
 import type { EventInput } from "../lib/events";
 import { backoffDelay, type BackoffSettings } from "../lib/runtime";
 import { BmcFailure, cutText, type HostBmc, type HostInventory } from "./bmc";
@@ -839,10 +840,7 @@ export function classify(err: unknown): {
       message: boundedMessage(err.message, ERROR_MESSAGE_MAX),
     };
   }
-  const message = boundedMessage(
-    err instanceof Error ? err.message : String(err),
-    ERROR_MESSAGE_MAX,
-  );
+  const message = boundedMessage(describeError(err), ERROR_MESSAGE_MAX);
   return { reason: HostErrorReason.BMCError, transient: true, message };
 }
 

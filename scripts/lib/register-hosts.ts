@@ -2,7 +2,7 @@
 // with kubectl. Used by `npm start` and the PhysicalHost benchmark.
 import { K8s, kind } from "kubernetes-fluent-client";
 
-import { PhysicalHost } from "../../capabilities/api";
+import { Labels, PhysicalHost } from "../../capabilities/api";
 import type { TestBmc } from "../../lab/bmc/server";
 
 export function hostName(bmc: TestBmc, index: number): string {
@@ -33,7 +33,8 @@ export async function registerHosts(
         });
       }
       await K8s(kind.Secret).Apply({
-        metadata: { name: `${name}-bmc`, namespace },
+        // The label marks the Secret as BMC credentials Beskar7 may use, as its owner must.
+        metadata: { name: `${name}-bmc`, namespace, labels: { [Labels.bmcCredentials]: "true" } },
         stringData: { username: bmc.username, password: bmc.password },
       });
       await K8s(PhysicalHost).Apply({

@@ -18,6 +18,7 @@
 // the first event arrives.
 import { Log } from "pepr";
 
+import { describeError } from "../error-message";
 import type { EventInput } from "../events";
 import { apiServerEventRecorder, type EventRecorder } from "../events";
 import { KubeClient, paths } from "../kube";
@@ -99,14 +100,7 @@ export interface ControllerDefinition<T extends KubeObject> {
   onShutdown?(): Promise<void>;
 }
 
-/** A Kubernetes API error (status code, reason) or any thrown value as one readable line. */
-export function describeError(err: unknown): string {
-  if (err instanceof Error) return err.message;
-  const e = err as { status?: number; statusText?: string; data?: { message?: string } | string };
-  const detail = typeof e?.data === "string" ? e.data : e?.data?.message;
-  const line = `${e?.status ?? ""} ${e?.statusText ?? ""} ${detail ?? ""}`.trim();
-  return line || (typeof err === "string" ? err : (JSON.stringify(err) ?? "unknown error"));
-}
+export { describeError } from "../error-message";
 
 export interface Services {
   kube: KubeClient;

@@ -209,7 +209,9 @@ apiVersion: v1
 kind: Secret
 metadata:
   name: ${HOST}-bmc
-  labels: { clusterctl.cluster.x-k8s.io/move: "" }
+  labels:
+    clusterctl.cluster.x-k8s.io/move: ""
+    beskar7.infrastructure.cluster.x-k8s.io/bmc-credentials: "true"
 stringData: { username: ${bmc!.username}, password: ${bmc!.password} }
 ---
 apiVersion: v1

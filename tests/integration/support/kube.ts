@@ -26,13 +26,18 @@ export async function createNamespace(prefix: string): Promise<string> {
   return name;
 }
 
+/** BMC credentials carry the label their owner must set for Beskar7 to use them (docs/api.md). */
+const BMC_CREDENTIALS_LABEL = "beskar7.infrastructure.cluster.x-k8s.io/bmc-credentials";
+
+/** A Secret; one holding a password is BMC credentials and gets the bmc-credentials label. */
 export async function createSecret(
   namespace: string,
   name: string,
   data: Record<string, string>,
 ): Promise<void> {
+  const labels = "password" in data ? { [BMC_CREDENTIALS_LABEL]: "true" } : undefined;
   await K8s(kind.Secret).Apply(
-    { metadata: { name, namespace }, stringData: data },
+    { metadata: { name, namespace, ...(labels ? { labels } : {}) }, stringData: data },
     { force: true },
   );
 }

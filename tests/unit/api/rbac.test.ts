@@ -39,8 +39,8 @@ describe("operator ClusterRole", () => {
     }
   });
 
-  it("reads and patches Secrets but never creates, updates or deletes them", () => {
-    expect(verbsFor(rules, "", "secrets")).toEqual(["get", "list", "patch", "watch"]);
+  it("reads Secrets and never writes them (no create, update, patch or delete)", () => {
+    expect(verbsFor(rules, "", "secrets")).toEqual(["get", "list", "watch"]);
   });
 
   it("reconciles our kinds without creating or deleting them", () => {
@@ -70,12 +70,12 @@ describe("operator ClusterRole", () => {
 });
 
 describe("other roles", () => {
-  it("aggregate full access to all five kinds into the CAPI manager", () => {
+  it("aggregate full access to the four contract kinds into the CAPI manager, and only reads of PhysicalHosts", () => {
     const capi = objects.find(o => o.metadata.name === "beskar7-capi-manager");
     expect(capi?.metadata.labels?.["cluster.x-k8s.io/aggregate-to-manager"]).toBe("true");
     const rules = role("beskar7-capi-manager");
+    expect(verbsFor(rules, API_GROUP, "physicalhosts")).toEqual(["get", "list", "watch"]);
     for (const plural of [
-      "physicalhosts",
       "beskar7machines",
       "beskar7machinetemplates",
       "beskar7clusters",

@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from "vitest";
 
-import type { PhysicalHost } from "../../../capabilities/api";
+import { Labels, type PhysicalHost } from "../../../capabilities/api";
+import { operatorAccessPolicy } from "../../../capabilities/physical-host/credentials";
 import {
   BmcFailure,
   bmcGroupKey,
@@ -25,6 +26,13 @@ import {
 } from "../../../redfish";
 import { startMock, type MockBmc } from "../redfish/helpers";
 import { sampleRedfishInventory } from "./fake-bmc";
+
+/** The mock BMCs listen on 127.0.0.1, which the default policy refuses. */
+const LOOPBACK_ALLOWED = operatorAccessPolicy({
+  allowBmcAddresses: ["loopback"],
+  serviceCidrs: [],
+  admissionSkippedNamespaces: ["kube-system", "pepr-system"],
+});
 
 const DMTF = "dmtf_public-rackmount1";
 const DMTF_SYSTEM = "437XR1138R2";
@@ -162,10 +170,10 @@ describe("poolConnector", () => {
     const b64 = (s: string) => Buffer.from(s).toString("base64");
     const connect = poolConnector({
       readSecret: async () => ({
-        metadata: { name: "chassis-bmc", labels: { "beskar7.io/bmc-credentials": "true" } },
+        metadata: { name: "chassis-bmc", labels: { [Labels.bmcCredentials]: "true" } },
         data: { username: b64(bmc.username), password: b64(bmc.password) },
       }),
-      labelSecret: async () => undefined,
+      access: LOOPBACK_ALLOWED,
     });
     cleanups.push(async () => {
       await connect.pool.closeAll();
@@ -194,7 +202,7 @@ describe("poolConnector", () => {
   it("translates Secret problems and driver errors into BmcFailure", async () => {
     const connect = poolConnector({
       readSecret: async () => undefined,
-      labelSecret: async () => undefined,
+      access: LOOPBACK_ALLOWED,
     });
     const err = await connect.connect(host("h", "https://127.0.0.1:9")).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(CredentialsError);

@@ -6,7 +6,8 @@ import { FormatRegistry, TypeRegistry } from "@sinclair/typebox";
 import { Value } from "@sinclair/typebox/value";
 import { afterEach, describe, expect, it } from "vitest";
 
-import type { PhysicalHost } from "../../../capabilities/api";
+import { Labels, type PhysicalHost } from "../../../capabilities/api";
+import { operatorAccessPolicy } from "../../../capabilities/physical-host/credentials";
 import { Condition } from "../../../capabilities/api/sources/common";
 import {
   HardwareDetailsSchema,
@@ -34,6 +35,13 @@ TypeRegistry.Set<{ enum?: string[] }>(
   (schema, value) => typeof value === "string" && (!schema.enum || schema.enum.includes(value)),
 );
 FormatRegistry.Set("date-time", value => !Number.isNaN(Date.parse(value)));
+
+/** The mock BMCs listen on 127.0.0.1, which the default policy refuses. */
+const LOOPBACK_ALLOWED = operatorAccessPolicy({
+  allowBmcAddresses: ["loopback"],
+  serviceCidrs: [],
+  admissionSkippedNamespaces: ["kube-system", "pepr-system"],
+});
 
 const long = (n: number, unit = "x") => unit.repeat(n);
 
@@ -165,10 +173,10 @@ describe("each reconcile's BMC time is bounded", () => {
     const b64 = (s: string) => Buffer.from(s).toString("base64");
     const connector = poolConnector({
       readSecret: async () => ({
-        metadata: { name: "bmc" },
+        metadata: { name: "bmc", labels: { [Labels.bmcCredentials]: "true" } },
         data: { username: b64(bmc.username), password: b64(bmc.password) },
       }),
-      labelSecret: async () => undefined,
+      access: LOOPBACK_ALLOWED,
       operationDeadlineMs: 2_000,
     });
     cleanups.push(async () => {

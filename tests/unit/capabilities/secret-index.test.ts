@@ -3,15 +3,14 @@ import { describe, expect, it } from "vitest";
 import { SecretIndex } from "../../../capabilities/physical-host/secret-index";
 import { makeHost } from "./helpers";
 
-const secret = (name: string, password: string, namespace = "lab") => ({
-  metadata: { name, namespace },
-  data: {
-    username: Buffer.from("root").toString("base64"),
-    password: Buffer.from(password).toString("base64"),
-  },
+/** What the metadata watch passes on: no data, only name, namespace and resourceVersion. */
+const secret = (name: string, resourceVersion: string, namespace = "lab") => ({
+  name,
+  namespace,
+  resourceVersion,
 });
 
-function hostUsing(name: string, credentials: string, ca?: string) {
+function hostUsing(name: string, credentials: string, ca?: string, errorReason?: string) {
   const host = makeHost({
     spec: {
       redfishConnection: {
@@ -23,26 +22,40 @@ function hostUsing(name: string, credentials: string, ca?: string) {
   });
   host.metadata!.name = name;
   host.metadata!.namespace = "lab";
+  if (errorReason) host.status = { ...host.status, errorReason } as typeof host.status;
   return host;
 }
 
 describe("SecretIndex", () => {
-  it("re-queues nobody on a Secret's first sight or on a change that leaves its data alone", () => {
+  it("re-queues no healthy host on a Secret's first sight or an unchanged version", () => {
     const index = new SecretIndex();
     index.track(hostUsing("a", "bmc"));
-    expect(index.changed(secret("bmc", "one"), false)).toEqual([]);
-    expect(index.changed(secret("bmc", "one"), false)).toEqual([]);
+    expect(index.changed(secret("bmc", "1"), false)).toEqual([]);
+    expect(index.changed(secret("bmc", "1"), false)).toEqual([]);
   });
 
-  it("re-queues exactly the hosts using a Secret whose data changed, or that was deleted", () => {
+  it("re-queues hosts waiting on a Secret at its first sight (its owner just labelled it)", () => {
+    const index = new SecretIndex();
+    index.track(hostUsing("a", "bmc", undefined, "SecretNotLabelled"));
+    index.track(hostUsing("b", "bmc"));
+    index.track(hostUsing("c", "bmc", undefined, "AuthenticationFailed"));
+    expect(index.changed(secret("bmc", "1"), false).sort()).toEqual(["a", "c"]);
+    // Once healthy, the host is no longer waiting.
+    index.track(hostUsing("a", "bmc"));
+    index.track(hostUsing("c", "bmc"));
+    expect(index.changed(secret("bmc", "1"), true).sort()).toEqual(["a", "b", "c"]);
+    expect(index.changed(secret("bmc", "2"), false)).toEqual([]);
+  });
+
+  it("re-queues exactly the hosts using a Secret whose version changed, or that was deleted", () => {
     const index = new SecretIndex();
     index.track(hostUsing("a", "bmc"));
     index.track(hostUsing("b", "bmc", "ca"));
     index.track(hostUsing("c", "other"));
-    index.changed(secret("bmc", "one"), false);
-    expect(index.changed(secret("bmc", "two"), false).sort()).toEqual(["a", "b"]);
-    expect(index.changed(secret("ca", "x"), true)).toEqual(["b"]);
-    expect(index.changed(secret("bmc", "two", "elsewhere"), true)).toEqual([]);
+    index.changed(secret("bmc", "1"), false);
+    expect(index.changed(secret("bmc", "2"), false).sort()).toEqual(["a", "b"]);
+    expect(index.changed(secret("ca", "7"), true)).toEqual(["b"]);
+    expect(index.changed(secret("bmc", "2", "elsewhere"), true)).toEqual([]);
   });
 
   it("follows a host that switches Secrets, and forgets deleted hosts", () => {
@@ -55,5 +68,17 @@ describe("SecretIndex", () => {
     expect(index.changed(secret("new", "2"), false)).toEqual(["a"]);
     index.untrack("lab", "a");
     expect(index.changed(secret("new", "3"), false)).toEqual([]);
+  });
+
+  it("remembers versions only of Secrets some host names, however many labelled Secrets exist", () => {
+    const index = new SecretIndex();
+    index.track(hostUsing("a", "bmc"));
+    for (let i = 0; i < 10_000; i++) index.changed(secret(`stranger-${i}`, "1"), false);
+    index.changed(secret("bmc", "1"), false);
+    expect(index.remembered).toBe(1);
+    expect(index.used({ name: "bmc", namespace: "lab" })).toBe(true);
+    expect(index.used({ name: "stranger-1", namespace: "lab" })).toBe(false);
+    index.untrack("lab", "a");
+    expect(index.remembered).toBe(0);
   });
 });
