@@ -4,6 +4,7 @@ import { App, Yaml, type Chart } from "cdk8s";
 
 import { Kinds, Plurals } from "../capabilities/api/constants";
 import { ClusterTemplate, ClusterctlMetadata } from "./clusterctl";
+import { Beskar7BootService } from "./boot-service";
 import { Beskar7Crds } from "./crds";
 import { Beskar7Rbac } from "./rbac";
 
@@ -13,6 +14,9 @@ export interface Synthesized {
   rbac: string;
   metadata: string;
   clusterTemplate: string;
+  /** The boot service: ServiceAccount, RBAC, Deployment, Services (its code ConfigMap comes with
+   *  the release, see manifests/boot-service.ts). */
+  bootService: string;
   /** The same, as paths relative to manifests/generated/ → file content. */
   files: Record<string, string>;
 }
@@ -27,6 +31,12 @@ const RBAC_NOTE = `# beskar7-manager is the operator's least-privilege role (see
 # patch or delete). beskar7-capi-manager only reads PhysicalHosts.
 `;
 
+const BOOT_SERVICE_NOTE = `# The boot service (docs/boot-service.md). Its code is the ConfigMap beskar7-boot-service-code,
+# which \`npm run release\` adds to infrastructure-components.yaml. Set BESKAR7_BOOT_URL to the
+# address BMCs reach (clusterctl substitutes \${BESKAR7_BOOT_URL}). It reads Secrets cluster-wide
+# by name only (get, no list/watch): a host's bootstrap data Secret is in the host's namespace.
+`;
+
 function render(chart: Chart, note = ""): string {
   return HEADER + note + Yaml.stringify(...chart.toJson());
 }
@@ -37,6 +47,7 @@ export function synthesize(): Synthesized {
   const rbac = render(new Beskar7Rbac(app, "rbac"), RBAC_NOTE);
   const metadata = render(new ClusterctlMetadata(app, "metadata"));
   const clusterTemplate = render(new ClusterTemplate(app, "cluster-template"));
+  const bootService = render(new Beskar7BootService(app, "boot-service"), BOOT_SERVICE_NOTE);
 
   const crds: Record<string, string> = {};
   const plurals = Object.values(Kinds).map(kind => Plurals[kind]);
@@ -50,9 +61,10 @@ export function synthesize(): Synthesized {
     "rbac.yaml": rbac,
     "metadata.yaml": metadata,
     "cluster-template.yaml": clusterTemplate,
+    "boot-service.yaml": bootService,
   };
   for (const [plural, yaml] of Object.entries(crds)) {
     files[`crds/infrastructure.cluster.x-k8s.io_${plural}.yaml`] = yaml;
   }
-  return { crds, rbac, metadata, clusterTemplate, files };
+  return { crds, rbac, metadata, clusterTemplate, bootService, files };
 }

@@ -7,11 +7,14 @@
 //     for every Cluster API management cluster): an Issuer and a Certificate write the Secret
 //     Pepr mounts, and cert-manager injects the CA into both webhook configurations;
 //   - takes the webhook path token from the clusterctl variable ${BESKAR7_WEBHOOK_TOKEN};
-//   - replaces Pepr's wildcard ClusterRole with Beskar7's least-privilege one from manifests/.
+//   - replaces Pepr's wildcard ClusterRole with Beskar7's least-privilege one from manifests/;
+//   - adds the boot service (manifests/boot-service.ts) with its code, bundled now, in a
+//     ConfigMap; its URL is the clusterctl variable ${BESKAR7_BOOT_URL}.
 import { readFileSync } from "node:fs";
 import { parseAllDocuments, stringify } from "yaml";
 
 import { synthesize } from "../../manifests/app";
+import { bootServiceCodeConfigMap } from "../../manifests/boot-service";
 import { PEPR_STORE_CRD } from "./pepr-store";
 
 export const TOKEN_VARIABLE = "${BESKAR7_WEBHOOK_TOKEN}";
@@ -102,6 +105,8 @@ export function buildRelease(moduleYAML: string, name = "pepr-beskar7"): Record<
     stringify(PEPR_STORE_CRD),
     generated.rbac,
     ...certificates.map(d => stringify(d)),
+    stringify(bootServiceCodeConfigMap()),
+    generated.bootService,
     ...rest.map(d => stringify(d)),
   ]
     .map(text => text.trim())

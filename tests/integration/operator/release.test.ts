@@ -52,7 +52,11 @@ describe("clusterctl release files", () => {
       ]),
     );
     expect(names("ClusterRole")).not.toContain("pepr-beskar7");
-    expect(names("Deployment").sort()).toEqual(["pepr-beskar7", "pepr-beskar7-watcher"]);
+    expect(names("Deployment").sort()).toEqual([
+      "beskar7-boot-service",
+      "pepr-beskar7",
+      "pepr-beskar7-watcher",
+    ]);
     for (const webhook of docs.filter(d => d.kind.endsWith("WebhookConfiguration"))) {
       expect(webhook.metadata.annotations?.["cert-manager.io/inject-ca-from"]).toBe(
         "pepr-system/pepr-beskar7",
