@@ -15,12 +15,17 @@
 // with the host's SMBIOS system UUID, as its kubelet would. Beskar7 then sets the Node's providerID
 // and Cluster API links it to the Machine (nodeRef), which makes the Machine Running.
 //
+// The boot service (boot-service/, docs/boot-service.md) runs beside the operator, on a free
+// loopback port over TLS; the operator gets its URL (BESKAR7_BOOT_URL), and its CA is written to
+// .testenv/beskar7-boot-ca.crt.
+//
 // Options: --bmcs N (default: one per mockup; more cycle through them), --latency MS (added to
 // every BMC response), --namespace NAME, --no-cluster (hosts only: no Cluster API managers, no
 // example cluster; Cluster API's CRDs are still installed, the operator watches them).
 import { execFile, spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { copyFile, mkdir, readFile } from "node:fs/promises";
+import { createServer, type AddressInfo } from "node:net";
 import { join, resolve } from "node:path";
 import { parseArgs, promisify } from "node:util";
 
@@ -31,6 +36,7 @@ import { capiCrdPaths } from "../lab/controlplane/capi-crds";
 import { startCapi, type CapiManagers } from "../lab/controlplane/capi-manager";
 import { startControlPlane, type ControlPlane } from "../lab/controlplane/controlplane";
 import { alive } from "../lab/controlplane/process";
+import { startBootService, type StartedBootService } from "../boot-service/start";
 import { registerHosts } from "./lib/register-hosts";
 
 const ROOT = resolve(__dirname, "..");
@@ -94,11 +100,13 @@ async function main(): Promise<void> {
   let kubelet: NodeJS.Timeout | undefined;
   const bmcs: TestBmc[] = [];
   let operator: ReturnType<typeof spawn> | undefined;
+  let bootService: StartedBootService | undefined;
   const stop = async (code = 0) => {
     if (stopping) return;
     stopping = true;
     say("stopping");
     clearInterval(kubelet);
+    await bootService?.stop();
     if (operator && operator.exitCode === null) {
       const exited = new Promise(r => operator!.once("exit", r));
       operator.kill("SIGINT");
@@ -154,9 +162,10 @@ async function main(): Promise<void> {
     );
   }
 
+  const bootURL = `https://127.0.0.1:${await freePort()}`;
   const op = spawn(join(ROOT, "node_modules", ".bin", "tsx"), ["scripts/operator-local.ts"], {
     cwd: ROOT,
-    env: { ...process.env, KUBECONFIG: kubeconfig },
+    env: { ...process.env, KUBECONFIG: kubeconfig, BESKAR7_BOOT_URL: bootURL },
     stdio: ["ignore", "inherit", "pipe"],
   });
   operator = op;
@@ -171,6 +180,11 @@ async function main(): Promise<void> {
   });
 
   await ready;
+  // After the operator, which registers the pepr-system namespace the service keeps its Secret in.
+  bootService = await startBootService({ kubeconfig, url: bootURL });
+  say(
+    `boot service at ${bootService.url} (CA: ${bootService.caFile}, metrics: ${bootService.metricsURL}/metrics)`,
+  );
   const names = await registerHosts(namespace, bmcs);
   say(`registered ${count} PhysicalHost(s) in namespace ${namespace}`);
 
@@ -397,6 +411,14 @@ class ClusterProgress {
       JSON.stringify(status),
     ]);
   }
+}
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>(ok => server.listen(0, "127.0.0.1", ok));
+  const { port } = server.address() as AddressInfo;
+  await new Promise(ok => server.close(ok));
+  return port;
 }
 
 async function testenvRunning(stateFile: string): Promise<boolean> {
