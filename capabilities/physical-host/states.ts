@@ -215,7 +215,10 @@ async function claimed(ctx: HostContext): Promise<Transition> {
         ],
         requeueAfterMs: 0,
       };
-  return start.state === HostState.Provisioning ? andThen(ctx, start, provisioning) : start;
+  // A new boot session is written before any BMC action: a BMC fetches a medium as soon as it is
+  // inserted, and the boot service refuses it for a host whose session it has not seen yet.
+  if (start.state !== HostState.Provisioning || start.status?.boot) return start;
+  return andThen(ctx, start, provisioning);
 }
 
 /**
