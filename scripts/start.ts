@@ -25,7 +25,6 @@
 import { execFile, spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { copyFile, mkdir, readFile } from "node:fs/promises";
-import { createServer, type AddressInfo } from "node:net";
 import { join, resolve } from "node:path";
 import { parseArgs, promisify } from "node:util";
 
@@ -34,7 +33,7 @@ import { listMockups } from "../lab/bmc/mockup-store";
 import { TestBmc } from "../lab/bmc/server";
 import { capiCrdPaths } from "../lab/controlplane/capi-crds";
 import { startCapi, type CapiManagers } from "../lab/controlplane/capi-manager";
-import { startControlPlane, type ControlPlane } from "../lab/controlplane/controlplane";
+import { freePort, startControlPlane, type ControlPlane } from "../lab/controlplane/controlplane";
 import { alive } from "../lab/controlplane/process";
 import { startBootService, type StartedBootService } from "../boot-service/start";
 import { registerHosts } from "./lib/register-hosts";
@@ -411,14 +410,6 @@ class ClusterProgress {
       JSON.stringify(status),
     ]);
   }
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>(ok => server.listen(0, "127.0.0.1", ok));
-  const { port } = server.address() as AddressInfo;
-  await new Promise(ok => server.close(ok));
-  return port;
 }
 
 async function testenvRunning(stateFile: string): Promise<boolean> {

@@ -5,28 +5,20 @@
 // the Secret its provisioning names, and the fetch lands in status.boot.configFetchedTime; on
 // SIGTERM it stops accepting connections, lets a transfer in progress finish, and exits 0.
 import { randomBytes } from "node:crypto";
-import { createServer, request as httpRequest, type IncomingMessage } from "node:http";
+import { request as httpRequest, type IncomingMessage } from "node:http";
 import { request as httpsRequest } from "node:https";
-import type { AddressInfo } from "node:net";
 import { inject } from "vitest";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 import { startBootService, type StartedBootService } from "../../../boot-service/start";
 import { BootPaths, bootToken } from "../../../boot/session";
+import { freePort } from "../../../lab/controlplane/controlplane";
 import { buildIso } from "../../unit/boot/patched-iso-fixtures";
 import { startOrigin } from "../../unit/boot-service/support";
 import { installBeskar7Crds } from "../api/kubectl";
 import { createNamespace, eventually, kubectl } from "../support/kube";
 
 const UUID = `4c4c4544-00b7-1000-8000-${randomBytes(6).toString("hex")}`;
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>(r => server.listen(0, "127.0.0.1", r));
-  const { port } = server.address() as AddressInfo;
-  await new Promise(r => server.close(r));
-  return port;
-}
 
 async function must(args: string[], input?: string): Promise<string> {
   const result = await kubectl(args, input);
