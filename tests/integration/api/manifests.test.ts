@@ -147,6 +147,12 @@ describe("generated RBAC", () => {
   };
 
   beforeAll(async () => {
+    // The operator's Role for the boot service's Secret lives in Pepr's namespace, which Pepr's
+    // own manifests create.
+    await mustKubectl(
+      ["apply", "--server-side", "-f", "-"],
+      JSON.stringify({ apiVersion: "v1", kind: "Namespace", metadata: { name: "pepr-system" } }),
+    );
     await mustKubectl(["apply", "--server-side", "-f", join(GENERATED, "rbac.yaml")]);
   });
 

@@ -227,11 +227,6 @@ describe("PhysicalHost claim and provisioning request", () => {
 describe("Beskar7Machine rejects", () => {
   it.each([
     {
-      what: "RemoteConfig without configURL",
-      spec: `  provisioningMode: RemoteConfig\n  osFamily: kairos\n  imageURL: https://img/k.iso\n`,
-      messages: ["spec.configURL is required when provisioningMode is RemoteConfig"],
-    },
-    {
       what: "RemoteConfig without osFamily",
       spec: `  provisioningMode: RemoteConfig\n  imageURL: https://img/k.iso\n  configURL: https://cfg/k.yaml\n`,
       messages: ["spec.osFamily is required when provisioningMode is RemoteConfig"],
@@ -305,6 +300,17 @@ describe("Beskar7Machine rejects", () => {
   });
 });
 
+describe("Beskar7Machine accepts", () => {
+  it("RemoteConfig without configURL: the OS then reads the bootstrap data", async () => {
+    await expectAccepted(
+      machine(
+        "m-remote-bootstrap",
+        `  provisioningMode: RemoteConfig\n  osFamily: kairos\n  imageURL: https://img/k.iso\n`,
+      ),
+    );
+  });
+});
+
 describe("Beskar7Machine providerID", () => {
   const withProvider = (id?: string) =>
     machine("m-provider", `  imageURL: https://img/k.iso\n${id ? `  providerID: ${id}\n` : ""}`);
@@ -337,12 +343,10 @@ describe("Beskar7MachineTemplate rejects", () => {
     );
   });
 
-  it("RemoteConfig without configURL, naming the template path", async () => {
+  it("RemoteConfig without osFamily, naming the template path", async () => {
     await expectRejected(
-      template(
-        `      provisioningMode: RemoteConfig\n      osFamily: talos\n      imageURL: https://img/t.iso\n`,
-      ),
-      "spec.template.spec.configURL is required when provisioningMode is RemoteConfig",
+      template(`      provisioningMode: RemoteConfig\n      imageURL: https://img/t.iso\n`),
+      "spec.template.spec.osFamily is required when provisioningMode is RemoteConfig",
     );
   });
 
