@@ -59,6 +59,31 @@ export interface TestBmcOptions {
    * for the first 64 KiB and a few more, recorded in `mediaFetcher`. Off by default.
    */
   fetchInsertedMedia?: MediaFetchOptions;
+  /**
+   * A real machine behind the BMC (lab/vm's QEMU backend): power and boot actions drive it, the
+   * Redfish state stays this BMC's. Without it the systems are simulated only.
+   */
+  machine?: MachineBackend;
+}
+
+/** What a power or boot action does to a real machine behind the test BMC. */
+export interface MachineBackend {
+  /** The system powers on or restarts: it boots from what is inserted, as the override says. */
+  boot(event: MachineBootEvent): void;
+  /** The system powers off (ForceOff, GracefulShutdown, the power button). */
+  powerOff(system: string): void;
+}
+
+export interface MachineBootEvent {
+  system: string;
+  /** The SMBIOS UUID the system reports. */
+  uuid: string | undefined;
+  /** This boot: the override target in force and the medium it names. */
+  record: BootRecord;
+  /** Every inserted medium, with its slot's media types. */
+  media: Array<{ slot: string; image: string; mediaTypes: string[] }>;
+  /** The machine turned itself off: the BMC reports PowerState Off from now on. */
+  poweredOff(): void;
 }
 
 export interface RequestMatch {
@@ -264,6 +289,7 @@ export class TestBmc {
   private readonly rootText: string | undefined;
   /** Set with the fetchInsertedMedia option: the images this BMC fetched on insert. */
   readonly mediaFetcher: MediaFetcher | undefined;
+  private readonly machine: MachineBackend | undefined;
 
   private constructor(options: TestBmcOptions) {
     this.store = MockupStore.for(options.mockup);
@@ -276,6 +302,7 @@ export class TestBmc {
     this.mediaFetcher = options.fetchInsertedMedia
       ? new MediaFetcher(options.fetchInsertedMedia)
       : undefined;
+    this.machine = options.machine;
     const tls = options.tls ?? true;
     this.tlsMaterial =
       tls === false
@@ -1375,6 +1402,7 @@ export class TestBmc {
         break; // Nmi: no power change
     }
     if (after !== before) this.writePower(system.uri, after ?? "Off");
+    if (after === "Off" && before !== "Off") this.machine?.powerOff(system.uri);
     const restarted = ["ForceRestart", "GracefulRestart", "PowerCycle"].includes(resetType);
     if ((after === "On" && before !== "On") || (restarted && after === "On")) this.boot(system);
   }
@@ -1427,6 +1455,23 @@ export class TestBmc {
       this.bump(system.uri);
     }
     this.boots.push(record);
+    this.machine?.boot({
+      system: system.uri,
+      uuid: typeof sys.UUID === "string" ? sys.UUID : undefined,
+      record,
+      media: this.insertedMedia(system.uri).flatMap(slot =>
+        slot.image
+          ? [
+              {
+                slot: slot.uri,
+                image: slot.image,
+                mediaTypes: this.topology.slots.get(slot.uri)?.mediaTypes ?? [],
+              },
+            ]
+          : [],
+      ),
+      poweredOff: () => this.writePower(system.uri, "Off"),
+    });
     if (this.profile.postWindowMs > 0)
       this.postUntil.set(system.uri, Date.now() + this.profile.postWindowMs);
   }

@@ -1,0 +1,164 @@
+#!/bin/sh
+# The init of Beskar7's test installer (lab/vm/installer/build.ts puts it in a busybox
+# initramfs). It stands in for the stock installers of Kairos, Talos, Flatcar and openSUSE Leap
+# Micro in the VM tests: it prints on the serial console what this machine saw (its kernel
+# command line, the labelled volumes and their files, the configuration it fetched from the URL
+# its OS family reads), posts a hardware report and a callback when asked to, and powers off.
+# Every line for the tests starts with "BESKAR7-" (lab/vm/console.ts waits for them). Anything
+# that fails is said in a BESKAR7-...-ERROR line; the script never stops before the power-off.
+export PATH=/bin
+mount -t proc proc /proc
+mount -t sysfs sys /sys
+mount -t devtmpfs dev /dev
+mkdir -p /tmp /mnt
+seen=/tmp/seen
+
+say() {
+  echo "BESKAR7-$*"
+  echo "BESKAR7-$*" >>"$seen"
+}
+
+# Boot tokens are long base64url path segments (boot/session.ts); UUIDs (36) stay readable.
+redact() {
+  sed -E 's/[A-Za-z0-9_-]{40,}/<redacted>/g'
+}
+
+read -r cmdline </proc/cmdline
+say "CMDLINE: $(echo "$cmdline" | redact)"
+
+arg() {
+  for word in $cmdline; do
+    case "$word" in "$1"=*)
+      echo "${word#*=}"
+      return 0
+      ;;
+    esac
+  done
+  return 1
+}
+
+sha() { sha256sum <"$1" | cut -d' ' -f1; }
+
+# Debian's static busybox 1.35 wget crashes with -T (its own timeout): bound it from outside.
+http() { timeout 30 wget -q "$@"; }
+
+while read -r module; do
+  insmod "/lib/modules/$module" 2>/dev/null
+done </lib/modules/load.list
+
+# Disks and NICs appear as their drivers probe; wait until the block devices stop changing.
+last=""
+stable=0
+for _ in $(seq 1 40); do
+  now="$(ls /sys/block) $(ls /sys/class/net)"
+  if [ "$now" = "$last" ]; then stable=$((stable + 1)); else stable=0; fi
+  [ "$stable" -ge 4 ] && break
+  last="$now"
+  sleep 0.25
+done
+
+uuid=$(cat /sys/class/dmi/id/product_uuid 2>/dev/null)
+say "UUID: ${uuid:-unknown}"
+
+ip link set lo up
+nic=$(ls /sys/class/net | grep -v '^lo$' | head -n 1)
+address=""
+if [ -z "$nic" ]; then
+  say "NET-ERROR: no network interface"
+else
+  ip link set "$nic" up
+  if udhcpc -i "$nic" -n -q -t 5 -T 2 -s /etc/udhcpc.sh >/dev/null 2>&1; then
+    address=$(cat /tmp/address)
+    say "NET: $nic $address $(cat "/sys/class/net/$nic/address")"
+  else
+    say "NET-ERROR: $nic got no DHCP lease"
+  fi
+fi
+
+for dev in /dev/sr* /dev/sd* /dev/vd*; do
+  [ -b "$dev" ] || continue
+  # Debian's busybox has no blkid: read the ISO9660 primary volume descriptor as blkid does.
+  label=""
+  type=none
+  if [ "$(dd if="$dev" bs=1 skip=32769 count=5 2>/dev/null)" = CD001 ]; then
+    type=iso9660
+    label=$(dd if="$dev" bs=1 skip=32808 count=32 2>/dev/null | sed 's/ *$//')
+  fi
+  say "MEDIA: ${dev#/dev/} ${label:-none} $type"
+  case "$label" in
+  cidata | CIDATA | metal-iso | ignition | combustion | config-2)
+    mkdir -p "/mnt/$label"
+    if mount -t "$type" -o ro "$dev" "/mnt/$label" 2>/tmp/mount.err; then
+      (cd "/mnt/$label" && find . -type f | sort) | while read -r file; do
+        say "VOLUME: $label ${file#./} $(sha "/mnt/$label/$file")"
+      done
+    else
+      say "VOLUME-ERROR: $label $(tail -n 1 /tmp/mount.err)"
+    fi
+    ;;
+  esac
+done
+
+# fetch NAME URL: what the OS does with its configuration URL (a GET), said without the token.
+fetch() {
+  shown=$(echo "$2" | redact)
+  if http -O "/tmp/$1" "$2" 2>/tmp/wget.err; then
+    say "CONFIG: $shown $(sha "/tmp/$1") $(wc -c <"/tmp/$1")"
+  else
+    say "CONFIG-ERROR: $shown $(tail -n 1 /tmp/wget.err | redact)"
+  fi
+}
+
+# Each OS family's own parameter (boot/os.ts); Talos fills ${uuid} in the URL itself.
+for parameter in config_url talos.config ignition.config.url combustion.url; do
+  url=$(arg "$parameter") || continue
+  case "$url" in
+  http://* | https://*)
+    [ "$parameter" = talos.config ] && url=$(echo "$url" | sed "s/\${uuid}/$uuid/g")
+    fetch config "$url"
+    ;;
+  *) say "CONFIG-SOURCE: $parameter=$url" ;;
+  esac
+done
+
+# A hardware report shaped like hardwareDetails (capabilities/api/sources/physicalhost.ts).
+report() {
+  cpus=$(grep -c '^processor' /proc/cpuinfo)
+  memory=$(($(sed -n 's/^MemTotal: *\([0-9]*\) kB/\1/p' /proc/meminfo) * 1024))
+  disks=""
+  for block in /sys/block/*; do
+    name=${block##*/}
+    case "$name" in loop* | ram*) continue ;; esac
+    disks="$disks${disks:+,}{\"name\":\"$name\",\"sizeBytes\":$(($(cat "$block/size") * 512))}"
+  done
+  nics=""
+  for path in /sys/class/net/*; do
+    name=${path##*/}
+    [ "$name" = lo ] && continue
+    nics="$nics${nics:+,}{\"name\":\"$name\",\"mac\":\"$(cat "$path/address")\"}"
+  done
+  printf '{"systemUUID":"%s","cpu":{"threads":%s},"memoryBytes":%s,"disks":[%s],"nics":[%s],"ip":"%s"}' \
+    "$uuid" "$cpus" "$memory" "$disks" "$nics" "$address"
+}
+
+if url=$(arg beskar7.report); then
+  report >/tmp/report.json
+  if http -O /dev/null --header 'Content-Type: application/json' \
+    --post-file /tmp/report.json "$url" 2>/tmp/wget.err; then
+    say "REPORT: $(echo "$url" | redact) $(wc -c </tmp/report.json)"
+  else
+    say "REPORT-ERROR: $(echo "$url" | redact) $(tail -n 1 /tmp/wget.err | redact)"
+  fi
+fi
+
+if url=$(arg beskar7.callback); then
+  say "CALLBACK: $(echo "$url" | redact)"
+  http -O /dev/null --header 'Content-Type: text/plain' --post-file "$seen" "$url" 2>/dev/null ||
+    echo "BESKAR7-CALLBACK-ERROR: $(echo "$url" | redact)"
+fi
+
+say "POWEROFF"
+sync
+poweroff -f
+sleep 5
+echo o >/proc/sysrq-trigger

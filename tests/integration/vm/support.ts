@@ -1,0 +1,109 @@
+// Helpers for the VM tests: a small HTTP server on 127.0.0.1 standing in for the places a
+// machine reads from (the installer ISO and volumes, served with Range requests as a BMC reads
+// them; configuration files) and posts to (reports, callbacks), with a log of what was asked. The
+// VMs reach it through their guest forward (http://10.0.2.100/...); the BMC reads it directly.
+import http from "node:http";
+import type { AddressInfo } from "node:net";
+
+import { type RandomAccessSource, sendBody, serveRange } from "../../../boot/patched-iso";
+import type { QemuMachine } from "../../../lab/vm/qemu";
+
+export interface ServedRequest {
+  method: string;
+  path: string;
+  status: number;
+  /** Bytes of the request body (POSTs). */
+  body?: Buffer;
+}
+
+export class TestFileServer {
+  readonly requests: ServedRequest[] = [];
+  private readonly blobs = new Map<string, RandomAccessSource>();
+
+  private constructor(
+    private readonly server: http.Server,
+    readonly port: number,
+  ) {}
+
+  static async start(): Promise<TestFileServer> {
+    let self: TestFileServer | undefined;
+    const server = http.createServer((req, res) => {
+      self!.handle(req, res).catch(err => {
+        if (!res.headersSent) res.writeHead(500);
+        res.end(String(err));
+      });
+    });
+    await new Promise<void>(resolve => server.listen(0, "127.0.0.1", resolve));
+    self = new TestFileServer(server, (server.address() as AddressInfo).port);
+    return self;
+  }
+
+  get url(): string {
+    return `http://127.0.0.1:${this.port}`;
+  }
+
+  /** Serves `source` at `path` (GET and HEAD, with Range); returns its URL on 127.0.0.1. */
+  serve(path: string, source: RandomAccessSource | Buffer): string {
+    const blob = Buffer.isBuffer(source)
+      ? { size: source.length, read: async (o: number, l: number) => source.subarray(o, o + l) }
+      : source;
+    this.blobs.set(path, blob);
+    return `${this.url}${path}`;
+  }
+
+  requestsFor(path: string, method?: string): ServedRequest[] {
+    return this.requests.filter(
+      r => r.path === path && (method === undefined || r.method === method),
+    );
+  }
+
+  async stop(): Promise<void> {
+    this.server.closeAllConnections();
+    await new Promise<void>(resolve => this.server.close(() => resolve()));
+  }
+
+  private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const path = new URL(req.url ?? "/", this.url).pathname;
+    const method = req.method ?? "GET";
+    if (method === "POST") {
+      const chunks: Buffer[] = [];
+      for await (const chunk of req) chunks.push(chunk as Buffer);
+      this.requests.push({ method, path, status: 204, body: Buffer.concat(chunks) });
+      res.writeHead(204).end();
+      return;
+    }
+    const blob = this.blobs.get(path);
+    if (!blob || (method !== "GET" && method !== "HEAD")) {
+      this.requests.push({ method, path, status: 404 });
+      res.writeHead(404).end();
+      return;
+    }
+    const response = serveRange({
+      size: blob.size,
+      read: (offset, length) => blob.read(offset, length),
+      range: req.headers.range,
+      method,
+      contentType: "application/octet-stream",
+    });
+    this.requests.push({ method, path, status: response.status });
+    res.writeHead(response.status, response.headers);
+    await sendBody(response.body, res);
+    res.end();
+  }
+}
+
+/** Per-VM limit in the tests: a TCG boot takes 15-40 s here, several at once share two cores. */
+export const VM_BOOT_TIMEOUT_MS = 240_000;
+
+/** Waits until the VM has powered itself off; the error carries the console's last lines. */
+export async function waitForPowerOff(machine: QemuMachine): Promise<void> {
+  await machine.console.waitFor(/^BESKAR7-POWEROFF$/, VM_BOOT_TIMEOUT_MS);
+  await machine.whenStopped();
+}
+
+/** Seconds from the machine's last power-on to its power-off (or now). */
+export function bootSeconds(machine: QemuMachine): number {
+  const run = machine.lastRun;
+  if (!run) return Number.NaN;
+  return ((run.endedAt ?? Date.now()) - run.startedAt) / 1000;
+}
