@@ -2,13 +2,16 @@
 // downloads and builds happen in plain sight (with timings) and outside any test timeout:
 // etcd/kube-apiserver/kubectl built from Go modules, the Cluster API CRDs from the Go module
 // proxy, Cluster API's manager, kubeadm bootstrap manager and clusterctl built from Go modules,
-// sushy-tools from PyPI, and the Debian ISO9660 tools (xorriso, isoinfo) the boot/ unit tests read
-// volumes back with. Each is cached or installed once; later runs return at once.
+// sushy-tools from PyPI, the Debian ISO9660 tools (xorriso, isoinfo) the boot/ unit tests read
+// volumes back with, and for the VM tests QEMU, OVMF, iPXE, busybox and GRUB from Debian plus the
+// test installer built from them (lab/vm/installer). Each is cached or installed once; later runs
+// return at once.
 import { ensureCapiBinaries } from "./capi";
 import { capiCrdPaths } from "./capi-crds";
 import { ensureControlPlaneBinaries } from "./binaries";
 import { ensureSushyTools } from "../bmc/sushy";
-import { ensureIsoTools } from "./debian";
+import { ensureInstaller } from "../vm/installer/build";
+import { ensureIsoTools, ensureVmPackages, vmPackages } from "./debian";
 
 const log = (line: string) => process.stderr.write(`[prepare] ${line}\n`);
 
@@ -27,6 +30,12 @@ async function main(): Promise<void> {
   log(`  ${capi.manager} (${capi.source})`);
   await timed("sushy-tools", () => ensureSushyTools(log));
   await timed("ISO9660 tools (xorriso, isoinfo)", async () => ensureIsoTools(log));
+  await timed(`VM packages (${vmPackages.join(" ")})`, async () => {
+    const installed = ensureVmPackages(log);
+    if (installed.length > 0) log(`  installed ${installed.join(" ")}`);
+  });
+  const installer = await timed("VM test installer", () => ensureInstaller(log));
+  log(`  ${installer.iso} (${installer.kernelPackage})`);
 }
 
 main().catch(err => {
