@@ -1,24 +1,13 @@
-// The HostDirectory over Kubernetes: PhysicalHosts watched with one informer and indexed by their
-// system UUID (lowercase), bootstrap data read from the Secret a host's provisioning names, and
+// The HostDirectory over Kubernetes: PhysicalHosts listed and then watched (relisting when the
+// watch's version is too old or the stream fails) and indexed by their system UUID (lowercase), bootstrap data read from the Secret a host's provisioning names, and
 // signals written to status.boot through the status subresource.
 //
-// The index keeps a small view per host, not the objects themselves beyond the informer's cache.
+// The index keeps a small view per host, not the objects themselves.
 // Two hosts reporting the same UUID are both refused (and counted): serving either could hand
 // one machine's bootstrap data to another.
 //
 // Signals are JSON patches that first test status.boot.session: a fetch or report that arrives
 // as the host is released (session removed) or re-provisioned (new session) changes nothing.
-import {
-  ApiException,
-  CoreV1Api,
-  CustomObjectsApi,
-  PatchStrategy,
-  makeInformer,
-  setHeaderOptions,
-  type KubeConfig,
-  type KubernetesObject,
-} from "@kubernetes/client-node";
-
 import { API_GROUP, API_VERSION, Plurals } from "../capabilities/api/constants";
 import { canonicalUUID } from "../boot/session";
 import {
@@ -29,11 +18,15 @@ import {
   type HostLookup,
   type HostView,
 } from "../boot/server";
+import { KubeError, type KubeClient } from "./kube";
 
 const PLURAL = Plurals.PhysicalHost;
+const HOSTS_PATH = `/apis/${API_GROUP}/${API_VERSION}/${PLURAL}`;
+const RETRY_MS = 2000;
 
 /** The fields of a PhysicalHost this service reads. */
-interface PhysicalHostObject extends KubernetesObject {
+interface PhysicalHostObject {
+  metadata?: { name?: string; namespace?: string; uid?: string; resourceVersion?: string };
   spec?: {
     provisioning?: {
       osFamily?: string;
@@ -60,45 +53,24 @@ interface PhysicalHostObject extends KubernetesObject {
 export class KubeHostDirectory implements HostDirectory {
   readonly #views = new Map<string, HostView>();
   readonly #byUUID = new Map<string, Set<string>>();
-  readonly #core: CoreV1Api;
-  readonly #custom: CustomObjectsApi;
-  readonly #informer;
-  #stopped = false;
+  readonly #stop = new AbortController();
   #synced = false;
+  #running?: Promise<void>;
 
   constructor(
-    kubeconfig: KubeConfig,
+    private readonly kube: KubeClient,
     private readonly log: (entry: Record<string, unknown>) => void,
-  ) {
-    this.#core = kubeconfig.makeApiClient(CoreV1Api);
-    this.#custom = kubeconfig.makeApiClient(CustomObjectsApi);
-    this.#informer = makeInformer<PhysicalHostObject>(
-      kubeconfig,
-      `/apis/${API_GROUP}/${API_VERSION}/${PLURAL}`,
-      () =>
-        this.#custom.listClusterCustomObject({
-          group: API_GROUP,
-          version: API_VERSION,
-          plural: PLURAL,
-        }),
-    );
-    this.#informer.on("add", host => this.#put(host));
-    this.#informer.on("update", host => this.#put(host));
-    this.#informer.on("delete", host => this.#remove(keyOf(host)));
-    this.#informer.on("error", err => {
-      if (this.#stopped) return;
-      this.log({
-        msg: "PhysicalHost watch failed; restarting in 3 s",
-        error: String((err as Error)?.message ?? err),
-      });
-      setTimeout(() => void this.#start().catch(() => undefined), 3000).unref();
-    });
-  }
+  ) {}
 
-  /** Resolves once the first list is indexed. */
-  async start(): Promise<void> {
-    await this.#start();
-    this.#synced = true;
+  /** Starts listing and watching; resolves once the first list is indexed. */
+  start(): Promise<void> {
+    return new Promise((resolveSynced, rejectSynced) => {
+      let first = true;
+      this.#running = this.#run(() => {
+        if (first) resolveSynced();
+        first = false;
+      }).catch(rejectSynced);
+    });
   }
 
   get synced(): boolean {
@@ -106,8 +78,48 @@ export class KubeHostDirectory implements HostDirectory {
   }
 
   async stop(): Promise<void> {
-    this.#stopped = true;
-    await this.#informer.stop();
+    this.#stop.abort();
+    await this.#running;
+  }
+
+  /** List, then watch from the list's version; on any failure, wait and list again. */
+  async #run(onSynced: () => void): Promise<void> {
+    const signal = this.#stop.signal;
+    while (!signal.aborted) {
+      try {
+        const list = await this.kube.request<{
+          metadata: { resourceVersion: string };
+          items: PhysicalHostObject[];
+        }>("GET", HOSTS_PATH);
+        this.#views.clear();
+        this.#byUUID.clear();
+        for (const host of list.items) this.#put(host);
+        this.#synced = true;
+        onSynced();
+        let version = list.metadata.resourceVersion;
+        while (!signal.aborted) {
+          version = await this.kube.watch<PhysicalHostObject>(
+            HOSTS_PATH,
+            version,
+            event => {
+              if (event.type === "DELETED") this.#remove(keyOf(event.object));
+              else this.#put(event.object);
+            },
+            signal,
+          );
+        }
+      } catch (err) {
+        if (signal.aborted) return;
+        const gone = err instanceof KubeError && err.status === 410;
+        if (!gone) {
+          this.log({
+            msg: "PhysicalHost list/watch failed; listing again",
+            error: String((err as Error).message ?? err),
+          });
+        }
+        await new Promise(r => setTimeout(r, gone ? 0 : RETRY_MS));
+      }
+    }
   }
 
   /** Hosts indexed, and UUIDs carried by more than one host (for the metrics). */
@@ -131,18 +143,23 @@ export class KubeHostDirectory implements HostDirectory {
         `host ${host.key} has no bootstrap data (no spec.provisioning.bootstrapDataSecretRef)`,
       );
     const namespace = host.key.split("/")[0]!;
+    let secret: { data?: Record<string, string> };
     try {
-      const secret = await this.#core.readNamespacedSecret({ name, namespace });
-      const value = secret.data?.value;
-      if (value === undefined)
-        throw new BootDataUnavailable(`Secret ${namespace}/${name} has no key "value"`);
-      return Buffer.from(value, "base64");
+      secret = await this.kube.request(
+        "GET",
+        `/api/v1/namespaces/${namespace}/secrets/${encodeURIComponent(name)}`,
+      );
     } catch (err) {
-      if (err instanceof ApiException && err.code === 404) {
+      if (err instanceof KubeError && err.status === 404) {
         throw new BootDataUnavailable(`bootstrap data Secret ${namespace}/${name} does not exist`);
       }
       throw err;
     }
+    const value = secret.data?.value;
+    if (value === undefined) {
+      throw new BootDataUnavailable(`Secret ${namespace}/${name} has no key "value"`);
+    }
+    return Buffer.from(value, "base64");
   }
 
   async recordSignal(host: HostView, signal: BootSignal): Promise<void> {
@@ -155,15 +172,12 @@ export class KubeHostDirectory implements HostDirectory {
         value,
       })),
     ];
-    await this.#custom.patchNamespacedCustomObjectStatus(
-      { group: API_GROUP, version: API_VERSION, plural: PLURAL, namespace, name, body },
-      setHeaderOptions("Content-Type", PatchStrategy.JsonPatch),
+    await this.kube.request(
+      "PATCH",
+      `/apis/${API_GROUP}/${API_VERSION}/namespaces/${namespace}/${PLURAL}/${name}/status`,
+      body,
+      "application/json-patch+json",
     );
-  }
-
-  async #start(): Promise<void> {
-    if (this.#stopped) return;
-    await this.#informer.start();
   }
 
   #put(host: PhysicalHostObject): void {
@@ -213,6 +227,6 @@ export class KubeHostDirectory implements HostDirectory {
   }
 }
 
-function keyOf(host: KubernetesObject): string {
+function keyOf(host: PhysicalHostObject): string {
   return `${host.metadata?.namespace ?? ""}/${host.metadata?.name ?? ""}`;
 }

@@ -4,13 +4,6 @@
 // Nothing here rotates the token key or the CA by itself: a broken Secret stops the service with
 // what to do. Only the serving certificate is reissued (from the same CA) when the service's
 // names changed or it nears expiry, which clients trusting the CA never notice.
-import {
-  ApiException,
-  type CoreV1Api,
-  type V1ConfigMap,
-  type V1Secret,
-} from "@kubernetes/client-node";
-
 import { TOKEN_KEY_BYTES, newTokenKey } from "../boot/session";
 import {
   issueServingCertificate,
@@ -19,6 +12,27 @@ import {
   type CertificateAuthority,
   type ServingPair,
 } from "./ca";
+import { KubeError, type KubeClient } from "./kube";
+
+interface ObjectMeta {
+  name?: string;
+  namespace?: string;
+  labels?: Record<string, string>;
+  resourceVersion?: string;
+}
+interface SecretObject {
+  apiVersion?: string;
+  kind?: string;
+  metadata?: ObjectMeta;
+  type?: string;
+  data?: Record<string, string>;
+}
+interface ConfigMapObject {
+  apiVersion?: string;
+  kind?: string;
+  metadata?: ObjectMeta;
+  data?: Record<string, string>;
+}
 
 export const SERVICE_SECRET = "beskar7-boot-service";
 export const CA_CONFIGMAP = "beskar7-boot-ca";
@@ -29,17 +43,19 @@ export interface ServiceSecret {
   serving: ServingPair;
 }
 
-const status = (err: unknown) => (err instanceof ApiException ? err.code : undefined);
+const status = (err: unknown) => (err instanceof KubeError ? err.status : undefined);
+const secrets = (namespace: string) => `/api/v1/namespaces/${namespace}/secrets`;
+const configMaps = (namespace: string) => `/api/v1/namespaces/${namespace}/configmaps`;
 
 /** Reads, or creates, the service's Secret; reissues the serving certificate when it must. */
 export async function ensureServiceSecret(
-  core: CoreV1Api,
+  kube: KubeClient,
   namespace: string,
   names: string[],
   log: (entry: Record<string, unknown>) => void,
 ): Promise<ServiceSecret> {
   for (let attempt = 0; attempt < 5; attempt++) {
-    let secret = await readSecret(core, namespace);
+    let secret = await readSecret(kube, namespace);
     if (!secret) {
       const ca = newCertificateAuthority();
       const fresh: ServiceSecret = {
@@ -48,13 +64,13 @@ export async function ensureServiceSecret(
         serving: issueServingCertificate(ca, names),
       };
       try {
-        await core.createNamespacedSecret({ namespace, body: secretObject(namespace, fresh) });
+        await kube.request("POST", secrets(namespace), secretObject(namespace, fresh));
         log({ msg: "created the boot service's Secret", secret: `${namespace}/${SERVICE_SECRET}` });
         return fresh;
       } catch (err) {
         if (status(err) !== 409) throw err;
         // Another replica won: use its Secret.
-        secret = await readSecret(core, namespace);
+        secret = await readSecret(kube, namespace);
         if (!secret) continue;
       }
     }
@@ -65,10 +81,9 @@ export async function ensureServiceSecret(
       serving: issueServingCertificate(current.ca, names),
     };
     try {
-      await core.replaceNamespacedSecret({
-        name: SERVICE_SECRET,
-        namespace,
-        body: { ...secretObject(namespace, renewed), metadata: { ...secret.metadata } },
+      await kube.request("PUT", `${secrets(namespace)}/${SERVICE_SECRET}`, {
+        ...secretObject(namespace, renewed),
+        metadata: { ...secret.metadata },
       });
       log({ msg: "reissued the serving certificate", names });
       return renewed;
@@ -82,15 +97,24 @@ export async function ensureServiceSecret(
 }
 
 /** Publishes the CA certificate in ConfigMap beskar7-boot-ca, key ca.crt (create or update). */
-export async function publishCA(core: CoreV1Api, namespace: string, caCert: string): Promise<void> {
+export async function publishCA(
+  kube: KubeClient,
+  namespace: string,
+  caCert: string,
+): Promise<void> {
   for (let attempt = 0; attempt < 5; attempt++) {
-    let existing: V1ConfigMap | undefined;
+    let existing: ConfigMapObject | undefined;
     try {
-      existing = await core.readNamespacedConfigMap({ name: CA_CONFIGMAP, namespace });
+      existing = await kube.request<ConfigMapObject>(
+        "GET",
+        `${configMaps(namespace)}/${CA_CONFIGMAP}`,
+      );
     } catch (err) {
       if (status(err) !== 404) throw err;
     }
-    const body: V1ConfigMap = {
+    const body: ConfigMapObject = {
+      apiVersion: "v1",
+      kind: "ConfigMap",
       metadata: {
         ...existing?.metadata,
         name: CA_CONFIGMAP,
@@ -100,9 +124,9 @@ export async function publishCA(core: CoreV1Api, namespace: string, caCert: stri
       data: { "ca.crt": caCert },
     };
     try {
-      if (!existing) await core.createNamespacedConfigMap({ namespace, body });
+      if (!existing) await kube.request("POST", configMaps(namespace), body);
       else if (existing.data?.["ca.crt"] !== caCert) {
-        await core.replaceNamespacedConfigMap({ name: CA_CONFIGMAP, namespace, body });
+        await kube.request("PUT", `${configMaps(namespace)}/${CA_CONFIGMAP}`, body);
       }
       return;
     } catch (err) {
@@ -117,18 +141,20 @@ const LABELS = {
   "app.kubernetes.io/component": "boot-service",
 };
 
-async function readSecret(core: CoreV1Api, namespace: string): Promise<V1Secret | undefined> {
+async function readSecret(kube: KubeClient, namespace: string): Promise<SecretObject | undefined> {
   try {
-    return await core.readNamespacedSecret({ name: SERVICE_SECRET, namespace });
+    return await kube.request<SecretObject>("GET", `${secrets(namespace)}/${SERVICE_SECRET}`);
   } catch (err) {
     if (status(err) === 404) return undefined;
     throw err;
   }
 }
 
-function secretObject(namespace: string, s: ServiceSecret): V1Secret {
+function secretObject(namespace: string, s: ServiceSecret): SecretObject {
   const b64 = (v: string | Buffer) => Buffer.from(v).toString("base64");
   return {
+    apiVersion: "v1",
+    kind: "Secret",
     metadata: { name: SERVICE_SECRET, namespace, labels: LABELS },
     type: "Opaque",
     data: {
@@ -142,7 +168,7 @@ function secretObject(namespace: string, s: ServiceSecret): V1Secret {
 }
 
 /** The Secret's contents, or an error naming what is missing and what to do. */
-function decode(secret: V1Secret, namespace: string): ServiceSecret {
+function decode(secret: SecretObject, namespace: string): ServiceSecret {
   const field = (key: string) => Buffer.from(secret.data?.[key] ?? "", "base64");
   const where = `Secret ${namespace}/${SERVICE_SECRET}`;
   const tokenKey = field("token-key");

@@ -12,12 +12,11 @@ import {
 import { createServer as createHttpsServer } from "node:https";
 import type { AddressInfo } from "node:net";
 
-import { CoreV1Api, KubeConfig } from "@kubernetes/client-node";
-
 import { Metrics, createBootHandler, defineBootMetrics, type BootHandler } from "../boot/server";
 import { servingNames } from "./ca";
 import type { BootServiceConfig } from "./config";
 import { KubeHostDirectory } from "./hosts";
+import { KubeClient } from "./kube";
 import { ensureServiceSecret, publishCA } from "./secret";
 
 export interface RunningBootService {
@@ -37,12 +36,12 @@ export const jsonLog: Log = entry =>
 
 export async function runBootService(
   config: BootServiceConfig,
-  options: { kubeconfig?: KubeConfig; log?: Log } = {},
+  options: { kube?: KubeClient; log?: Log } = {},
 ): Promise<RunningBootService> {
   const log = options.log ?? jsonLog;
-  const kubeconfig = options.kubeconfig ?? defaultKubeConfig();
-  const core = kubeconfig.makeApiClient(CoreV1Api);
-  const directory = new KubeHostDirectory(kubeconfig, log);
+  // KUBECONFIG when set, the in-cluster configuration in a Pod, ~/.kube/config otherwise.
+  const kube = options.kube ?? KubeClient.fromEnvironment();
+  const directory = new KubeHostDirectory(kube, log);
   const metrics = new Metrics();
   defineBootMetrics(metrics);
   metrics.define("beskar7_boot_hosts", "gauge", "PhysicalHosts indexed by system UUID", () => [
@@ -74,8 +73,8 @@ export async function runBootService(
   const metricsAddress = await listen(metricsServer, config.metricsListen);
 
   const names = servingNames(config.url, config.extraSANs);
-  const secret = await ensureServiceSecret(core, config.namespace, names, log);
-  await publishCA(core, config.namespace, secret.ca.caCert);
+  const secret = await ensureServiceSecret(kube, config.namespace, names, log);
+  await publishCA(kube, config.namespace, secret.ca.caCert);
   await directory.start();
 
   const handler: BootHandler = createBootHandler({
@@ -124,19 +123,13 @@ export async function runBootService(
       server.closeAllConnections();
       await closed;
       await directory.stop();
+      kube.close();
       handler.isos.close();
       metricsServer.closeAllConnections();
       await new Promise<void>(resolve => metricsServer.close(() => resolve()));
       log({ msg: "stopped", unfinishedTransfers: unfinished });
     },
   };
-}
-
-/** KUBECONFIG when set, the in-cluster configuration in a Pod, ~/.kube/config otherwise. */
-function defaultKubeConfig(): KubeConfig {
-  const kubeconfig = new KubeConfig();
-  kubeconfig.loadFromDefault();
-  return kubeconfig;
 }
 
 function listen(server: Server, at: { host: string; port: number }): Promise<AddressInfo> {

@@ -6,6 +6,9 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 
+import { KubeClient } from "./kube";
+import { CA_CONFIGMAP } from "./secret";
+
 export interface StartBootServiceOptions {
   kubeconfig: string;
   /** Namespace of the service's Secret and CA ConfigMap (default pepr-system). */
@@ -86,15 +89,12 @@ export async function startBootService(
       fail(new Error(`the boot service exited (${code}) before listening: ${stderr.trim()}`)),
     );
   });
-  const { CoreV1Api, KubeConfig } = await import("@kubernetes/client-node");
-  const kc = new KubeConfig();
-  kc.loadFromFile(options.kubeconfig);
-  const caMap = await kc
-    .makeApiClient(CoreV1Api)
-    .readNamespacedConfigMap({
-      name: "beskar7-boot-ca",
-      namespace: options.namespace ?? "pepr-system",
-    });
+  const kube = KubeClient.fromEnvironment({ KUBECONFIG: options.kubeconfig });
+  const caMap = await kube.request<{ data?: Record<string, string> }>(
+    "GET",
+    `/api/v1/namespaces/${options.namespace ?? "pepr-system"}/configmaps/${CA_CONFIGMAP}`,
+  );
+  kube.close();
   const caCert = caMap.data?.["ca.crt"] ?? "";
   const caFile = options.caFile ?? join(resolve(options.kubeconfig, ".."), "beskar7-boot-ca.crt");
   await writeFile(caFile, caCert);

@@ -1,12 +1,11 @@
 // The boot service's manifests and its code bundle. It runs on the image the Pepr module runs on
-// (Pepr's controller image: Node and the module's node_modules, @kubernetes/client-node among
-// them), with its code delivered the way Pepr delivers the module's: bundled by esbuild, gzipped,
-// and mounted from a ConfigMap (beskar7-boot-service-code, added by the release, see
-// scripts/lib/release.ts). At start a one-line loader unpacks it into an emptyDir under /app (so
-// its imports resolve to the image's /app/node_modules; the root filesystem stays read-only) and
-// imports it. What the bundle does not carry (@kubernetes/client-node, 2 MB bundled) it imports
-// from the image, as the module does. Gzipped, the ~450 KB bundle is ~120 KB of the release, and
-// the release's text holds no PEM markers or key names (its test looks for leaked key material).
+// (Pepr's controller image, for its Node), with its code delivered the way Pepr delivers the
+// module's: bundled by esbuild, gzipped, and mounted from a ConfigMap (beskar7-boot-service-code,
+// added by the release, see scripts/lib/release.ts). At start a one-line loader unpacks it into
+// an in-memory emptyDir (the root filesystem stays read-only) and imports it. The bundle needs
+// nothing from the image's node_modules (boot-service/kube.ts is its Kubernetes client). Gzipped,
+// it is ~170 KB of the release, whose text then holds no PEM markers or key names (the release
+// test looks for leaked key material).
 //
 // RBAC is its own ServiceAccount's, least privilege:
 //   - get/list/watch physicalhosts: the UUID index;
@@ -52,8 +51,8 @@ export function controllerImage(): string {
 }
 
 /**
- * boot-service/main.ts bundled for the controller image: ESM (the image's @kubernetes/client-node
- * is ESM only), node-forge and TypeBox inside, a require() for the CommonJS parts of the bundle.
+ * boot-service/main.ts bundled, dependencies (node-forge, TypeBox, yaml) included: ESM, with a
+ * require() for the CommonJS parts of the bundle.
  */
 export function bootServiceBundle(): string {
   const result = buildSync({
@@ -65,7 +64,6 @@ export function bootServiceBundle(): string {
     minify: true,
     write: false,
     legalComments: "inline",
-    external: ["@kubernetes/client-node"],
     banner: {
       js: 'import { createRequire as __b7Require } from "node:module"; const require = __b7Require(import.meta.url);',
     },
