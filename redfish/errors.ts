@@ -217,14 +217,17 @@ function describeCause(cause: unknown): string {
  * password's.
  */
 export function redactSecrets(text: string, secrets: readonly string[]): string {
-  let out = text;
+  const forms = new Set<string>();
   for (const secret of secrets) {
     if (secret.length === 0) continue;
-    const base64 = Buffer.from(secret, "utf8").toString("base64");
-    for (const form of new Set([secret, encodeURIComponent(secret), base64])) {
-      out = out.split(form).join("***");
-    }
+    forms.add(secret).add(encodeURIComponent(secret));
+    forms.add(Buffer.from(secret, "utf8").toString("base64"));
   }
+  // Longest first: the Basic token contains the password's own base64 when the user name is a
+  // multiple of three bytes long, and must go whole.
+  let out = text;
+  for (const form of [...forms].sort((x, y) => y.length - x.length))
+    out = out.split(form).join("***");
   return out;
 }
 

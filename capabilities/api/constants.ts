@@ -319,6 +319,9 @@ export const ConditionType = {
   Detached: "Detached",
   /** PhysicalHost being deleted: whether the BMC cleanup ran. */
   Deprovisioned: "Deprovisioned",
+  /** PhysicalHost: a reboot annotation was taken off and recorded (True) until it was acted on,
+   *  once (False: Rebooted or RebootFailed). */
+  Rebooting: "Rebooting",
   /** PhysicalHost: how the configuration and bootstrap data reach the OS (status.boot). */
   BootDelivered: "BootDelivered",
 } as const;
@@ -345,6 +348,10 @@ export const ConditionReason = {
   AddressRefused: "AddressRefused",
   NamespaceIgnored: "NamespaceIgnored",
   AuthenticationFailed: "AuthenticationFailed",
+  // reboot annotation (Rebooting)
+  RebootRequested: "RebootRequested",
+  Rebooted: "Rebooted",
+  RebootFailed: "RebootFailed",
   CredentialsValid: "CredentialsValid",
   // inventory / inspection
   InventoryCollected: "InventoryCollected",

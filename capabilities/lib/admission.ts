@@ -5,6 +5,8 @@
 // The CRD schemas (OpenAPI + CEL) already reject what needs no context; these rules cover what
 // needs logic: parsing URLs properly, who is asking, and the object's status.
 
+import { displayURL } from "./display-url";
+
 export type Operation = "CREATE" | "UPDATE" | "DELETE" | "CONNECT";
 
 export interface AdmissionInput<T> {
@@ -69,7 +71,7 @@ export function checkURL(field: string, value: string | undefined, rules: URLRul
     return [
       problem(
         field,
-        `"${redactURL(value)}" is not an absolute URL; expected e.g. ${rules.schemes[0]}://host:port`,
+        `"${displayURL(value)}" is not an absolute URL; expected e.g. ${rules.schemes[0]}://host:port`,
       ),
     ];
   }
@@ -96,12 +98,6 @@ export function checkURL(field: string, value: string | undefined, rules: URLRul
     found.push(problem(field, "must not have a query or fragment"));
   }
   return found;
-}
-
-/** A URL with any embedded credentials removed, safe to echo back in a message. */
-export function redactURL(value: string): string {
-  // Greedy up to the last "@": a password may itself hold "@" or "/", and hiding too much is safe.
-  return value.replace(/^([^:/?#]*:)?\/\/.*@/, "$1//***@");
 }
 
 /** Fields whose value changed between two objects, by dotted path. */

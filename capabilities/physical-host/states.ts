@@ -37,8 +37,9 @@ import {
   type PowerStateName,
   type ProvisioningStepName,
 } from "../api";
-import type { ConditionInput } from "../lib/conditions";
+import { findCondition, type ConditionInput } from "../lib/conditions";
 import { TIMING_DEFAULTS, type Config } from "../lib/config";
+import { displayURLs } from "../lib/display-url";
 import { describeError } from "../lib/error-message";
 import type { EventInput } from "../lib/events";
 import { backoffDelay, type BackoffSettings } from "../lib/runtime";
@@ -619,7 +620,9 @@ export async function runStep(
       const inserted = (await bmc.virtualMedia()).filter(s => s.inserted);
       if (inserted.every(s => s.image !== undefined && wanted.has(s.image))) return {};
       await bmc.ejectMedia();
-      return { note: withoutToken(`ejected ${inserted.map(s => s.image ?? s.id).join(", ")}`) };
+      return {
+        note: withoutToken(displayURLs(`ejected ${inserted.map(s => s.image ?? s.id).join(", ")}`)),
+      };
     }
     case ProvisioningStep.InsertBootMedia:
       return insertOnce(bmc, media.bootISO!, "cd");
@@ -653,7 +656,7 @@ async function insertOnce(bmc: HostBmc, image: string, kind: "cd" | "usb"): Prom
   const slots = await bmc.virtualMedia();
   if (slots.some(s => s.inserted && s.image === image)) return {};
   const result = await bmc.insertMedia({ image, kind });
-  return { note: withoutToken(`inserted ${image} into ${result.slot.id}`) };
+  return { note: withoutToken(displayURLs(`inserted ${image} into ${result.slot.id}`)) };
 }
 
 async function provisioned(ctx: HostContext): Promise<Transition> {
@@ -740,6 +743,69 @@ async function idle(ctx: HostContext, state: HostStateName): Promise<Transition>
   return { state, ...m, requeueAfterMs: m.requeueAfterMs ?? ctx.config.powerCheckIntervalMs };
 }
 
+/** Where a host is with the reboot annotation: a new request to record, or a recorded one. */
+function rebootStep(host: PhysicalHost): {
+  request?: ConditionInput;
+  pending?: { hard: boolean };
+} {
+  const annotations = host.metadata?.annotations ?? {};
+  const recorded = findCondition(host.status?.conditions, ConditionType.Rebooting);
+  const pending =
+    recorded?.status === "True" && recorded.reason === ConditionReason.RebootRequested
+      ? { hard: recorded.message === REBOOT_HARD }
+      : undefined;
+  if (Annotations.reboot in annotations) {
+    // Recorded already (the annotation patch was lost): the record stands, once.
+    const hard = pending?.hard ?? annotations[Annotations.reboot] === "hard";
+    return {
+      request: {
+        type: ConditionType.Rebooting,
+        status: "True",
+        reason: ConditionReason.RebootRequested,
+        message: hard ? REBOOT_HARD : REBOOT_GRACEFUL,
+      },
+    };
+  }
+  return { pending };
+}
+
+const REBOOT_HARD = "hard reset (ForceRestart) requested";
+const REBOOT_GRACEFUL = "graceful restart requested";
+
+/**
+ * The recorded reboot, at most once: whatever the BMC answers, the record is closed (Rebooted or
+ * RebootFailed), since a reset that timed out may still have happened. A failure is reported,
+ * not retried: annotate again to retry.
+ */
+async function rebootOnce(
+  bmc: HostBmc,
+  power: PowerStateName,
+  hard: boolean,
+  events: EventInput[],
+): Promise<ConditionInput> {
+  try {
+    if (power === "Off") await bmc.powerOn();
+    else await bmc.restart({ force: hard });
+  } catch (err) {
+    const message = boundedMessage(`reboot failed: ${describeError(err)}`, EVENT_MESSAGE_MAX);
+    events.push({ type: "Warning", reason: ConditionReason.RebootFailed, message });
+    return {
+      type: ConditionType.Rebooting,
+      status: "False",
+      reason: ConditionReason.RebootFailed,
+      message,
+    };
+  }
+  const message = hard ? "hard reset (ForceRestart)" : "graceful restart";
+  events.push({ type: "Normal", reason: "Rebooted", message });
+  return {
+    type: ConditionType.Rebooting,
+    status: "False",
+    reason: ConditionReason.Rebooted,
+    message,
+  };
+}
+
 /** Power observation, spec.online, the reboot and refresh-inventory annotations. */
 async function maintenance(ctx: HostContext): Promise<Omit<Transition, "state">> {
   const { host, config, now } = ctx;
@@ -773,18 +839,19 @@ async function maintenance(ctx: HostContext): Promise<Omit<Transition, "state">>
   }
 
   let power = await bmc.powerState();
-  if (Annotations.reboot in annotations) {
-    const hard = annotations[Annotations.reboot] === "hard";
-    if (power === "Off") await bmc.powerOn();
-    else await bmc.restart({ force: hard });
+  const reboot = rebootStep(host);
+  if (reboot.request) {
+    // First the request comes off the object and is recorded (Rebooting=True, RebootRequested);
+    // the reset is the next run's, so no retry or lost annotation patch can reset twice.
     out.removeAnnotations!.push(Annotations.reboot);
-    out.events!.push({
-      type: "Normal",
-      reason: "Rebooted",
-      message: hard ? "hard reset (ForceRestart)" : "graceful restart",
-    });
-    power = "PoweringOn";
-    out.requeueAfterMs = config.powerSettleMs;
+    out.conditions!.push(reboot.request);
+    out.requeueAfterMs = 0;
+  } else if (reboot.pending) {
+    out.conditions!.push(await rebootOnce(bmc, power, reboot.pending.hard, out.events!));
+    if (out.conditions!.at(-1)!.reason === ConditionReason.Rebooted) {
+      power = "PoweringOn";
+      out.requeueAfterMs = config.powerSettleMs;
+    }
   }
 
   const desired = host.spec?.online;
@@ -835,15 +902,16 @@ export function classify(err: unknown): {
   transient: boolean;
   message: string;
 } {
-  // A BMC's text can be anything: bounded to errorMessage's limit (and so the conditions').
+  // A BMC's text can be anything: bounded to errorMessage's limit (and so the conditions'), and
+  // any URL in it (an image the BMC could not load) without its query or userinfo.
   if (err instanceof BmcFailure) {
     return {
       reason: err.reason,
       transient: err.transient,
-      message: boundedMessage(err.message, ERROR_MESSAGE_MAX),
+      message: boundedMessage(displayURLs(err.message), ERROR_MESSAGE_MAX),
     };
   }
-  const message = boundedMessage(describeError(err), ERROR_MESSAGE_MAX);
+  const message = boundedMessage(displayURLs(describeError(err)), ERROR_MESSAGE_MAX);
   return { reason: HostErrorReason.BMCError, transient: true, message };
 }
 
@@ -1005,10 +1073,13 @@ function describe(inventory: HostInventory): string {
   return `${name} (serial ${inventory.serialNumber ?? "unknown"}, ${inventory.processors.cores ?? "?"} cores, ${inventory.memory.totalGiB ?? "?"} GiB)`;
 }
 
+/** The request for events and conditions: image URLs without their query or userinfo. */
 function describeRequest(request: HostProvisioning): string {
-  return request.mode === HostBootMethod.VirtualMedia
-    ? `virtual media ${request.bootISO}${request.configMediaURL ? ` + ${request.configMediaURL}` : ""}`
-    : `network boot (${request.networkBootTarget}${request.httpBootURI ? ` ${request.httpBootURI}` : ""})`;
+  return displayURLs(
+    request.mode === HostBootMethod.VirtualMedia
+      ? `virtual media ${request.bootISO}${request.configMediaURL ? ` + ${request.configMediaURL}` : ""}`
+      : `network boot (${request.networkBootTarget}${request.httpBootURI ? ` ${request.httpBootURI}` : ""})`,
+  );
 }
 
 function consumerName(host: PhysicalHost): string {

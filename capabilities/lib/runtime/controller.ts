@@ -260,12 +260,26 @@ export class Controller<T extends KubeObject> {
     const { kube, record } = this.#start();
     const path = this.#path(obj.metadata?.namespace, obj.metadata?.name ?? "");
     let latest: T = obj;
+    // Each write's resourceVersion goes to the queue: a watch event older than it is stale.
+    const written = (o: T) =>
+      this.#start().queue.written(
+        o.metadata?.namespace,
+        o.metadata?.name ?? "",
+        o.metadata?.resourceVersion,
+      );
     if (result.status && changes((obj.status ?? {}) as Record<string, unknown>, result.status)) {
       latest = await kube.mergePatch<T>(`${path}/status`, { status: result.status });
       this.#observe(latest);
+      written(latest);
     }
     if (result.annotations && Object.keys(result.annotations).length) {
-      await kube.mergePatch(path, { metadata: { annotations: result.annotations } });
+      const patched = await kube.mergePatch<T | undefined>(path, {
+        metadata: { annotations: result.annotations },
+      });
+      if (patched) {
+        latest = patched;
+        written(patched);
+      }
     }
     for (const event of result.events ?? []) await record(obj, event);
     if (finalizing && result.done) await this.#removeFinalizer(path, latest);

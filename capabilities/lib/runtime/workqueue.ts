@@ -14,6 +14,9 @@
 //     running reconcile of the same object and shares the same limits;
 //   - interrupts a running reconcile when an event says so (deletion began): the run's AbortSignal
 //     fires, and the run stops before its next action;
+//   - never lets an event older than a copy it has seen (by resourceVersion: a late watch event,
+//     or one from before the reconcile's own write) replace that copy or a pending re-read, which
+//     would run the reconcile on a status that rolls back what it recorded;
 //   - optionally absorbs events that change nothing the reconcile reads from the object (its
 //     fingerprint), such as the echo of the reconcile's own status write, as controller-runtime's
 //     generation predicates do.
@@ -21,7 +24,22 @@
 // relist replays every object and the handlers resume from status.
 
 export interface ObjectRef {
-  metadata?: { name?: string; namespace?: string; deletionTimestamp?: string | Date; uid?: string };
+  metadata?: {
+    name?: string;
+    namespace?: string;
+    deletionTimestamp?: string | Date;
+    uid?: string;
+    resourceVersion?: string;
+  };
+}
+
+/**
+ * Whether resourceVersion `a` is older than `b`. resourceVersions are opaque by contract, but the
+ * API server's are etcd revisions (decimal integers) and grow; anything else is never "older".
+ */
+export function olderVersion(a: string | undefined, b: string | undefined): boolean {
+  if (!a || !b || !/^\d+$/.test(a) || !/^\d+$/.test(b)) return false;
+  return BigInt(a) < BigInt(b);
 }
 
 import { backoffDelay } from "./backoff";
@@ -69,6 +87,8 @@ interface Entry<T> {
   obj?: T;
   /** The held copy may be stale: fetch before running. */
   refetch: boolean;
+  /** The newest resourceVersion seen of the object (events, reads, the reconcile's writes). */
+  newest?: string;
   timer?: NodeJS.Timeout;
   dueAt?: number;
   failures: number;
@@ -121,6 +141,9 @@ export class WorkQueue<T extends ObjectRef> {
   add(obj: T): void {
     if (this.#stopped) return;
     const entry = this.#entry(obj.metadata?.namespace, obj.metadata?.name ?? "");
+    // Older than a copy already seen: it says nothing new, and the pending run (or re-read) stays.
+    if (olderVersion(obj.metadata?.resourceVersion, entry.newest)) return;
+    this.#saw(entry, obj.metadata?.resourceVersion);
     if (entry.active && entry.abort && entry.obj && this.#opts.interrupts?.(entry.obj, obj)) {
       entry.abort.abort(new Error("interrupted by a newer event"));
     }
@@ -158,6 +181,23 @@ export class WorkQueue<T extends ObjectRef> {
       else this.#enqueue(entry);
     }, delayMs);
     entry.timer.unref?.();
+  }
+
+  /**
+   * A version of the object this process wrote (the reconcile's own status patch): events older
+   * than it are stale from now on, and the next run re-reads the object unless a newer event
+   * brings it.
+   */
+  written(namespace: string | undefined, name: string, resourceVersion: string | undefined): void {
+    const entry = this.#entries.get(`${namespace ?? ""}/${name}`);
+    if (!entry || !resourceVersion || olderVersion(resourceVersion, entry.newest)) return;
+    this.#saw(entry, resourceVersion);
+    if (olderVersion(entry.obj?.metadata?.resourceVersion, resourceVersion)) entry.refetch = true;
+  }
+
+  #saw(entry: Entry<T>, resourceVersion: string | undefined): void {
+    if (resourceVersion && !olderVersion(resourceVersion, entry.newest))
+      entry.newest = resourceVersion;
   }
 
   /** The object was deleted: drop its timers and state. */
@@ -285,6 +325,7 @@ export class WorkQueue<T extends ObjectRef> {
         obj = await this.#opts.fetch(entry.namespace, entry.name);
         entry.obj = obj;
         entry.refetch = false;
+        this.#saw(entry, obj?.metadata?.resourceVersion);
       }
       if (!obj || this.#stopped) return; // gone, or the operator is stopping
       entry.reconciled = this.#opts.fingerprint?.(obj);

@@ -729,11 +729,17 @@ describe("reconcileHost: power and annotations", () => {
     ["", "On", "restart", [{ force: false }]],
     ["hard", "Off", "powerOn", []],
   ])(
-    "reboots on the reboot annotation (%j, host %s) and asks for its removal",
+    "reboots on the reboot annotation (%j, host %s) once, after taking it off and recording it",
     async (value, power, action, args) => {
       const h = await enrolled({ power });
       h.setAnnotations({ [Annotations.reboot]: value });
+      // First run: the annotation comes off and the request is recorded; no reset yet.
+      expect(await h.reconcile()).toEqual({ requeueAfterMs: 0 });
+      expect(h.bmc.actions()).toEqual([]);
+      expect(h.removedAnnotations).toEqual([[Annotations.reboot]]);
+      expect(cond(h, "Rebooting")).toMatchObject({ status: "True", reason: "RebootRequested" });
       const outcome = await h.reconcile();
+      expect(cond(h, "Rebooting")).toMatchObject({ status: "False", reason: "Rebooted" });
       expect(h.bmc.actions()).toEqual([action]);
       expect(h.bmc.argsOf(action as "restart")).toEqual([args]);
       expect(h.removedAnnotations).toEqual([[Annotations.reboot]]);
@@ -757,6 +763,7 @@ describe("reconcileHost: power and annotations", () => {
     await h.reconcileUntil("Provisioned");
     h.clearRecords();
     h.setAnnotations({ [Annotations.reboot]: "hard" });
+    await h.reconcile();
     await h.reconcile();
     expect(h.bmc.argsOf("restart")).toEqual([[{ force: true }]]);
     expect(h.host.status?.state).toBe("Provisioned");

@@ -8,8 +8,8 @@ import {
   isBeingDeleted,
   isTopologyDryRun,
   problem,
-  redactURL,
 } from "../../../capabilities/lib/admission";
+import { displayURL, displayURLs } from "../../../capabilities/lib/display-url";
 
 const F = "spec.address";
 const https = { schemes: ["https"] };
@@ -81,7 +81,7 @@ describe("checkURL", () => {
     const found = checkURL(F, "https://admin:Sup3rS3cret@10.0.0.5:99999", https);
     expect(found).toHaveLength(1);
     expect(found[0]!.message).toContain("is not an absolute URL");
-    expect(found[0]!.message).toContain("***@10.0.0.5:99999");
+    expect(found[0]!.message).toContain("…@10.0.0.5:99999");
     expect(found[0]!.message).not.toContain("Sup3rS3cret");
     expect(found[0]!.message).not.toContain("admin");
   });
@@ -121,14 +121,30 @@ describe("checkURL", () => {
   });
 });
 
-describe("redactURL", () => {
-  it("removes userinfo and keeps the rest", () => {
-    expect(redactURL("https://admin:pw@10.0.0.5:8443/x")).toBe("https://***@10.0.0.5:8443/x");
-    // Hiding too much is safe; a password may hold "@" or "/".
-    expect(redactURL("https://10.0.0.5/a@b")).toBe("https://***@b");
-    expect(redactURL("https://admin:p@ss@10.0.0.5:99999")).toBe("https://***@10.0.0.5:99999");
-    expect(redactURL("https://admin:pa/ss@10.0.0.5")).toBe("https://***@10.0.0.5");
-    expect(redactURL("https://10.0.0.5")).toBe("https://10.0.0.5");
+describe("displayURL", () => {
+  it("hides userinfo, query and fragment and keeps scheme, host and path", () => {
+    expect(displayURL("https://admin:pw@10.0.0.5:8443/x")).toBe("https://…@10.0.0.5:8443/x");
+    expect(
+      displayURL(
+        "https://bucket.s3.amazonaws.com/images/kairos.iso?X-Amz-Credential=AKIA%2F&X-Amz-Signature=abc123#frag",
+      ),
+    ).toBe("https://bucket.s3.amazonaws.com/images/kairos.iso?…#…");
+    expect(displayURL("https://10.0.0.5")).toBe("https://10.0.0.5/");
+  });
+
+  it("hides too much rather than too little in what is not a URL", () => {
+    // A password may hold "@" or "/".
+    expect(displayURL("https://admin:p@ss@10.0.0.5:99999")).toBe("https://…@10.0.0.5:99999");
+    expect(displayURL("https://admin:pa/ss@10.0.0.5:99999")).toBe("https://…@10.0.0.5:99999");
+    expect(displayURL("not a url?sig=secret")).toBe("not a url?…");
+  });
+
+  it("rewrites every URL in a text", () => {
+    expect(
+      displayURLs(
+        "virtual media https://img.example.com/a.iso?sig=s3cr3t + http://u:p@cfg.example.com/c.img",
+      ),
+    ).toBe("virtual media https://img.example.com/a.iso?… + http://…@cfg.example.com/c.img");
   });
 });
 
