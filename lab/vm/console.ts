@@ -49,9 +49,12 @@ export class SerialConsole {
     this.closedReason = undefined;
   }
 
-  /** The first line (already seen or to come) matching `pattern`; fails after `timeoutMs`. */
-  waitFor(pattern: RegExp, timeoutMs: number): Promise<string> {
-    const seen = this.lines.find(line => pattern.test(line));
+  /**
+   * The first line matching `pattern`, already seen or to come, from line index `from` on (pass
+   * `lines.length` to wait for a new one); fails after `timeoutMs`.
+   */
+  waitFor(pattern: RegExp, timeoutMs: number, from = 0): Promise<string> {
+    const seen = this.lines.slice(from).find(line => pattern.test(line));
     if (seen !== undefined) return Promise.resolve(seen);
     if (this.closedReason !== undefined) {
       return Promise.reject(this.failure(pattern, this.closedReason));

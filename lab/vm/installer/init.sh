@@ -3,7 +3,8 @@
 # initramfs). It stands in for the stock installers of Kairos, Talos, Flatcar and openSUSE Leap
 # Micro in the VM tests: it prints on the serial console what this machine saw (its kernel
 # command line, the labelled volumes and their files, the configuration it fetched from the URL
-# its OS family reads), posts a hardware report and a callback when asked to, and powers off.
+# its OS family reads), posts a hardware report and a callback when asked to, and powers off
+# (beskar7.hold=<seconds> delays that).
 # Every line for the tests starts with "BESKAR7-" (lab/vm/console.ts waits for them). Anything
 # that fails is said in a BESKAR7-...-ERROR line; the script never stops before the power-off.
 export PATH=/bin
@@ -155,6 +156,12 @@ if url=$(arg beskar7.callback); then
   say "CALLBACK: $(echo "$url" | redact)"
   http -O /dev/null --header 'Content-Type: text/plain' --post-file "$seen" "$url" 2>/dev/null ||
     echo "BESKAR7-CALLBACK-ERROR: $(echo "$url" | redact)"
+fi
+
+# beskar7.hold=<seconds>: stay up before powering off, for tests of power actions on a running OS.
+if hold=$(arg beskar7.hold); then
+  say "HOLD: $hold"
+  sleep "$hold"
 fi
 
 say "POWEROFF"

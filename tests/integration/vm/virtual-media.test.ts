@@ -4,6 +4,7 @@
 // serial console (its /proc/cmdline, the volumes it found, the configuration it fetched) and on
 // what it asked the test's HTTP server for, not on what the BMC was told. The three VMs boot at
 // once (it.concurrent); each has a hard time limit and a failure prints its console's last lines.
+// A fourth VM is driven through the Redfish driver alone, for the power actions on a running OS.
 import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
@@ -17,6 +18,7 @@ import { fileSource, patchIso } from "../../../boot/patched-iso";
 import { renderBoot } from "../../../boot/render";
 import { startVmBmc, type VmBmc } from "../../../lab/vm/bmc";
 import { macFor } from "../../../lab/vm/qemu";
+import { createRedfishClient } from "../../../redfish/index";
 import { ensureInstaller, type Installer } from "../../../lab/vm/installer/build";
 import { createNamespace } from "../support/kube";
 import { startOperator, type Operator } from "../support/operator";
@@ -227,5 +229,56 @@ describe("VMs booting over virtual media (QEMU TCG + OVMF behind a test BMC)", (
       );
     },
     VM_BOOT_TIMEOUT_MS + 120_000,
+  );
+  it.concurrent(
+    "power through the Redfish driver: On boots the VM, ForceRestart resets the same QEMU process, ForceOff stops it",
+    async () => {
+      const vm = await startVmBmc({
+        forwards: [{ guestPort: 80, hostPort: files.port }],
+        timeoutMs: VM_BOOT_TIMEOUT_MS,
+      });
+      vms.push(vm);
+      const client = createRedfishClient({
+        address: vm.bmc.url,
+        credentials: { username: vm.bmc.username, password: vm.bmc.password },
+        tls: { caBundle: vm.bmc.caPem! },
+        timeoutMs: 10_000,
+      });
+      try {
+        // The installer stays up (beskar7.hold) so the power actions meet a running OS.
+        const held = await patchIso(installerIso, {
+          kernelArguments: ["beskar7.hold=600"],
+          name: "installer.iso",
+        });
+        const system = client.system();
+        await system.ejectMedia(); // the capture's CD slot holds an image
+        await system.insertMedia({
+          image: files.serve("/power/installer.iso", held.image),
+          kind: "cd",
+        });
+        await system.setBootOverride({ target: "Cd", persistent: true, mode: "UEFI" });
+        await system.powerOn();
+        const console = vm.machine.console;
+        await console.waitFor(/^BESKAR7-HOLD: 600$/, VM_BOOT_TIMEOUT_MS);
+        timings.push(`power (first boot) ${bootSeconds(vm.machine).toFixed(1)} s`);
+
+        const mark = console.lines.length;
+        await system.restart({ force: true });
+        await console.waitFor(/^BESKAR7-HOLD: 600$/, VM_BOOT_TIMEOUT_MS, mark);
+        expect(console.lines.slice(mark)).toContain("[beskar7: system_reset]");
+        expect(vm.machine.runs, "a reset is not a new QEMU process").toHaveLength(1);
+        saw(vm, "CMDLINE").toHaveLength(2);
+
+        await system.powerOff({ force: true });
+        await vm.machine.whenStopped();
+        expect(vm.machine.lastRun?.ending).toBe("quit");
+        expect(vm.bmc.powerState()).toBe("Off");
+        saw(vm, "POWEROFF").toEqual([]);
+        expect(vm.backend.errors).toEqual([]);
+      } finally {
+        await client.close();
+      }
+    },
+    2 * VM_BOOT_TIMEOUT_MS,
   );
 });
