@@ -109,24 +109,32 @@ describe("PhysicalHost provisioning", () => {
     ]);
   });
 
-  it("network-boots over UEFI HTTP with the requested URI", async () => {
+  it("a network boot waits for the boot service, with a condition and no BMC action, when it is not configured", async () => {
+    // The network boot itself (UEFI HTTP boot of the URI, the iPXE script, the report) runs with
+    // the boot service in tests/integration/boot/end-to-end.test.ts.
     const b = await bmc("nvidia-libredfish_nvidia_bluefield3-dpu-bmc_openbmc", {
       powerState: "Off",
     });
     await hostFor(b, ns, "httpboot");
     await waitForHost(ns, "httpboot", inState("Available"), "Available");
-    const uri = "http://127.0.0.1:8080/ipxe.efi";
     await claim(ns, "httpboot", {
       mode: "Network",
       networkBootTarget: "UefiHttp",
-      httpBootURI: uri,
+      httpBootURI: "http://127.0.0.1:8080/ipxe.efi",
       bootMode: "UEFI",
     });
-    await waitForHost(ns, "httpboot", inState("Provisioned"), "Provisioned");
-    expect(b.powerState()).toBe("On");
-    expect(b.lastBoot?.target).toBe("UefiHttp");
-    expect(b.lastBoot?.media).toBe(uri);
-    expect(b.actionsOf("reset").map(a => a.resetType)).toEqual(["On"]);
+    const host = await waitForHost(
+      ns,
+      "httpboot",
+      h => h.status?.conditions?.some(c => c.reason === "BootServiceNotConfigured") ?? false,
+      "BootServiceNotConfigured",
+    );
+    expect(host.status?.state).toBe("Claimed");
+    expect(host.status?.conditions?.find(c => c.type === "BootDelivered")?.message).toContain(
+      "BESKAR7_BOOT_URL",
+    );
+    expect(b.actionsOf("reset")).toEqual([]);
+    expect(b.actionsOf("boot")).toEqual([]);
   });
 
   it("resumes a provisioning sequence after an operator crash, doing each BMC action once", async () => {
