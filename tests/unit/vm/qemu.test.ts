@@ -59,7 +59,11 @@ describe("qemuArguments", () => {
       "ide-cd,drive=media2,bus=ide.1",
     ]);
     const blockdevs = optionValues(args, "-blockdev").map(
-      b => JSON.parse(b) as Record<string, any>,
+      b =>
+        JSON.parse(b) as {
+          "read-only": boolean;
+          file: { driver: string; url: string; sslverify?: boolean };
+        },
     );
     expect(blockdevs.map(b => [b.file.driver, b.file.url, b["read-only"]])).toEqual([
       ["http", "http://127.0.0.1:41234/boot.iso", true],
