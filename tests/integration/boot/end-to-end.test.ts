@@ -11,17 +11,17 @@ import http from "node:http";
 import https from "node:https";
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { inject } from "vitest";
 
 import { bootURL, BootPaths } from "../../../boot";
 import { sendBody, serveRange } from "../../../boot/patched-iso";
 import type { HostProvisioning, PhysicalHost } from "../../../capabilities/api";
-import { startBootService, type StartedBootService } from "../../../boot-service/start";
+import type { StartedBootService } from "../../../boot-service/start";
 import { TestBmc } from "../../../lab/bmc/server";
 import { buildIso, extractFromIso } from "../../unit/boot/patched-iso-fixtures";
 import { hostFor, inState, patchHost, waitForHost } from "../physical-host/support";
 import { createNamespace, createSecret } from "../support/kube";
 import { startOperator, type Operator } from "../support/operator";
+import { startTestBootService } from "./service";
 
 const GRUB = "menuentry install {\n  linux /boot/vmlinuz quiet\n  initrd /boot/initrd\n}\n";
 const STOCK_ISO = buildIso({ "boot/grub/grub.cfg": GRUB, "boot/vmlinuz": "kernel" });
@@ -52,14 +52,6 @@ async function imageServer(files: Record<string, Buffer>): Promise<{ url: string
   await new Promise<void>(resolve => server.listen(0, "127.0.0.1", resolve));
   const { port } = server.address() as AddressInfo;
   return { url: `http://127.0.0.1:${port}`, close: () => server.close() };
-}
-
-async function freePort(): Promise<number> {
-  const server = http.createServer();
-  await new Promise<void>(resolve => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise(resolve => server.close(resolve));
-  return port;
 }
 
 /** An HTTPS request trusting the boot service's CA, as the booted OS (with the CA) would. */
@@ -110,21 +102,17 @@ describe("boot service end to end", () => {
   const bmcs: TestBmc[] = [];
 
   beforeAll(async () => {
-    base = `https://127.0.0.1:${await freePort()}`;
     images = await imageServer({
       "/stock.iso": STOCK_ISO,
       "/not-an-iso.iso": Buffer.alloc(256 * 1024, 0x41),
       "/user-config.yaml": Buffer.from("#cloud-config\nhostname: from-config-url\n"),
     });
+    const started = await startTestBootService();
+    boot = started.service;
+    base = started.url;
     operator = await startOperator({
-      BESKAR7_BOOT_URL: base,
-      BESKAR7_NAMESPACE: "pepr-system",
+      ...started.operatorEnv,
       BESKAR7_BOOT_SIGNAL_TIMEOUT_MS: String(SIGNAL_TIMEOUT_MS),
-    });
-    boot = await startBootService({
-      kubeconfig: inject("kubeconfig"),
-      url: base,
-      namespace: "pepr-system",
     });
     ns = await createNamespace("boot-e2e");
   }, 240_000);

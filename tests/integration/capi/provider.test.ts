@@ -8,6 +8,7 @@ import { K8s, kind } from "kubernetes-fluent-client";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 
 import { PhysicalHost } from "../../../capabilities/api";
+import type { StartedBootService } from "../../../boot-service/start";
 import { TestBmc } from "../../../lab/bmc/server";
 import { startCapi, type CapiManagers } from "../../../lab/controlplane/capi-manager";
 import { installBeskar7Crds } from "../api/kubectl";
@@ -20,6 +21,7 @@ import {
   waitGone,
 } from "../physical-host/support";
 import { createNamespace, eventually, kubectl } from "../support/kube";
+import { startTestBootService } from "../boot/service";
 import { startOperator, type Operator } from "../support/operator";
 import { apply, condition, get, list, type Obj } from "./support";
 
@@ -29,6 +31,7 @@ const DMTF = "dmtf_public-rackmount1"; // 96 GiB, 8 cores
 
 let capi: CapiManagers | undefined;
 let operator: Operator | undefined;
+let boot: StartedBootService | undefined;
 const bmcs = new Map<string, TestBmc>();
 
 /** eventually(), with the operator's and the managers' recent output when it fails. */
@@ -145,7 +148,11 @@ beforeAll(async () => {
     kubectl: inject("kubectl"),
     args: { manager: ["--sync-period=15s"] },
   });
+  // RemoteConfig workers boot the ISO patched by the boot service (issue 11).
+  const started = await startTestBootService();
+  boot = started.service;
   operator = await startOperator({
+    ...started.operatorEnv,
     BESKAR7_HOST_LOST_AFTER_MS: "4000",
     BESKAR7_NODE_CHECK_INTERVAL_MS: "500",
     BESKAR7_MACHINE_RECHECK_MS: "3000",
@@ -154,6 +161,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await operator?.stop();
+  await boot?.stop();
   await capi?.stop();
   await Promise.all([...bmcs.values()].map(b => b.stop()));
 });

@@ -1,0 +1,46 @@
+// The boot service for integration tests: started on a free local port against the suite's API
+// server (its Secret and CA ConfigMap in pepr-system, which it needs to exist), and the operator
+// environment that points the operator at it. Used by the boot end-to-end tests and by the Cluster
+// API provider test, whose RemoteConfig hosts need the service for their patched ISO.
+import http from "node:http";
+import type { AddressInfo } from "node:net";
+import { inject } from "vitest";
+
+import { startBootService, type StartedBootService } from "../../../boot-service/start";
+import { kubectl } from "../support/kube";
+
+export const BOOT_NAMESPACE = "pepr-system";
+
+async function freePort(): Promise<number> {
+  const server = http.createServer();
+  await new Promise<void>(resolve => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise(resolve => server.close(resolve));
+  return port;
+}
+
+export interface TestBootService {
+  service: StartedBootService;
+  /** The service's base URL (BESKAR7_BOOT_URL). */
+  url: string;
+  /** What startOperator needs to use it. */
+  operatorEnv: Record<string, string>;
+}
+
+export async function startTestBootService(): Promise<TestBootService> {
+  await kubectl(
+    ["apply", "--server-side", "-f", "-"],
+    JSON.stringify({ apiVersion: "v1", kind: "Namespace", metadata: { name: BOOT_NAMESPACE } }),
+  );
+  const url = `https://127.0.0.1:${await freePort()}`;
+  const service = await startBootService({
+    kubeconfig: inject("kubeconfig"),
+    url,
+    namespace: BOOT_NAMESPACE,
+  });
+  return {
+    service,
+    url,
+    operatorEnv: { BESKAR7_BOOT_URL: url, BESKAR7_NAMESPACE: BOOT_NAMESPACE },
+  };
+}
