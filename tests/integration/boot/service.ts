@@ -1,12 +1,14 @@
 // The boot service for integration tests: started on a free local port against the suite's API
-// server (its Secret and CA ConfigMap in pepr-system, which it needs to exist), and the operator
-// environment that points the operator at it. Used by the boot end-to-end tests and by the Cluster
-// API provider test, whose RemoteConfig hosts need the service for their patched ISO.
+// server (its Secret and CA ConfigMap go to pepr-system, which must exist, and it watches
+// PhysicalHosts, whose CRD must exist), and the environment that points the operator at it. Used
+// by the boot end-to-end tests and by the Cluster API provider test, whose RemoteConfig hosts need
+// the service for their patched ISO.
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { inject } from "vitest";
 
 import { startBootService, type StartedBootService } from "../../../boot-service/start";
+import { installBeskar7Crds } from "../api/kubectl";
 import { kubectl } from "../support/kube";
 
 export const BOOT_NAMESPACE = "pepr-system";
@@ -28,6 +30,8 @@ export interface TestBootService {
 }
 
 export async function startTestBootService(): Promise<TestBootService> {
+  // The service watches PhysicalHosts from the start: their CRD must exist.
+  await installBeskar7Crds();
   await kubectl(
     ["apply", "--server-side", "-f", "-"],
     JSON.stringify({ apiVersion: "v1", kind: "Namespace", metadata: { name: BOOT_NAMESPACE } }),
