@@ -362,6 +362,9 @@ export async function finalizeMachine(
               message: `releasing PhysicalHost ${host.metadata?.name}`,
             },
           ],
+          // The host's events bring this back (machine-controller.ts keeps the release); the
+          // requeue is the backstop should one be missed.
+          requeueAfterMs: 5_000,
         },
         now,
       ),

@@ -34,6 +34,12 @@ const hosts = new HostIndex();
 const waiting = new Map<string, Set<string>>();
 /** Machines by cluster (namespace/cluster), for Cluster events. */
 const byCluster = new Map<string, Set<string>>();
+/**
+ * Hosts (namespace/host) released by a machine being deleted, to that machine's name: once
+ * released, the host's consumerRef no longer names the machine, yet its finalize waits for the
+ * host's deprovisioning, so the host's events must still reach it.
+ */
+const releasedBy = new Map<string, string>();
 
 const hostPath = (namespace: string, name: string) =>
   paths.object(API_GROUP, API_VERSION, Plurals.PhysicalHost, namespace, name);
@@ -93,6 +99,8 @@ function machinePort(): MachinePort {
       ] as never);
     },
     release: async (host, consumerUID) => {
+      const consumer = host.spec?.consumerRef?.name;
+      if (consumer) releasedBy.set(key(host.metadata?.namespace, host.metadata?.name), consumer);
       try {
         await kube.jsonPatch(hostPath(host.metadata!.namespace!, host.metadata!.name!), [
           { op: "test", path: "/spec/consumerRef/uid", value: consumerUID },
@@ -179,6 +187,10 @@ export function machineChanged(machine: Beskar7Machine): void {
 
 export function machineGone(machine: Beskar7Machine): void {
   const ns = machine.metadata?.namespace ?? "";
+  const hostName = machine.status?.hostRef?.name;
+  if (hostName && releasedBy.get(key(ns, hostName)) === machine.metadata?.name) {
+    releasedBy.delete(key(ns, hostName));
+  }
   track(waiting, ns, machine.metadata?.name ?? "", false);
   const cluster = machine.metadata?.labels?.[Labels.clusterName];
   if (cluster) track(byCluster, key(ns, cluster), machine.metadata?.name ?? "", false);
@@ -195,6 +207,12 @@ export function hostChanged(host: PhysicalHost): void {
   }
   // A host that was claimed and is released also matters to its former machine: the release
   // completes when the host is deprovisioned, which its machine's finalize waits for.
+  const hostKey = key(ns, host.metadata?.name);
+  const former = releasedBy.get(hostKey);
+  if (former && former !== consumer?.name) {
+    machineController.requeue(ns, former, 0);
+    if (!host.status?.provisioning) releasedBy.delete(hostKey);
+  }
   if (claimable) {
     for (const name of waiting.get(ns) ?? []) machineController.requeue(ns, name, 0);
   }
