@@ -2,6 +2,7 @@
 // reasons, annotations, labels and finalizers. Plain values only, so the Pepr module can import
 // them without pulling in schema builders; the schema sources import these (never the reverse)
 // so an enum in a CRD and the constant a controller compares against cannot drift apart.
+import { OsBoot } from "../../boot/os";
 
 export const API_GROUP = "infrastructure.cluster.x-k8s.io";
 /** Storage version; the one the CAPI contract labels point at. */
@@ -174,15 +175,16 @@ export type OSFamilyName = (typeof OSFamily)[keyof typeof OSFamily];
 
 /**
  * Kernel parameters each OS family reads its remote configuration URL from (RemoteConfig), as
- * their own documentation names them (docs/boot.md cites it). The original project's
- * flatcar.ignition.config.url and combustion.path do not exist; boot/render.ts emits these.
+ * their own documentation names them (docs/boot.md cites it), for the API's descriptions: taken
+ * from the boot library's table (boot/os.ts), which the renderer uses, so the two cannot differ.
+ * The original project's flatcar.ignition.config.url and combustion.path do not exist.
  */
-export const OSConfigKernelParameter: Record<OSFamilyName, string> = {
-  kairos: "config_url",
-  talos: "talos.platform=metal talos.config",
-  flatcar: "flatcar.first_boot=1 ignition.config.url",
-  LeapMicro: "combustion.url",
-};
+export const OSConfigKernelParameter = Object.fromEntries(
+  Object.values(OSFamily).map(family => [
+    family,
+    [...OsBoot[family].fixedArgs, OsBoot[family].urlParameter].join(" "),
+  ]),
+) as Record<OSFamilyName, string>;
 
 export const BootMode = { UEFI: "UEFI", Legacy: "Legacy" } as const;
 export type BootModeName = (typeof BootMode)[keyof typeof BootMode];
