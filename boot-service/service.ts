@@ -59,6 +59,16 @@ export async function runBootService(
     "1 once the Secret is loaded and the host index synced",
     () => [{ labels: {}, value: ready ? 1 : 0 }],
   );
+  metrics.define(
+    "beskar7_boot_process_memory_bytes",
+    "gauge",
+    "process memory by kind (rss, heapTotal, heapUsed, external, arrayBuffers)",
+    () =>
+      Object.entries(process.memoryUsage()).map(([kind, value]) => ({
+        labels: { kind },
+        value,
+      })),
+  );
   let ready = false;
   let stopping = false;
 

@@ -207,12 +207,15 @@ async function main(): Promise<void> {
         BESKAR7_BOOT_METRICS_LISTEN: "127.0.0.1:0",
         BESKAR7_BOOT_PLAIN_HTTP: String(plainHttp),
         // What the Deployment sets.
-        NODE_OPTIONS: "--max-old-space-size=96 --max-semi-space-size=4",
+        NODE_OPTIONS:
+          process.env.BENCH_NODE_OPTIONS ?? "--max-old-space-size=96 --max-semi-space-size=4",
       },
     });
     children.push(service);
     // Request logs would dominate the measurement's I/O; the bench keeps only the listening line.
-    await waitFor(service, /"msg":"listening"[^\n]*\n/, "the boot service");
+    const listening = JSON.parse(
+      await waitFor(service, /\{[^\n]*"msg":"listening"[^\n]*\n/, "the boot service"),
+    ) as { metrics: string };
     const startupRssKiB = status(service.pid!, "VmRSS");
     const key = Buffer.from(
       kubectl([
@@ -312,6 +315,23 @@ async function main(): Promise<void> {
     const cpuBefore = cpuSeconds(service.pid!);
     let requests = 0;
     let received = 0;
+    // Where the memory goes: the peak of each kind the service reports, scraped every 200 ms.
+    const memoryPeaks: Record<string, number> = {};
+    const scrape = setInterval(() => {
+      const req = httpRequest(`http://${listening.metrics}/metrics`, res => {
+        let text = "";
+        res.on("data", c => (text += c));
+        res.on("end", () => {
+          for (const m of text.matchAll(
+            /beskar7_boot_process_memory_bytes\{kind="(\w+)"\} (\d+)/g,
+          )) {
+            memoryPeaks[m[1]!] = Math.max(memoryPeaks[m[1]!] ?? 0, Number(m[2]) / MiB);
+          }
+        });
+      });
+      req.on("error", () => undefined);
+      req.end();
+    }, 200);
     const started = process.hrtime.bigint();
     await Promise.all(
       plans.map(async ranges => {
@@ -332,6 +352,7 @@ async function main(): Promise<void> {
       }),
     );
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+    clearInterval(scrape);
     const uptimeAfter = execFileSync("uptime").toString().trim();
     const loadAfter = loadavg()[0]!;
     const peakRssMiB = status(service.pid!, "VmHWM") / 1024;
@@ -347,6 +368,9 @@ async function main(): Promise<void> {
       requestsPerSecond: requests / seconds,
       startupRssMiB: startupRssKiB / 1024,
       peakRssMiB,
+      memoryPeaksMiB: Object.fromEntries(
+        Object.entries(memoryPeaks).map(([k, v]) => [k, Math.round(v)]),
+      ),
       serviceCpuSeconds: serviceCpu,
       loadBefore,
       loadAfter,

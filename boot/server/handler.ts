@@ -131,8 +131,13 @@ export function createBootHandler(options: BootHandlerOptions): BootHandler {
     inflight++;
     metrics.set("beskar7_boot_inflight_requests", {}, inflight);
     const count = (chunk: unknown) => {
-      if (typeof chunk === "string") sent += Buffer.byteLength(chunk);
-      else if (chunk instanceof Uint8Array) sent += chunk.length;
+      const bytes =
+        typeof chunk === "string"
+          ? Buffer.byteLength(chunk)
+          : chunk instanceof Uint8Array
+            ? chunk.length
+            : 0;
+      sent += bytes;
     };
     const write = res.write.bind(res) as (...args: unknown[]) => boolean;
     res.write = ((chunk: unknown, ...rest: unknown[]) => {
