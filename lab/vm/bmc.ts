@@ -32,6 +32,12 @@ export interface VmBmcOptions {
   uuid?: string;
   /** Services on 127.0.0.1 the guest may reach (at 10.0.2.100 unless said otherwise). */
   forwards?: readonly GuestForward[];
+  /**
+   * What DHCP offers a network (Pxe) boot as its boot file: a URL on 127.0.0.1, given to the guest
+   * through the forwards (an iPXE script, as the lab's DHCP server would point at). A UefiHttp
+   * boot uses the HttpBootUri the client set instead.
+   */
+  networkBootFile?: string;
   /** Hard limit on one power-on (default 180 s). */
   timeoutMs?: number;
   memoryMiB?: number;
@@ -48,15 +54,29 @@ export function bootDeviceFor(target: string | undefined, virtualCdTarget: strin
   return "default";
 }
 
-/** The VM's launch config for a boot: every inserted medium, the boot medium first of its kind. */
-export function launchConfigFor(event: MachineBootEvent, virtualCdTarget: string): LaunchConfig {
+/**
+ * The VM's launch config for a boot: every inserted medium, the boot medium first of its kind;
+ * for a network boot, the boot file DHCP offers (UefiHttp: the HttpBootUri; Pxe: the lab's
+ * `networkBootFile`), as the guest reaches it through the forwards.
+ */
+export function launchConfigFor(
+  event: MachineBootEvent,
+  options: {
+    virtualCdTarget: string;
+    networkBootFile?: string;
+    forwards?: readonly GuestForward[];
+  },
+): LaunchConfig {
   const media: MachineMedium[] = event.media.map(m => ({
     url: m.image,
     kind: m.mediaTypes.some(t => t === "USBStick" || t === "Floppy") ? "usb" : "cd",
   }));
   const first = media.findIndex(m => m.url === event.record.media);
   if (first > 0) media.unshift(...media.splice(first, 1));
-  return { media, boot: bootDeviceFor(event.record.target, virtualCdTarget) };
+  const boot = bootDeviceFor(event.record.target, options.virtualCdTarget);
+  if (boot !== "network") return { media, boot };
+  const file = event.record.target === "UefiHttp" ? event.record.media : options.networkBootFile;
+  return file ? { media, boot, bootFile: guestUrl(file, options.forwards ?? []) } : { media, boot };
 }
 
 /** The MachineBackend: one QEMU machine per Redfish system, created at its first boot. */
@@ -86,8 +106,16 @@ export class VmBackend implements MachineBackend {
   boot(event: MachineBootEvent): void {
     const machine = this.machine(event.system, event.uuid ?? this.options.uuid);
     machine.onStopped = event.poweredOff;
-    const config = launchConfigFor(event, this.virtualCdTarget);
-    const action = machine.isRunning ? machine.reset(config) : machine.powerOn(config);
+    let action: Promise<void>;
+    try {
+      const config = launchConfigFor(event, {
+        ...this.options,
+        virtualCdTarget: this.virtualCdTarget,
+      });
+      action = machine.isRunning ? machine.reset(config) : machine.powerOn(config);
+    } catch (err) {
+      action = Promise.reject(err);
+    }
     action.catch(err => this.errors.push(`${event.system}: ${String(err)}`));
   }
 

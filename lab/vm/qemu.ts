@@ -51,6 +51,11 @@ export type BootDevice = "cd" | "usb" | "network" | "default";
 export interface LaunchConfig {
   media: MachineMedium[];
   boot: BootDevice;
+  /**
+   * The boot file name the user network's DHCP offers (option 67): for network boots, a URL the
+   * guest can reach (an iPXE script or EFI binary), which iPXE's ROM fetches and runs.
+   */
+  bootFile?: string;
 }
 
 export interface QemuMachineOptions {
@@ -240,6 +245,12 @@ export function qemuArguments(
     return `guestfwd=tcp:${f.guestAddress ?? GUEST_SERVICE_ADDRESS}:${f.guestPort}-cmd:${VmFiles.busybox} nc 127.0.0.1 ${f.hostPort}`;
   });
   const network = config.boot === "network";
+  if (config.bootFile !== undefined && !/^https?:\/\/[^\s,]+$/.test(config.bootFile)) {
+    // QEMU splits its options at commas; a URL with one would add options of its own.
+    throw new Error(
+      `boot file ${JSON.stringify(config.bootFile)}: an http(s) URL without commas or spaces`,
+    );
+  }
   const args = [
     "-name",
     options.name,
@@ -264,7 +275,13 @@ export function qemuArguments(
     "-smbios",
     `type=1,uuid=${options.uuid}`,
     "-netdev",
-    ["user", "id=net0", "restrict=on", ...forwards].join(","),
+    [
+      "user",
+      "id=net0",
+      "restrict=on",
+      ...(config.bootFile ? [`bootfile=${config.bootFile}`] : []),
+      ...forwards,
+    ].join(","),
     "-device",
     // iPXE's option ROM only when booting from the network: it adds seconds to every TCG boot.
     `virtio-net-pci,netdev=net0,mac=${macFor(options.uuid)},romfile=${network ? VmFiles.ipxeRom : ""}${network ? ",bootindex=1" : ""}`,

@@ -6,7 +6,7 @@
 // once (it.concurrent); each has a hard time limit and a failure prints its console's last lines.
 // A fourth VM is driven through the Redfish driver alone, for the power actions on a running OS.
 import { execFileSync } from "node:child_process";
-import { createHash } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -16,6 +16,7 @@ import type { HostProvisioning } from "../../../capabilities/api";
 import { configVolume } from "../../../boot/config-volume";
 import { fileSource, patchIso } from "../../../boot/patched-iso";
 import { renderBoot } from "../../../boot/render";
+import { BootPaths, bootToken, newSessionId } from "../../../boot/session";
 import { startVmBmc, type VmBmc } from "../../../lab/vm/bmc";
 import { macFor } from "../../../lab/vm/qemu";
 import { createRedfishClient } from "../../../redfish/index";
@@ -174,12 +175,19 @@ describe("VMs booting over virtual media (QEMU TCG + OVMF behind a test BMC)", (
     async () => {
       const vm = await vmHost("patched");
       const machineConfig = `version: v1alpha1\nmachine:\n  type: worker\n# ${vm.uuid}\n`;
-      files.serve(`/config/${vm.uuid}`, Buffer.from(machineConfig));
+      // The boot service's URL layout, with a real 256-bit bootstrap token in the path.
+      const token = bootToken(randomBytes(32), "bootstrap", {
+        hostUID: "uid-patched",
+        systemUUID: vm.uuid,
+        session: newSessionId(),
+      });
+      const configPath = BootPaths.config(vm.uuid, token);
+      files.serve(configPath, Buffer.from(machineConfig));
       const rendered = renderBoot(
         { name: "patched", systemUUID: vm.uuid },
         {
           osFamily: "talos",
-          configURL: vm.guestUrl(`${files.url}/config/${vm.uuid}`),
+          configURL: vm.guestUrl(`${files.url}${configPath}`),
           extraKernelArgs: [
             `beskar7.report=${vm.guestUrl(`${files.url}/report/${vm.uuid}`)}`,
             `beskar7.callback=${vm.guestUrl(`${files.url}/callback/${vm.uuid}`)}`,
@@ -195,16 +203,19 @@ describe("VMs booting over virtual media (QEMU TCG + OVMF behind a test BMC)", (
       await claim("patched", { mode: "VirtualMedia", bootISO: iso, bootMode: "UEFI" });
       await booted("patched", vm);
 
-      saw(vm, "CMDLINE").toEqual([`${installer.commandLine} ${rendered.commandLine}`]);
+      // The VM got the token on its command line; its console shows it redacted, nowhere whole.
+      const commandLine = `${installer.commandLine} ${rendered.commandLine}`;
+      saw(vm, "CMDLINE").toEqual([commandLine.replace(token, "<redacted>")]);
+      expect(vm.machine.console.lines.filter(line => line.includes(token))).toEqual([]);
       expect(rendered.commandLine).toBe(
-        `talos.platform=metal talos.config=http://10.0.2.100/config/${vm.uuid}` +
+        `talos.platform=metal talos.config=http://10.0.2.100${configPath}` +
           ` beskar7.report=http://10.0.2.100/report/${vm.uuid}` +
           ` beskar7.callback=http://10.0.2.100/callback/${vm.uuid}`,
       );
       saw(vm, "CONFIG").toEqual([
-        `http://10.0.2.100/config/${vm.uuid} ${sha256(machineConfig)} ${Buffer.byteLength(machineConfig)}`,
+        `http://10.0.2.100/v1/config/${vm.uuid}/<redacted> ${sha256(machineConfig)} ${Buffer.byteLength(machineConfig)}`,
       ]);
-      expect(files.requestsFor(`/config/${vm.uuid}`, "GET").map(r => r.status)).toEqual([200]);
+      expect(files.requestsFor(configPath, "GET").map(r => r.status)).toEqual([200]);
 
       // The hardware report: this machine's SMBIOS UUID and NIC, as the VM read them itself.
       const reports = files.requestsFor(`/report/${vm.uuid}`, "POST");
@@ -225,17 +236,19 @@ describe("VMs booting over virtual media (QEMU TCG + OVMF behind a test BMC)", (
       const callbacks = files.requestsFor(`/callback/${vm.uuid}`, "POST");
       expect(callbacks).toHaveLength(1);
       expect(callbacks[0]!.body!.toString("utf8")).toContain(
-        `BESKAR7-CONFIG: http://10.0.2.100/config/${vm.uuid} `,
+        `BESKAR7-CONFIG: http://10.0.2.100/v1/config/${vm.uuid}/<redacted> `,
       );
     },
     VM_BOOT_TIMEOUT_MS + 120_000,
   );
+
   it.concurrent(
     "power through the Redfish driver: On boots the VM, ForceRestart resets the same QEMU process, ForceOff stops it",
     async () => {
       const vm = await startVmBmc({
         forwards: [{ guestPort: 80, hostPort: files.port }],
-        timeoutMs: VM_BOOT_TIMEOUT_MS,
+        // Two boots in one power-on (a reset does not restart the limit).
+        timeoutMs: 2 * VM_BOOT_TIMEOUT_MS,
       });
       vms.push(vm);
       const client = createRedfishClient({

@@ -80,6 +80,26 @@ describe("qemuArguments", () => {
     ]);
   });
 
+  it("offers a boot file by the user network's DHCP, refusing one QEMU would split", () => {
+    const args = qemuArguments(
+      options,
+      { media: [], boot: "network", bootFile: "http://10.0.2.100/ipxe/x" },
+      "/v.fd",
+      "/q.sock",
+    );
+    expect(optionValues(args, "-netdev")[0]).toMatch(
+      /^user,id=net0,restrict=on,bootfile=http:\/\/10\.0\.2\.100\/ipxe\/x,guestfwd=/,
+    );
+    expect(() =>
+      qemuArguments(
+        options,
+        { media: [], boot: "network", bootFile: "http://10.0.2.100/x,hostfwd=tcp::2222-:22" },
+        "/v.fd",
+        "/q.sock",
+      ),
+    ).toThrow(/an http\(s\) URL without commas or spaces/);
+  });
+
   it("refuses a medium that is not http(s)", () => {
     expect(() =>
       qemuArguments(
@@ -125,7 +145,7 @@ describe("Redfish boot -> launch config", () => {
         ],
         poweredOff: () => undefined,
       },
-      "Cd",
+      { virtualCdTarget: "Cd" },
     );
     expect(config).toEqual({
       boot: "cd",
@@ -135,6 +155,36 @@ describe("Redfish boot -> launch config", () => {
         { url: "http://h/stick.img", kind: "usb" },
       ],
     });
+  });
+
+  it("gives a network boot the boot file DHCP offers, as the guest reaches it", () => {
+    const event = (target: string, media?: string) => ({
+      system: "/redfish/v1/Systems/1",
+      uuid,
+      record: { system: "/redfish/v1/Systems/1", at: 0, target, media },
+      media: [],
+      poweredOff: () => undefined,
+    });
+    const options = {
+      virtualCdTarget: "Cd",
+      networkBootFile: "http://127.0.0.1:41234/ipxe/script",
+      forwards: [{ guestPort: 80, hostPort: 41234 }],
+    };
+    expect(launchConfigFor(event("Pxe"), options)).toEqual({
+      media: [],
+      boot: "network",
+      bootFile: "http://10.0.2.100/ipxe/script",
+    });
+    expect(launchConfigFor(event("UefiHttp", "http://127.0.0.1:41234/boot.efi"), options)).toEqual({
+      media: [],
+      boot: "network",
+      bootFile: "http://10.0.2.100/boot.efi",
+    });
+    expect(launchConfigFor(event("Pxe"), { virtualCdTarget: "Cd" })).toEqual({
+      media: [],
+      boot: "network",
+    });
+    expect(launchConfigFor(event("Cd"), options)).toEqual({ media: [], boot: "cd" });
   });
 });
 
