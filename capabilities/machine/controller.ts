@@ -319,10 +319,15 @@ async function decide(
     });
   }
   const step = host.status?.provisioning?.currentStep;
+  // What holds the boot (no boot service, no UUID, no signal yet) is the host's to say: shown
+  // here, where `clusterctl describe` looks, with its reason when it blocks.
+  const boot = host.status?.conditions?.find(c => c.type === ConditionType.BootDelivered);
+  const bootTrouble = boot?.status === "False" ? boot : undefined;
+  const blocks = bootTrouble && bootTrouble.reason !== ConditionReason.BootstrapDataNotDelivered;
   return onHost(MachinePhase.Provisioning, {
     status: "False",
-    reason: ConditionReason.ProvisioningInProgress,
-    message: `PhysicalHost ${hostRef.name} is ${state ?? "starting"}${step ? ` (step ${step})` : ""}`,
+    reason: blocks ? bootTrouble.reason : ConditionReason.ProvisioningInProgress,
+    message: `PhysicalHost ${hostRef.name} is ${state ?? "starting"}${step ? ` (step ${step})` : ""}${bootTrouble ? `: ${bootTrouble.message}` : ""}`,
   });
 }
 

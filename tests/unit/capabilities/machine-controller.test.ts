@@ -332,6 +332,43 @@ describe("Beskar7Machine: provisioning", () => {
     expect(m.status?.phase).toBe("Provisioning");
   });
 
+  it("shows what holds the host's boot (BootDelivered=False) with its reason", async () => {
+    const world = new World().owner("m-1", "bootstrap-m-1").add(host("h1"));
+    const m = machine();
+    await run(world, m, 2);
+    const bootDelivered = (reason: string, message: string) => ({
+      conditions: [
+        {
+          type: "BootDelivered",
+          status: "False" as const,
+          reason,
+          message,
+          lastTransitionTime: "2025-03-01T12:00:00Z",
+        },
+      ],
+    });
+    world.hostState(
+      "h1",
+      "Claimed",
+      bootDelivered("BootServiceNotConfigured", "set BESKAR7_BOOT_URL"),
+    );
+    await run(world, m);
+    expect(cond(m, "HostProvisioned")).toMatchObject({
+      reason: "BootServiceNotConfigured",
+      message: "PhysicalHost h1 is Claimed: set BESKAR7_BOOT_URL",
+    });
+    // Bootstrap data that cannot be delivered is said, but does not block.
+    world.hostState("h1", "Provisioning", {
+      provisioning: { currentStep: "PowerOn" },
+      ...bootDelivered("BootstrapDataNotDelivered", "one slot"),
+    });
+    await run(world, m);
+    expect(cond(m, "HostProvisioned")).toMatchObject({
+      reason: "ProvisioningInProgress",
+      message: "PhysicalHost h1 is Provisioning (step PowerOn): one slot",
+    });
+  });
+
   it("mirrors the host, then sets providerID, addresses and initialization.provisioned, and links the Node", async () => {
     const world = new World().owner("m-1", "bootstrap-m-1").add(host("h1"));
     const m = machine();
