@@ -251,7 +251,8 @@ async function startProvisioning(ctx: HostContext, request: HostProvisioning): P
       boot = newBootStatus(host, request, choice, service.baseURL, now);
     } catch (err) {
       if (!(err instanceof BootConfigError)) throw err;
-      return bootWait(ctx, ConditionReason.BootConfigInvalid, err.message, true);
+      // The renderer names the offending URL, which may be presigned.
+      return bootWait(ctx, ConditionReason.BootConfigInvalid, displayURLs(err.message), true);
     }
   }
   const undelivered = choice.bootstrapNotDelivered;
