@@ -16,6 +16,9 @@ import { type IsoInspection, inspectIso } from "../patched-iso/patch";
 import { httpSource, type RandomAccessSource } from "../patched-iso/source";
 import type { PatchedIso } from "../patched-iso/patch";
 
+const REDIRECTS = [301, 302, 303, 307, 308];
+const MAX_REDIRECTS = 5;
+
 /** A source ISO that cannot be fetched (HTTP error, refused connection, changed under us). */
 export class SourceIsoError extends Error {
   override readonly name = "SourceIsoError";
@@ -114,17 +117,49 @@ export class SourceIsos {
     this.#https.destroy();
   }
 
-  /** @internal The upstream GET; used by UpstreamRange. */
-  get(url: string, start: number, end: number): Promise<IncomingMessage> {
+  /**
+   * @internal The upstream GET; used by UpstreamRange. Follows up to five redirects (mirrors
+   * redirect to a nearby server, object stores to signed URLs), as the inspection's fetch does;
+   * the URL's credentials go only to its own origin.
+   */
+  async get(url: string, start: number, end: number): Promise<IncomingMessage> {
     const plain = credentialsApart(url);
-    const target = new URL(plain.url);
+    let target = new URL(plain.url);
+    const origin = target.origin;
+    for (let hop = 0; ; hop++) {
+      const headers = target.origin === origin ? plain.headers : {};
+      const response = await this.#request(url, target, headers, start, end);
+      const location = response.headers.location;
+      if (!REDIRECTS.includes(response.statusCode ?? 0) || !location) return response;
+      response.resume();
+      if (hop === MAX_REDIRECTS) {
+        throw new SourceIsoError(
+          `the source ISO ${displayURL(url)} redirected more than ${MAX_REDIRECTS} times`,
+        );
+      }
+      target = new URL(location, target);
+      if (target.protocol !== "http:" && target.protocol !== "https:") {
+        throw new SourceIsoError(
+          `the source ISO ${displayURL(url)} redirected to a ${target.protocol} URL`,
+        );
+      }
+    }
+  }
+
+  #request(
+    url: string,
+    target: URL,
+    headers: Record<string, string>,
+    start: number,
+    end: number,
+  ): Promise<IncomingMessage> {
     const https = target.protocol === "https:";
     return new Promise((resolve, reject) => {
       const req = (https ? httpsRequest : httpRequest)(
         target,
         {
           agent: https ? this.#https : this.#http,
-          headers: { ...plain.headers, Range: `bytes=${start}-${end}` },
+          headers: { ...headers, Range: `bytes=${start}-${end}` },
           timeout: this.#options.timeoutMs,
         },
         resolve,

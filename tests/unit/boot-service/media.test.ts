@@ -45,11 +45,15 @@ describe("boot server media", () => {
       "set timeout=1\n",
       `# ${"x".repeat(2048 - GRUB.length - 13)}\nset timeout=1\n`,
     );
-    origin = await startOrigin({
-      "/stock.iso": stock,
-      "/full.iso": buildIso({ "boot/grub/grub.cfg": full }),
-      "/random.bin": Buffer.alloc(300_000, 0x5a),
-    });
+    origin = await startOrigin(
+      {
+        "/stock.iso": stock,
+        "/full.iso": buildIso({ "boot/grub/grub.cfg": full }),
+        "/random.bin": Buffer.alloc(300_000, 0x5a),
+      },
+      // A mirror redirect, as download sites do; and a loop.
+      { "/mirror/stock.iso": "/stock.iso", "/loop.iso": "/loop.iso" },
+    );
     server = await startBootServer(directory, { pathPrefix: "/boot" });
   });
   afterAll(async () => {
@@ -165,6 +169,16 @@ describe("boot server media", () => {
       server.metrics.get("beskar7_boot_errors_total", { kind: "source-iso-unreachable" }),
     ).toBe(1);
     expect(server.metrics.get("beskar7_boot_errors_total", { kind: "source-iso-no-room" })).toBe(1);
+  });
+
+  it("follows a mirror's redirect and refuses a redirect loop", async () => {
+    const host = patchedHost(origin.url("/mirror/stock.iso"));
+    const answer = await get(mediaURL(host), { headers: { Range: "bytes=32768-40959" } });
+    expect(answer.status).toBe(206);
+    expect(answer.body.equals(stock.subarray(32768, 40960))).toBe(true);
+    const loop = await get(mediaURL(patchedHost(origin.url("/loop.iso"))));
+    expect(loop.status).toBe(502);
+    expect(loop.body.toString()).toMatch(/loop\.iso/);
   });
 
   it("inspects a stock ISO once for many hosts", async () => {

@@ -95,6 +95,7 @@ export async function startBootServer(
  */
 export async function startOrigin(
   files: Record<string, Buffer>,
+  redirects: Record<string, string> = {},
 ): Promise<{ url: (path: string) => string; requests: string[]; close(): Promise<void> }> {
   const requests: string[] = [];
   const server = createServer((req, res) => {
@@ -104,7 +105,12 @@ export async function startOrigin(
       res.writeHead(401).end("credentials missing");
       return;
     }
-    const bytes = files[(req.url ?? "").split("?")[0]!];
+    const path = (req.url ?? "").split("?")[0]!;
+    if (redirects[path]) {
+      res.writeHead(302, { Location: redirects[path] }).end();
+      return;
+    }
+    const bytes = files[path];
     if (!bytes) {
       res.writeHead(404).end("no such image");
       return;
