@@ -40,6 +40,13 @@ export interface FinalizeDeps {
   random?: () => number;
 }
 
+/** Failures that no retry of a deletion's cleanup can get past. */
+const NEVER_REACHABLE = new Set<string>([
+  HostErrorReason.SecretNotFound,
+  HostErrorReason.AddressRefused,
+  HostErrorReason.NamespaceIgnored,
+]);
+
 export async function finalizeHost(
   host: PhysicalHost,
   deps: FinalizeDeps,
@@ -110,8 +117,9 @@ export async function finalizeHost(
   } catch (err) {
     if (signal.aborted) throw err;
     const { message, reason } = classify(err);
-    if (reason === HostErrorReason.SecretNotFound) {
-      // The credentials went with the host: no attempt can ever reach the BMC.
+    if (NEVER_REACHABLE.has(reason)) {
+      // The credentials went with the host, or the operator may not act on it (its address or
+      // namespace is refused): no attempt can ever reach the BMC.
       const text = `no BMC cleanup was possible: ${message}; the server may still be powered on with media inserted`;
       return {
         done: true,

@@ -3,7 +3,7 @@ import { describe, expect, it } from "vitest";
 import { Annotations, type HostStateName, type PhysicalHost } from "../../../capabilities/api";
 import type { EventInput } from "../../../capabilities/lib/events";
 import type { FinalizeResult } from "../../../capabilities/lib/runtime";
-import { toBmcFailure } from "../../../capabilities/physical-host/bmc";
+import { BmcFailure, toBmcFailure } from "../../../capabilities/physical-host/bmc";
 import { CredentialsError } from "../../../capabilities/physical-host/credentials";
 import {
   FORCE_DELETE_ANNOTATION,
@@ -323,5 +323,21 @@ describe("finalizeHost: a dead BMC", () => {
     expect(t.releases()).toBe(1);
     expect(result.requeueAfterMs).toBe(config.errorBackoffBaseMs);
     expect(t.events[0]!.message).toContain("TLSFailure: certificate has expired");
+  });
+});
+
+describe("finalizeHost: a host the operator may not act on", () => {
+  it.each([
+    ["AddressRefused", "spec.redfishConnection.address: 169.254.169.254 is a link-local address"],
+    ["NamespaceIgnored", "namespace kube-system is skipped by the admission webhooks"],
+  ] as const)("releases a %s host at once, without retrying", async (reason, message) => {
+    const refused = new BmcFailure(reason, message, false);
+    const t = setup(deleting(makeHost({ status: { state: "Deleting" } })), new FakeBmc(), refused);
+    const result = await t.run();
+    expect(result.done).toBe(true);
+    expect(t.connectAttempts()).toBe(1);
+    expect(t.bmc.actions()).toEqual([]);
+    expect(t.events[0]).toMatchObject({ type: "Warning", reason: "FinalizedWithoutCleanup" });
+    expect(t.events[0]!.message).toContain(message);
   });
 });
