@@ -6,11 +6,13 @@
 // Node can parse X.509 (crypto.X509Certificate) but not issue it, and the Pepr controller image
 // the service runs on is not promised to have an openssl binary, so certificates are built with
 // node-forge, bundled into the service (keys come from node:crypto, which is much faster).
+// node-forge is loaded only when a certificate is issued (first start, renewal): checking an
+// existing pair needs only node:crypto, and a restarted service then never pays forge's ~8 MiB.
 // lab/controlplane/pki.ts does the same for the test control plane; production code cannot
 // import lab/, and this CA has other needs (long-lived CA, reissue when the names change).
 import { X509Certificate, generateKeyPairSync, randomBytes } from "node:crypto";
 import { isIP } from "node:net";
-import forge from "node-forge";
+import type forgeTypes from "node-forge";
 
 export interface CertificateAuthority {
   caCert: string;
@@ -29,14 +31,28 @@ const SERVING_LIFETIME = 365 * DAY;
 /** A serving certificate this close to expiry is reissued at start. */
 const RENEW_BEFORE = 30 * DAY;
 
-function rsaKey(): { pem: string; key: forge.pki.rsa.PrivateKey } {
-  const { privateKey } = generateKeyPairSync("rsa", { modulusLength: 2048 });
-  const pem = privateKey.export({ type: "pkcs1", format: "pem" }).toString();
-  return { pem, key: forge.pki.privateKeyFromPem(pem) as forge.pki.rsa.PrivateKey };
+type Forge = typeof forgeTypes;
+let loadedForge: Forge | undefined;
+
+/** node-forge, required on first use (esbuild keeps a bundled module's require lazy). */
+function forgeLib(): Forge {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  loadedForge ??= require("node-forge") as Forge;
+  return loadedForge;
 }
 
-function newCertificate(publicKey: forge.pki.PublicKey, lifetime: number): forge.pki.Certificate {
-  const cert = forge.pki.createCertificate();
+function rsaKey(): { pem: string; key: forgeTypes.pki.rsa.PrivateKey } {
+  const forge = forgeLib();
+  const { privateKey } = generateKeyPairSync("rsa", { modulusLength: 2048 });
+  const pem = privateKey.export({ type: "pkcs1", format: "pem" }).toString();
+  return { pem, key: forge.pki.privateKeyFromPem(pem) as forgeTypes.pki.rsa.PrivateKey };
+}
+
+function newCertificate(
+  publicKey: forgeTypes.pki.PublicKey,
+  lifetime: number,
+): forgeTypes.pki.Certificate {
+  const cert = forgeLib().pki.createCertificate();
   cert.publicKey = publicKey;
   // Positive (leading 0x01) and random, as RFC 5280 asks.
   cert.serialNumber = `01${randomBytes(15).toString("hex")}`;
@@ -46,6 +62,7 @@ function newCertificate(publicKey: forge.pki.PublicKey, lifetime: number): forge
 }
 
 export function newCertificateAuthority(): CertificateAuthority {
+  const forge = forgeLib();
   const { pem, key } = rsaKey();
   const cert = newCertificate(forge.pki.setRsaPublicKey(key.n, key.e), CA_LIFETIME);
   const subject = [
@@ -66,6 +83,7 @@ export function newCertificateAuthority(): CertificateAuthority {
 /** A serving certificate for `names` (DNS names and IP addresses), issued by `ca`. */
 export function issueServingCertificate(ca: CertificateAuthority, names: string[]): ServingPair {
   if (names.length === 0) throw new Error("a serving certificate needs at least one name");
+  const forge = forgeLib();
   const caCert = forge.pki.certificateFromPem(ca.caCert);
   const caKey = forge.pki.privateKeyFromPem(ca.caKey);
   const { pem, key } = rsaKey();

@@ -59,6 +59,8 @@ export async function startBootService(
         BESKAR7_BOOT_METRICS_LISTEN: options.metricsListen ?? "127.0.0.1:0",
         BESKAR7_BOOT_PLAIN_HTTP: options.plainHttp ? "true" : "false",
         BESKAR7_NAMESPACE: options.namespace ?? "pepr-system",
+        // As the Deployment: fewer glibc arenas, a lower streaming peak (docs/boot-service.md).
+        MALLOC_ARENA_MAX: "2",
         ...options.env,
       },
     },

@@ -209,6 +209,7 @@ async function main(): Promise<void> {
         // What the Deployment sets.
         NODE_OPTIONS:
           process.env.BENCH_NODE_OPTIONS ?? "--max-old-space-size=96 --max-semi-space-size=4",
+        MALLOC_ARENA_MAX: process.env.BENCH_MALLOC_ARENA_MAX ?? "2",
       },
     });
     children.push(service);

@@ -4,7 +4,9 @@
 // is kept too. Nothing of an image itself is stored: every response streams its range from the
 // source with ONE upstream Range request, laying the host's patches over it as it passes
 // (UpstreamRange below feeds the existing Overlay), so memory per response is a chunk buffer and
-// a socket's buffers, whatever the image size.
+// a socket's buffers, whatever the image size. http:// sources are read with PlainRangeClient
+// (upstream-http.ts), which reads each connection into one buffer instead of node:http's buffer
+// per socket read; https:// ones, and replies it does not frame, with node:http(s).
 //
 // Source URLs may carry credentials or signed query strings; messages name an image by its
 // origin and path only.
@@ -13,6 +15,7 @@ import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from
 import { Agent as HttpsAgent, request as httpsRequest } from "node:https";
 
 import { type IsoInspection, inspectIso } from "../patched-iso/patch";
+import { PlainRangeClient, UpstreamConnectionError, type UpstreamResponse } from "./upstream-http";
 import { httpSource, type RandomAccessSource } from "../patched-iso/source";
 import type { PatchedIso } from "../patched-iso/patch";
 
@@ -56,6 +59,7 @@ export class SourceIsos {
   readonly #patched = new Map<string, { url: string; patched: PatchedIso; etag: string }>();
   readonly #http = new HttpAgent({ keepAlive: true, maxSockets: 64 });
   readonly #https = new HttpsAgent({ keepAlive: true, maxSockets: 64 });
+  readonly #plain: PlainRangeClient;
   readonly #options: Required<SourceIsosOptions>;
 
   constructor(options: SourceIsosOptions = {}) {
@@ -65,6 +69,7 @@ export class SourceIsos {
       inspectionTTLms: options.inspectionTTLms ?? 10 * 60_000,
       timeoutMs: options.timeoutMs ?? 30_000,
     };
+    this.#plain = new PlainRangeClient(this.#options.timeoutMs);
   }
 
   /**
@@ -115,6 +120,7 @@ export class SourceIsos {
   close(): void {
     this.#http.destroy();
     this.#https.destroy();
+    this.#plain.destroy();
   }
 
   /**
@@ -122,16 +128,16 @@ export class SourceIsos {
    * redirect to a nearby server, object stores to signed URLs), as the inspection's fetch does;
    * the URL's credentials go only to its own origin.
    */
-  async get(url: string, start: number, end: number): Promise<IncomingMessage> {
+  async get(url: string, start: number, end: number): Promise<UpstreamResponse> {
     const plain = credentialsApart(url);
     let target = new URL(plain.url);
     const origin = target.origin;
     for (let hop = 0; ; hop++) {
       const headers = target.origin === origin ? plain.headers : {};
       const response = await this.#request(url, target, headers, start, end);
-      const location = response.headers.location;
-      if (!REDIRECTS.includes(response.statusCode ?? 0) || !location) return response;
-      response.resume();
+      const location = response.location;
+      if (!REDIRECTS.includes(response.statusCode) || !location) return response;
+      response.close();
       if (hop === MAX_REDIRECTS) {
         throw new SourceIsoError(
           `the source ISO ${displayURL(url)} redirected more than ${MAX_REDIRECTS} times`,
@@ -146,15 +152,26 @@ export class SourceIsos {
     }
   }
 
-  #request(
+  async #request(
     url: string,
     target: URL,
     headers: Record<string, string>,
     start: number,
     end: number,
-  ): Promise<IncomingMessage> {
+  ): Promise<UpstreamResponse> {
     const https = target.protocol === "https:";
-    return new Promise((resolve, reject) => {
+    if (!https) {
+      try {
+        const plain = await this.#plain.get(target, { ...headers, Range: `bytes=${start}-${end}` });
+        if (plain) return plain;
+      } catch (err) {
+        if (!(err instanceof UpstreamConnectionError)) throw err;
+        throw new SourceIsoError(
+          `the source ISO ${displayURL(url)} could not be read: ${err.message}`,
+        );
+      }
+    }
+    const message = await new Promise<IncomingMessage>((resolve, reject) => {
       const req = (https ? httpsRequest : httpRequest)(
         target,
         {
@@ -172,6 +189,7 @@ export class SourceIsos {
       );
       req.end();
     });
+    return new StreamedResponse(message);
   }
 
   #inspect(url: string): Promise<Inspected> {
@@ -239,9 +257,7 @@ function messageWithout(err: unknown, url: string, name: string): string {
  * Consecutive reads share one upstream response; a read elsewhere starts a new one.
  */
 export class UpstreamRange implements RandomAccessSource {
-  #response?: IncomingMessage;
-  #chunks?: AsyncIterator<Buffer>;
-  #pending?: Buffer;
+  #response?: UpstreamResponse;
   #position = -1;
 
   constructor(
@@ -262,34 +278,24 @@ export class UpstreamRange implements RandomAccessSource {
       throw new RangeError(`read of ${target.length} bytes at ${offset} runs past the end`);
     }
     if (target.length === 0) return;
-    if (offset !== this.#position || !this.#chunks) await this.#open(offset);
+    if (offset !== this.#position || !this.#response) await this.#open(offset);
     let filled = 0;
     while (filled < target.length) {
-      let chunk = this.#pending;
-      this.#pending = undefined;
-      if (!chunk) {
-        const next = await this.#chunks!.next();
-        if (next.done) {
-          this.close();
-          throw new SourceIsoError(
-            `the source ISO ${displayURL(this.url)} ended early at byte ${offset + filled}`,
-          );
-        }
-        chunk = next.value;
+      const n = await this.#response!.readSome(target.subarray(filled)).catch(() => 0);
+      if (n === 0) {
+        this.close();
+        throw new SourceIsoError(
+          `the source ISO ${displayURL(this.url)} ended early at byte ${offset + filled}`,
+        );
       }
-      const take = Math.min(chunk.length, target.length - filled);
-      chunk.copy(target, filled, 0, take);
-      filled += take;
-      if (take < chunk.length) this.#pending = chunk.subarray(take);
+      filled += n;
     }
     this.#position = offset + target.length;
   }
 
   close(): void {
-    this.#response?.destroy();
+    this.#response?.close();
     this.#response = undefined;
-    this.#chunks = undefined;
-    this.#pending = undefined;
     this.#position = -1;
   }
 
@@ -298,22 +304,55 @@ export class UpstreamRange implements RandomAccessSource {
     const end = offset <= this.endHint ? this.endHint : this.size - 1;
     const response = await this.isos.get(this.url, offset, end);
     const name = displayURL(this.url);
-    const range = /^bytes (\d+)-(\d+)\/(\d+)$/.exec(response.headers["content-range"] ?? "");
+    const range = /^bytes (\d+)-(\d+)\/(\d+)$/.exec(response.contentRange ?? "");
     if (response.statusCode !== 206 || !range) {
-      response.destroy();
+      response.close();
       throw new SourceIsoError(
         `the source ISO ${name} answered a Range request with ${response.statusCode}, not 206 Partial Content`,
       );
     }
     if (Number(range[1]) !== offset || Number(range[3]) !== this.size) {
-      response.destroy();
+      response.close();
       this.isos.forget(this.url);
       throw new SourceIsoError(
         `the source ISO ${name} changed while being served (now ${range[3]} bytes, was ${this.size}); it will be inspected again`,
       );
     }
     this.#response = response;
-    this.#chunks = response[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
     this.#position = offset;
+  }
+}
+
+/** A node:http(s) reply as an UpstreamResponse: its body pieces copied out as asked. */
+class StreamedResponse implements UpstreamResponse {
+  readonly statusCode: number;
+  readonly contentRange: string | undefined;
+  readonly location: string | undefined;
+  readonly #chunks: AsyncIterator<Buffer>;
+  #pending?: Buffer;
+
+  constructor(private readonly message: IncomingMessage) {
+    this.statusCode = message.statusCode ?? 0;
+    this.contentRange = message.headers["content-range"];
+    this.location = message.headers.location;
+    this.#chunks = message[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+  }
+
+  async readSome(target: Buffer): Promise<number> {
+    let chunk = this.#pending;
+    this.#pending = undefined;
+    if (!chunk) {
+      const next = await this.#chunks.next();
+      if (next.done) return 0;
+      chunk = next.value;
+    }
+    const take = Math.min(chunk.length, target.length);
+    chunk.copy(target, 0, 0, take);
+    if (take < chunk.length) this.#pending = chunk.subarray(take);
+    return take;
+  }
+
+  close(): void {
+    this.message.destroy();
   }
 }
