@@ -4,7 +4,13 @@
 import { ApiObject, Chart } from "cdk8s";
 import type { Construct } from "constructs";
 
-import { API_GROUP, BootServiceSecret, Kinds, Plurals } from "../capabilities/api/constants";
+import {
+  API_GROUP,
+  BootServiceCA,
+  BootServiceSecret,
+  Kinds,
+  Plurals,
+} from "../capabilities/api/constants";
 
 /** Pepr runs the module's controller and webhooks as ServiceAccount pepr-<uuid> in pepr-system. */
 export const OPERATOR_SERVICE_ACCOUNT = { name: "pepr-beskar7", namespace: "pepr-system" } as const;
@@ -87,7 +93,8 @@ export class Beskar7Rbac extends Chart {
     });
 
     // The boot service's HMAC key, from which the operator derives the tokens in the media URLs
-    // it gives BMCs: get on that one Secret in the operator's namespace, nothing else.
+    // it gives BMCs, and its CA, to check a medium before a BMC gets it: get on that one Secret
+    // and that one ConfigMap in the operator's namespace, nothing else.
     const bootKey = {
       name: "beskar7-manager-boot-key",
       namespace: OPERATOR_SERVICE_ACCOUNT.namespace,
@@ -102,6 +109,12 @@ export class Beskar7Rbac extends Chart {
           apiGroups: [""],
           resources: ["secrets"],
           resourceNames: [BootServiceSecret.name],
+          verbs: ["get"],
+        },
+        {
+          apiGroups: [""],
+          resources: ["configmaps"],
+          resourceNames: [BootServiceCA.name],
           verbs: ["get"],
         },
       ],

@@ -211,6 +211,8 @@ export type BootDeliveryName = (typeof BootDelivery)[keyof typeof BootDelivery];
 
 /** The boot service's Secret (in the operator's namespace) and the key holding the HMAC key. */
 export const BootServiceSecret = { name: "beskar7-boot-service", tokenKey: "token-key" } as const;
+/** The ConfigMap (same namespace) where the boot service publishes its CA certificate. */
+export const BootServiceCA = { name: "beskar7-boot-ca", key: "ca.crt" } as const;
 
 /** Redfish boot source override target for network boot. */
 export const NetworkBootTarget = { Pxe: "Pxe", UefiHttp: "UefiHttp" } as const;
@@ -386,6 +388,8 @@ export const ConditionReason = {
   WaitingForBootSignal: "WaitingForBootSignal",
   /** The signal did not come within BESKAR7_BOOT_SIGNAL_TIMEOUT_MS. */
   BootSignalTimeout: "BootSignalTimeout",
+  /** The boot service cannot serve the host's medium (e.g. its source ISO 404s or is no ISO). */
+  BootMediaUnavailable: "BootMediaUnavailable",
   // machine
   WaitingForClusterInfrastructure: "WaitingForClusterInfrastructure",
   WaitingForBootstrapData: "WaitingForBootstrapData",

@@ -3,6 +3,9 @@
 // starts (status.boot), the media URLs the BMC is given for it, and the inspection report folded
 // into hardwareDetails. Tokens are derived here each time they are needed and never stored, logged
 // or put in status or events: withoutToken() is what any text naming a media URL goes through.
+import http from "node:http";
+import https from "node:https";
+
 import {
   BootConfigError,
   BootPaths,
@@ -36,10 +39,19 @@ export type BootServiceState =
       message: string;
     };
 
+/**
+ * Whether the boot service serves a medium: `definite` failures are its own answers (it could not
+ * read or patch the source ISO, say), which a BMC would get too; a transport error proves nothing
+ * (the operator may not reach the service's external URL the way BMCs do).
+ */
+export type MediaProbe = { ok: true } | { ok: false; definite: boolean; message: string };
+
 /** What the controller knows of the boot service: its URL (if configured) and its key on demand. */
 export interface BootServiceAccess {
   baseURL?: string;
   state(): Promise<BootServiceState>;
+  /** Reads the start of a served medium as a BMC would; absent: media are not checked. */
+  probeMedia?(url: string): Promise<MediaProbe>;
 }
 
 export const notConfigured: BootServiceAccess = {
@@ -58,8 +70,12 @@ export function secretBootAccess(
   baseURL: string | undefined,
   namespace: string,
   readSecret: () => Promise<{ data?: Record<string, string> } | undefined>,
+  readCA?: () => Promise<string | undefined>,
 ): BootServiceAccess {
   if (!baseURL) return notConfigured;
+  const probeMedia = readCA
+    ? async (url: string): Promise<MediaProbe> => probe(url, await readCA().catch(() => undefined))
+    : undefined;
   const where = `Secret ${namespace}/${BootServiceSecret.name} key ${BootServiceSecret.tokenKey}`;
   return {
     baseURL,
@@ -78,7 +94,64 @@ export function secretBootAccess(
       }
       return { ready: true, baseURL, key };
     },
+    ...(probeMedia ? { probeMedia } : {}),
   };
+}
+
+/** Bytes a probe reads: up to the first ISO9660 volume descriptor (sector 16). */
+const PROBE_BYTES = 16 * 2048 + 2048;
+const PROBE_TIMEOUT_MS = 60_000;
+
+/**
+ * One Range request for the start of a served medium, trusting the service's CA: a 206 whose
+ * sector 16 holds "CD001" is an ISO the BMC can boot; any other answer is the service's refusal,
+ * whose text (it never contains a token) says why. Only the URL's host is ever shown.
+ */
+function probe(url: string, ca: string | undefined): Promise<MediaProbe> {
+  // Plain HTTP only where the site opted in for an isolated provisioning network.
+  const client = url.startsWith("http:") ? http : https;
+  return new Promise(resolve => {
+    const request = client.request(
+      url,
+      {
+        headers: { Range: `bytes=0-${PROBE_BYTES - 1}` },
+        ...(ca ? { ca } : {}),
+        timeout: PROBE_TIMEOUT_MS,
+      },
+      response => {
+        const chunks: Buffer[] = [];
+        let length = 0;
+        response.on("data", (chunk: Buffer) => {
+          if (length < PROBE_BYTES) chunks.push(chunk);
+          length += chunk.length;
+        });
+        response.on("error", () => resolve(indefinite("the response broke off")));
+        response.on("end", () => {
+          const body = Buffer.concat(chunks);
+          const status = response.statusCode ?? 0;
+          if (status === 206 && body.toString("latin1", 32769, 32774) === "CD001") {
+            return resolve({ ok: true });
+          }
+          const said = status === 206 ? "an image without an ISO9660 volume descriptor" : body;
+          resolve({
+            ok: false,
+            definite: true,
+            message: `the boot service answered ${status} for this host's medium: ${said
+              .toString()
+              .trim()
+              .slice(0, 512)}`,
+          });
+        });
+      },
+    );
+    request.on("timeout", () => request.destroy(new Error("no answer in time")));
+    request.on("error", err => resolve(indefinite(err.message)));
+    request.end();
+  });
+}
+
+function indefinite(why: string): MediaProbe {
+  return { ok: false, definite: false, message: `the medium could not be checked: ${why}` };
 }
 
 /** The session of a host's current provisioning, when it has one and its UUID is known. */

@@ -7,6 +7,7 @@ import { Log } from "pepr";
 import {
   API_GROUP,
   API_VERSION,
+  BootServiceCA,
   BootServiceSecret,
   Kinds,
   Labels,
@@ -68,8 +69,15 @@ function bootService(): BootServiceAccess {
   if (bootAccess) return bootAccess;
   const { kube } = sharedServices();
   const path = paths.object("", "v1", "secrets", config.namespace, BootServiceSecret.name);
-  bootAccess = secretBootAccess(config.bootServiceURL, config.namespace, () =>
-    orUndefinedIfGone(kube.get<{ data?: Record<string, string> }>(path)),
+  const caPath = paths.object("", "v1", "configmaps", config.namespace, BootServiceCA.name);
+  bootAccess = secretBootAccess(
+    config.bootServiceURL,
+    config.namespace,
+    () => orUndefinedIfGone(kube.get<{ data?: Record<string, string> }>(path)),
+    async () =>
+      (await orUndefinedIfGone(kube.get<{ data?: Record<string, string> }>(caPath)))?.data?.[
+        BootServiceCA.key
+      ],
   );
   return bootAccess;
 }

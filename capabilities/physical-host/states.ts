@@ -410,6 +410,10 @@ async function provisioning(ctx: HostContext): Promise<Transition> {
     const waiting = awaitSignal(ctx, next);
     if (waiting) return waiting;
   }
+  if (next !== undefined && done.size === 0) {
+    const unservable = await checkServedMedia(ctx, request);
+    if (unservable) return unservable;
+  }
   if (!next) {
     return {
       state: HostState.Provisioned,
@@ -563,6 +567,37 @@ function awaitSignal(
         : [{ type: "Warning", reason: ConditionReason.BootSignalTimeout, message }],
     requeueAfterMs: SIGNAL_RECHECK_MS,
   };
+}
+
+/**
+ * Before the first BMC action of a provisioning whose media the boot service serves: read their
+ * start as a BMC would. A medium the service refuses to serve (its source ISO 404s, is not
+ * ISO9660, has no room for the arguments) keeps the host off the BMC, waiting with
+ * BootMediaUnavailable and the service's reason, instead of powered on with a medium that cannot
+ * boot. A probe that gets no answer proves nothing and does not hold the host.
+ */
+async function checkServedMedia(
+  ctx: HostContext,
+  request: HostProvisioning,
+): Promise<Transition | undefined> {
+  const access = ctx.bootService;
+  const delivery = ctx.host.status?.boot?.delivery;
+  if (!access?.probeMedia) return undefined;
+  if (delivery !== BootDelivery.PatchedISO && delivery !== BootDelivery.ConfigVolume) return;
+  const service = await access.state();
+  if (!service.ready)
+    return bootWait(ctx, service.reason, service.message, false, HostState.Provisioning);
+  const media = bootMedia(ctx.host, request, service);
+  const served = delivery === BootDelivery.PatchedISO ? media.bootISO : media.configMediaURL;
+  const probe = await access.probeMedia(served!);
+  if (probe.ok || !probe.definite) return undefined;
+  return bootWait(
+    ctx,
+    ConditionReason.BootMediaUnavailable,
+    probe.message,
+    false,
+    HostState.Provisioning,
+  );
 }
 
 /**

@@ -342,11 +342,11 @@ describe("boot service end to end", () => {
   });
 
   it.each([
-    ["an ISO URL that 404s", "/missing.iso"],
-    ["an image that is not ISO9660", "/not-an-iso.iso"],
+    ["an ISO URL that 404s", "/missing.iso", "404"],
+    ["an image that is not ISO9660", "/not-an-iso.iso", "ISO9660"],
   ])(
-    "%s: the BMC's fetch fails, and the missing boot signal is a condition, not a silent wait",
-    async (_what, path) => {
+    "%s: the boot service refuses the patched ISO, so the host waits with its reason and the BMC is never touched",
+    async (_what, path, why) => {
       const name = `bad-${path.replace(/[^a-z]/g, "")}`;
       const { bmc } = await provision(name, DELL, {
         mode: "VirtualMedia",
@@ -354,18 +354,27 @@ describe("boot service end to end", () => {
         bootISO: `${images.url}${path}`,
         osFamily: "talos",
       });
-      await waitForHost(ns, name, step("AwaitBoot"), "AwaitBoot");
-      await bmc.mediaFetcher!.settled();
-      const [fetch] = bmc.mediaFetcher!.fetches;
-      expect(fetch?.status).toBeGreaterThanOrEqual(400);
       const host = await waitForHost(
         ns,
         name,
-        h => h.status?.conditions?.some(c => c.reason === "BootSignalTimeout") ?? false,
-        "BootSignalTimeout",
-        SIGNAL_TIMEOUT_MS + 60_000,
+        h => h.status?.conditions?.some(c => c.reason === "BootMediaUnavailable") ?? false,
+        "BootMediaUnavailable",
       );
+      const condition = host.status?.conditions?.find(c => c.type === "BootDelivered");
+      expect(condition?.message).toContain(why);
       expect(host.status?.state).toBe("Provisioning");
+      expect(host.status?.provisioning?.completedSteps ?? []).toEqual([]);
+      // No half-provisioned host: nothing inserted, never powered on, no override.
+      expect(bmc.actionsOf("insert")).toEqual([]);
+      expect(bmc.actionsOf("reset")).toEqual([]);
+      expect(bmc.actionsOf("boot")).toEqual([]);
+      // Released, it deprovisions cleanly and ends the session.
+      await patchHost(ns, name, [
+        { op: "remove", path: "/spec/provisioning" },
+        { op: "remove", path: "/spec/consumerRef" },
+      ]);
+      const free = await waitForHost(ns, name, inState("Available"), "Available after release");
+      expect(free.status?.boot).toBeUndefined();
     },
   );
 
