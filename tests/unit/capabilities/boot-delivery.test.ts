@@ -374,6 +374,42 @@ describe("PhysicalHost controller with the boot service", () => {
     },
   );
 
+  it("a medium the boot service refuses holds the host before any BMC action; an unanswered probe does not", async () => {
+    const h = await claimedWith(vm({ osFamily: "talos" }), 1);
+    const probed: string[] = [];
+    let answer: "refused" | "silent" = "refused";
+    h.boot = {
+      baseURL: BASE,
+      state: async () => ({ ready: true, baseURL: BASE, key: KEY }),
+      probeMedia: async url => {
+        probed.push(url);
+        return answer === "refused"
+          ? { ok: false, definite: true, message: "the source ISO answered 404" }
+          : { ok: false, definite: false, message: "the medium could not be checked: timeout" };
+      },
+    };
+    await h.reconcile(); // the session
+    await h.reconcile(); // the probe
+    expect(h.host.status?.state).toBe("Provisioning");
+    expect(condition(h.host.status, "BootDelivered")).toMatchObject({
+      status: "False",
+      reason: "BootMediaUnavailable",
+      message: "the source ISO answered 404",
+    });
+    expect(h.bmc.actions()).toEqual([]);
+    const token = bootToken(KEY, "media", sessionOf(h.host));
+    expect(probed).toEqual([bootURL(BASE, BootPaths.bootIso(UUID, token))]);
+    expect(JSON.stringify(h.host.status)).not.toContain(token);
+
+    answer = "silent";
+    await h.reconcileUntil("Provisioning");
+    for (let i = 0; i < 10 && h.host.status?.provisioning?.currentStep !== "AwaitBoot"; i++) {
+      await h.reconcile();
+    }
+    expect(h.host.status?.provisioning?.currentStep).toBe("AwaitBoot");
+    expect(h.bmc.actions()).toContain("insertMedia");
+  });
+
   it("a host without a system UUID cannot use the boot service: SystemUUIDUnknown", async () => {
     const h = await claimedWith(vm({ osFamily: "kairos" }), 1);
     delete h.host.status!.hardwareDetails!.systemUUID;
