@@ -64,6 +64,8 @@ export interface TestBmcOptions {
    * Redfish state stays this BMC's. Without it the systems are simulated only.
    */
   machine?: MachineBackend;
+  /** Every virtual media slot starts empty (a capture's "inserted" images exist nowhere). */
+  emptyMedia?: boolean;
 }
 
 /** What a power or boot action does to a real machine behind the test BMC. */
@@ -325,6 +327,11 @@ export class TestBmc {
     if (options.powerState) {
       for (const system of this.topology.systems.keys())
         this.writePower(system, options.powerState);
+    }
+    if (options.emptyMedia) {
+      for (const slot of this.topology.slots.values()) {
+        if (this.current(slot.uri)?.Inserted === true) this.emptySlot(slot);
+      }
     }
     if (options.identity) {
       for (const system of this.topology.systems.keys()) {
@@ -1364,6 +1371,12 @@ export class TestBmc {
         shown: structuredClone(before),
       });
     }
+    this.emptySlot(slot);
+    this.record({ kind: "eject", slot: slot.uri, via });
+  }
+
+  /** A slot's state after an eject. */
+  private emptySlot(slot: SlotInfo): void {
     const body = this.mutable(slot.uri);
     const captured = this.store.json(slot.uri);
     const empty = captured && captured.Inserted !== true && captured.Image === "" ? "" : null;
@@ -1374,7 +1387,6 @@ export class TestBmc {
     body.Inserted = false;
     body.ConnectedVia = "NotConnected";
     this.bump(slot.uri);
-    this.record({ kind: "eject", slot: slot.uri, via });
   }
 
   private reset(system: SystemInfo, resetType: string): void {

@@ -149,6 +149,7 @@ export async function startVmBmc(options: VmBmcOptions = {}): Promise<VmBmc> {
   const bmc = await TestBmc.start({
     mockup: options.mockup ?? "dmtf_public-rackmount1",
     powerState: "Off",
+    emptyMedia: true,
     ...options.bmc,
     identity: { uuid, ...options.bmc?.identity },
     machine: backend,
@@ -170,7 +171,10 @@ export async function startVmBmc(options: VmBmcOptions = {}): Promise<VmBmc> {
   };
 }
 
-/** http://127.0.0.1:<hostPort>/p as the guest reaches it: http://10.0.2.100[:guestPort]/p. */
+/**
+ * http://127.0.0.1:<hostPort>/p as the guest reaches it: http://10.0.2.100[:guestPort]/p. The rest
+ * of the URL is kept as written, so an iPXE setting such as ${uuid} stays for iPXE to fill.
+ */
 export function guestUrl(hostUrl: string, forwards: readonly GuestForward[]): string {
   const url = new URL(hostUrl);
   const port = Number(url.port || (url.protocol === "https:" ? 443 : 80));
@@ -180,7 +184,11 @@ export function guestUrl(hostUrl: string, forwards: readonly GuestForward[]): st
       `${url.origin} is not forwarded to the guest (forwards: ${JSON.stringify(forwards)})`,
     );
   }
-  url.hostname = forward.guestAddress ?? GUEST_SERVICE_ADDRESS;
-  url.port = String(forward.guestPort);
-  return url.href;
+  const guest = new URL(url.origin);
+  guest.hostname = forward.guestAddress ?? GUEST_SERVICE_ADDRESS;
+  guest.port = String(forward.guestPort);
+  const rest = hostUrl.startsWith(url.origin)
+    ? hostUrl.slice(url.origin.length)
+    : url.href.slice(url.origin.length);
+  return `${guest.origin}${rest}`;
 }

@@ -292,7 +292,9 @@ export function qemuArguments(
   config.media.forEach((medium, index) => {
     const url = new URL(medium.url);
     if (url.protocol !== "http:" && url.protocol !== "https:") {
-      throw new Error(`virtual medium ${index}: only http and https URLs can be attached`);
+      throw new Error(
+        `virtual medium ${index} (${url.protocol}): only http and https URLs can be attached`,
+      );
     }
     const node = `media${index}`;
     args.push(

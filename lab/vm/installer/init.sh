@@ -43,6 +43,9 @@ sha() { sha256sum <"$1" | cut -d' ' -f1; }
 # Debian's static busybox 1.35 wget crashes with -T (its own timeout): bound it from outside.
 http() { timeout 30 wget -q "$@"; }
 
+# The steps run in a subshell: a shell error there (ash leaves on a bad arithmetic expression)
+# ends the subshell, not init, so the machine still powers off instead of panicking.
+(
 while read -r module; do
   insmod "/lib/modules/$module" 2>/dev/null
 done </lib/modules/load.list
@@ -129,12 +132,14 @@ report() {
   disks=""
   for block in /sys/block/*; do
     name=${block##*/}
+    [ -r "$block/size" ] || continue # no disks: the glob stays unexpanded
     case "$name" in loop* | ram*) continue ;; esac
     disks="$disks${disks:+,}{\"name\":\"$name\",\"sizeBytes\":$(($(cat "$block/size") * 512))}"
   done
   nics=""
   for path in /sys/class/net/*; do
     name=${path##*/}
+    [ -r "$path/address" ] || continue
     [ "$name" = lo ] && continue
     nics="$nics${nics:+,}{\"name\":\"$name\",\"mac\":\"$(cat "$path/address")\"}"
   done
@@ -157,6 +162,9 @@ if url=$(arg beskar7.callback); then
   http -O /dev/null --header 'Content-Type: text/plain' --post-file "$seen" "$url" 2>/dev/null ||
     echo "BESKAR7-CALLBACK-ERROR: $(echo "$url" | redact)"
 fi
+)
+status=$?
+[ "$status" -eq 0 ] || say "ERROR: the installer's steps stopped with status $status"
 
 # beskar7.hold=<seconds>: stay up before powering off, for tests of power actions on a running OS.
 if hold=$(arg beskar7.hold); then

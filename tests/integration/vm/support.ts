@@ -95,9 +95,18 @@ export class TestFileServer {
 /** Per-VM limit in the tests: a TCG boot takes 15-40 s here, several at once share two cores. */
 export const VM_BOOT_TIMEOUT_MS = 240_000;
 
-/** Waits until the VM has powered itself off; the error carries the console's last lines. */
+/**
+ * Waits until the VM has powered itself off; the error carries the console's last lines. A kernel
+ * panic fails at once rather than at the time limit.
+ */
 export async function waitForPowerOff(machine: QemuMachine): Promise<void> {
-  await machine.console.waitFor(/^BESKAR7-POWEROFF$/, VM_BOOT_TIMEOUT_MS);
+  const line = await machine.console.waitFor(
+    /^BESKAR7-POWEROFF$|Kernel panic - not syncing/,
+    VM_BOOT_TIMEOUT_MS,
+  );
+  if (line !== "BESKAR7-POWEROFF") {
+    throw new Error(`the VM's kernel panicked; last lines:\n${machine.console.tail(40)}`);
+  }
   await machine.whenStopped();
 }
 

@@ -4,10 +4,12 @@
 // serial console (its /proc/cmdline, the volumes it found, the configuration it fetched) and on
 // what it asked the test's HTTP server for, not on what the BMC was told. The three VMs boot at
 // once (it.concurrent); each has a hard time limit and a failure prints its console's last lines.
-// A fourth VM is driven through the Redfish driver alone, for the power actions on a running OS.
+// Two more VMs are driven through the Redfish driver alone: power actions on a running OS, and a
+// network boot (OVMF + iPXE's ROM, the script offered by the user network's DHCP).
 import { execFileSync } from "node:child_process";
-import { createHash, randomBytes } from "node:crypto";
+import { createHash, randomBytes, randomUUID } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { readFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -264,7 +266,6 @@ describe("VMs booting over virtual media (QEMU TCG + OVMF behind a test BMC)", (
           name: "installer.iso",
         });
         const system = client.system();
-        await system.ejectMedia(); // the capture's CD slot holds an image
         await system.insertMedia({
           image: files.serve("/power/installer.iso", held.image),
           kind: "cd",
@@ -293,5 +294,60 @@ describe("VMs booting over virtual media (QEMU TCG + OVMF behind a test BMC)", (
       }
     },
     2 * VM_BOOT_TIMEOUT_MS,
+  );
+  it.concurrent(
+    "network boot: Pxe starts iPXE from the NIC, which fetches the per-host script by the SMBIOS UUID it fills in, and the installer it boots posts its report",
+    async () => {
+      const uuid = randomUUID();
+      const vm = await startVmBmc({
+        uuid,
+        forwards: [{ guestPort: 80, hostPort: files.port }],
+        // As the boot service's DHCP setup would: iPXE fills ${uuid} from SMBIOS.
+        networkBootFile: `${files.url}${BootPaths.ipxe("${uuid}")}`,
+        timeoutMs: VM_BOOT_TIMEOUT_MS,
+      });
+      vms.push(vm);
+      const kernel = files.serve(`/netboot/${uuid}/vmlinuz`, await readFile(installer.kernel));
+      const initrd = files.serve(`/netboot/${uuid}/initrd.gz`, await readFile(installer.initrd));
+      const report = vm.guestUrl(`${files.url}/report/${uuid}`);
+      // iPXE's EFI build hands the kernel its initrd by the name in initrd= (Debian's 1.0.0 ROM).
+      const script = [
+        "#!ipxe",
+        `kernel ${vm.guestUrl(kernel)} initrd=initrd.gz console=ttyS0,115200 quiet beskar7.report=${report}`,
+        `initrd ${vm.guestUrl(initrd)}`,
+        "boot",
+        "",
+      ].join("\n");
+      files.serve(BootPaths.ipxe(uuid), Buffer.from(script));
+      const client = createRedfishClient({
+        address: vm.bmc.url,
+        credentials: { username: vm.bmc.username, password: vm.bmc.password },
+        tls: { caBundle: vm.bmc.caPem! },
+        timeoutMs: 10_000,
+      });
+      try {
+        const system = client.system();
+        await system.setBootOverride({ target: "Pxe", mode: "UEFI" });
+        await system.powerOn();
+        await booted("network", vm);
+      } finally {
+        await client.close();
+      }
+
+      expect(files.requestsFor(BootPaths.ipxe(uuid), "GET").map(r => r.status)).toEqual([200]);
+      saw(vm, "CMDLINE").toEqual([
+        `vmlinuz initrd=initrd.gz console=ttyS0,115200 quiet beskar7.report=${report}`,
+      ]);
+      const posted = files.requestsFor(`/report/${uuid}`, "POST");
+      expect(posted).toHaveLength(1);
+      const body = JSON.parse(posted[0]!.body!.toString("utf8")) as {
+        systemUUID: string;
+        nics: Array<{ mac: string }>;
+      };
+      expect(body.systemUUID).toBe(uuid);
+      expect(body.nics.map(n => n.mac)).toEqual([macFor(uuid)]);
+      expect(vm.bmc.powerState()).toBe("Off");
+    },
+    VM_BOOT_TIMEOUT_MS + 120_000,
   );
 });

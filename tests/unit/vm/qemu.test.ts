@@ -108,7 +108,7 @@ describe("qemuArguments", () => {
         "/v.fd",
         "/q.sock",
       ),
-    ).toThrow("virtual medium 0: only http and https URLs can be attached");
+    ).toThrow("virtual medium 0 (nfs:): only http and https URLs can be attached");
   });
 
   it("derives a locally administered MAC from the UUID", () => {
@@ -195,6 +195,13 @@ describe("guestUrl", () => {
       "http://10.0.2.100/config/x?a=1",
     );
   });
+  it("keeps the rest of the URL as written (iPXE fills ${uuid} itself)", () => {
+    expect(guestUrl("http://127.0.0.1:41234/v1/ipxe/${uuid}", forwards)).toBe(
+      "http://10.0.2.100/v1/ipxe/${uuid}",
+    );
+    expect(guestUrl("http://127.0.0.1:41234", forwards)).toBe("http://10.0.2.100");
+  });
+
   it("refuses a URL no forward reaches", () => {
     expect(() => guestUrl("http://127.0.0.1:9999/x", forwards)).toThrow(
       /http:\/\/127.0.0.1:9999 is not forwarded to the guest/,
