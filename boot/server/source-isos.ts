@@ -281,7 +281,12 @@ export class UpstreamRange implements RandomAccessSource {
     if (offset !== this.#position || !this.#response) await this.#open(offset);
     let filled = 0;
     while (filled < target.length) {
-      const n = await this.#response!.readSome(target.subarray(filled)).catch(() => 0);
+      const n = await this.#response!.readSome(target.subarray(filled)).catch((err: unknown) => {
+        this.close();
+        throw new SourceIsoError(
+          `the source ISO ${displayURL(this.url)} could not be read at byte ${offset + filled}: ${err instanceof Error ? err.message : String(err)}`,
+        );
+      });
       if (n === 0) {
         this.close();
         throw new SourceIsoError(

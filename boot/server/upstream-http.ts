@@ -17,7 +17,10 @@ export interface UpstreamResponse {
   readonly statusCode: number;
   readonly contentRange: string | undefined;
   readonly location: string | undefined;
-  /** Copies the next body bytes into `target`; resolves with how many, 0 once the body ended. */
+  /**
+   * Copies the next body bytes into `target`; resolves with how many, 0 once the body ended (in
+   * full, or cut short by the origin); rejects when the connection fails (timeout, reset).
+   */
   readSome(target: Buffer): Promise<number>;
   /** Done with the reply; an unfinished body closes its connection. */
   close(): void;
@@ -47,7 +50,8 @@ class Connection implements UpstreamResponse {
   #onHead?: { resolve(head: Head): void; reject(err: Error): void };
   #waiter?: { target: Buffer; resolve(n: number): void; reject(err: Error): void };
   #remaining = 0;
-  #ended?: Error;
+  /** Why the connection ended: an error, or "eof" (the origin closed it). */
+  #ended?: Error | "eof";
   #keepAlive = false;
   statusCode = 0;
   contentRange: string | undefined;
@@ -70,8 +74,8 @@ class Connection implements UpstreamResponse {
     this.socket.setNoDelay(true);
     this.socket.setTimeout(timeoutMs, () => this.socket.destroy(new Error("timed out")));
     this.socket.on("error", err => this.#fail(err));
-    this.socket.on("end", () => this.#fail(new Error("the connection was closed")));
-    this.socket.on("close", () => this.#fail(new Error("the connection was closed")));
+    this.socket.on("end", () => this.#fail("eof"));
+    this.socket.on("close", () => this.#fail("eof"));
   }
 
   get alive(): boolean {
@@ -105,6 +109,8 @@ class Connection implements UpstreamResponse {
   readSome(target: Buffer): Promise<number> {
     if (this.#remaining === 0 || target.length === 0) return Promise.resolve(0);
     if (this.#to > this.#from) return Promise.resolve(this.#take(target));
+    // A body the origin cut short ends (0) here; the caller knows it expected more.
+    if (this.#ended === "eof") return Promise.resolve(0);
     if (this.#ended) return Promise.reject(this.#ended);
     return new Promise((resolve, reject) => {
       this.#waiter = { target, resolve, reject };
@@ -170,15 +176,16 @@ class Connection implements UpstreamResponse {
     return this.#to === this.#from;
   }
 
-  #fail(err: Error): void {
-    this.#ended ??= err;
+  #fail(why: Error | "eof"): void {
+    this.#ended ??= why;
     const onHead = this.#onHead;
     this.#onHead = undefined;
-    onHead?.reject(err);
+    onHead?.reject(why === "eof" ? new Error("the connection was closed before a reply") : why);
     // A waiter exists only when no bytes are left to take.
     const waiter = this.#waiter;
     this.#waiter = undefined;
-    waiter?.reject(err);
+    if (why === "eof") waiter?.resolve(0);
+    else waiter?.reject(why);
   }
 }
 

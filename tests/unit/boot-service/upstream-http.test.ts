@@ -2,8 +2,8 @@
 // against a raw TCP origin that frames replies as the test needs: a head split over several
 // writes and a body in pieces read into small buffers, byte for byte; kept-alive connections
 // reused; a connection the origin closed replaced; a chunked reply left to node:http (and still
-// served right through SourceIsos); a body cut short is an error naming the byte it stopped at; an
-// origin that is down is an UpstreamConnectionError.
+// served right through SourceIsos); a body cut short, or stalled past the timeout, is an error
+// naming the byte it stopped at; an origin that is down is an UpstreamConnectionError.
 import { createServer, type Server, type Socket } from "node:net";
 import type { AddressInfo } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
@@ -163,6 +163,24 @@ describe("PlainRangeClient", () => {
     const error = await upstream.readInto(0, Buffer.alloc(20_000)).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(SourceIsoError);
     expect((error as Error).message).toBe(`the source ISO ${origin.url} ended early at byte 5000`);
+  });
+
+  it("names the byte where an origin that stalls timed out", async () => {
+    const origin = await rawOrigin((socket, start, end) => {
+      socket.write(head206(start, end));
+      socket.write(IMAGE.subarray(start, start + 3000));
+    });
+    const isos = new SourceIsos({ timeoutMs: 200 });
+    closers.push(
+      () => isos.close(),
+      () => origin.server.close(),
+    );
+    const upstream = isos.upstream(origin.url, IMAGE.length, 19_999);
+    const error = await upstream.readInto(0, Buffer.alloc(20_000)).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(SourceIsoError);
+    expect((error as Error).message).toBe(
+      `the source ISO ${origin.url} could not be read at byte 3000: timed out`,
+    );
   });
 
   it("fails with UpstreamConnectionError when the origin is down", async () => {
