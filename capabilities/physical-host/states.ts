@@ -591,6 +591,37 @@ async function checkServedMedia(
   const served = delivery === BootDelivery.PatchedISO ? media.bootISO : media.configMediaURL;
   const probe = await access.probeMedia(served!);
   if (probe.ok || !probe.definite) return undefined;
+  if (!request.osFamily) {
+    // A pre-baked ISO boots by itself; its cidata volume only carries the bootstrap data. When
+    // the boot service cannot serve that volume, the ISO goes alone and the host says why.
+    const why = `the bootstrap data cannot be delivered to this pre-baked ISO: ${probe.message}`;
+    return {
+      state: HostState.Provisioning,
+      status: {
+        boot: {
+          ...ctx.host.status!.boot!,
+          delivery: BootDelivery.PreBakedISO,
+          reason: boundedMessage(`no osFamily: the ISO boots unchanged; ${why}`, 1024),
+        },
+      },
+      conditions: [
+        {
+          type: ConditionType.BootDelivered,
+          status: "False",
+          reason: ConditionReason.BootstrapDataNotDelivered,
+          message: why,
+        },
+      ],
+      events: [
+        {
+          type: "Warning",
+          reason: ConditionReason.BootstrapDataNotDelivered,
+          message: boundedMessage(why, EVENT_MESSAGE_MAX),
+        },
+      ],
+      requeueAfterMs: 0,
+    };
+  }
   return bootWait(
     ctx,
     ConditionReason.BootMediaUnavailable,

@@ -410,6 +410,27 @@ describe("PhysicalHost controller with the boot service", () => {
     expect(h.bmc.actions()).toContain("insertMedia");
   });
 
+  it("a pre-baked ISO whose cidata volume the boot service refuses boots alone, saying the bootstrap data was not delivered", async () => {
+    const h = await claimedWith(vm(), 2);
+    h.boot = {
+      baseURL: BASE,
+      state: async () => ({ ready: true, baseURL: BASE, key: KEY }),
+      probeMedia: async () => ({ ok: false, definite: true, message: "no config volume" }),
+    };
+    await h.reconcile();
+    expect(h.host.status?.boot?.delivery).toBe("ConfigVolume");
+    await h.reconcileUntil("Provisioned");
+    expect(h.host.status?.boot?.delivery).toBe("PreBakedISO");
+    expect(condition(h.host.status, "BootDelivered")).toMatchObject({
+      status: "False",
+      reason: "BootstrapDataNotDelivered",
+    });
+    expect(condition(h.host.status, "BootDelivered")?.message).toContain("no config volume");
+    expect(h.bmc.argsOf("insertMedia").map(a => (a[0] as { image: string }).image)).toEqual([
+      BOOT_ISO,
+    ]);
+  });
+
   it("a host without a system UUID cannot use the boot service: SystemUUIDUnknown", async () => {
     const h = await claimedWith(vm({ osFamily: "kairos" }), 1);
     delete h.host.status!.hardwareDetails!.systemUUID;
