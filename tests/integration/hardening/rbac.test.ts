@@ -171,7 +171,7 @@ describe("RBAC of the release", () => {
           findings.push(`the viewer may ${verb} ${resource}`);
       }
     }
-    if (await canI(editor, ["patch", `${hosts}/status`, "-n", "default"]))
+    if (await canI(editor, ["patch", hosts, "--subresource=status", "-n", "default"]))
       findings.push("the editor may write PhysicalHost status");
     if (await canI(editor, ["get", "secrets", "-n", "default"]))
       findings.push("the editor may read Secrets");
