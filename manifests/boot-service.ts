@@ -195,7 +195,8 @@ export class Beskar7BootService extends Chart {
                   },
                   // glibc gives each thread that mallocs (libuv's pool, OpenSSL, V8's GC helpers)
                   // its own arena; freed TLS and socket buffers then stay spread over them. Two
-                  // arenas keep the streaming peak ~15 MiB lower (docs/boot-service.md).
+                  // arenas lowered the streaming peak where reads allocate (an https:// source
+                  // ISO): docs/boot-service.md.
                   { name: "MALLOC_ARENA_MAX", value: "2" },
                 ],
                 ports: [
