@@ -2,11 +2,21 @@
 // machine reads from (the installer ISO and volumes, served with Range requests as a BMC reads
 // them; configuration files) and posts to (reports, callbacks), with a log of what was asked. The
 // VMs reach it through their guest forward (http://10.0.2.100/...); the BMC reads it directly.
+// Also the boot service started for the VMs (startVmBootService).
 import http from "node:http";
 import type { AddressInfo } from "node:net";
+import { K8s, kind } from "kubernetes-fluent-client";
+import { inject } from "vitest";
 
 import { type RandomAccessSource, sendBody, serveRange } from "../../../boot/patched-iso";
-import type { QemuMachine } from "../../../lab/vm/qemu";
+import { SERVICE_SECRET } from "../../../boot-service/secret";
+import { startBootService, type StartedBootService } from "../../../boot-service/start";
+import { freePort } from "../../../lab/controlplane/controlplane";
+import { guestUrl } from "../../../lab/vm/bmc";
+import type { GuestForward, QemuMachine } from "../../../lab/vm/qemu";
+import { installBeskar7Crds } from "../api/kubectl";
+import { BOOT_NAMESPACE } from "../boot/service";
+import { kubectl } from "../support/kube";
 
 export interface ServedRequest {
   method: string;
@@ -115,4 +125,55 @@ export function bootSeconds(machine: QemuMachine): number {
   const run = machine.lastRun;
   if (!run) return Number.NaN;
   return ((run.endedAt ?? Date.now()) - run.startedAt) / 1000;
+}
+
+/**
+ * The boot service as the VMs reach it: plain HTTP (busybox wget does no TLS) on 127.0.0.1, with
+ * two base URLs for two networks. The operator's BESKAR7_BOOT_URL (`hostURL`) is what BMCs reach:
+ * it names the media URLs the operator hands to a BMC and probes, and QEMU's curl driver, which
+ * reads them, runs on the host. The service's own BESKAR7_BOOT_URL (`guestURL`, the forward at
+ * http://10.0.2.100) is what booting hosts reach: it renders the configuration and report URLs
+ * into the patched ISO and iPXE scripts from it. Both lead to the same listener.
+ */
+export interface VmBootService {
+  service: StartedBootService;
+  hostURL: string;
+  guestURL: string;
+  /** The forward each VM needs to reach the service at guestURL. */
+  forward: GuestForward;
+  /** What startOperator needs to use it. */
+  operatorEnv: Record<string, string>;
+  /** The token key the service and the operator share (read from the service's Secret). */
+  tokenKey(): Promise<Buffer>;
+}
+
+export async function startVmBootService(): Promise<VmBootService> {
+  // The service watches PhysicalHosts from the start: their CRD must exist.
+  await installBeskar7Crds();
+  await kubectl(
+    ["apply", "--server-side", "-f", "-"],
+    JSON.stringify({ apiVersion: "v1", kind: "Namespace", metadata: { name: BOOT_NAMESPACE } }),
+  );
+  const port = await freePort();
+  const hostURL = `http://127.0.0.1:${port}`;
+  const forward: GuestForward = { guestPort: 80, hostPort: port };
+  const guestURL = guestUrl(hostURL, [forward]);
+  const service = await startBootService({
+    kubeconfig: inject("kubeconfig"),
+    url: guestURL,
+    listen: `127.0.0.1:${port}`,
+    plainHttp: true,
+    namespace: BOOT_NAMESPACE,
+  });
+  return {
+    service,
+    hostURL,
+    guestURL,
+    forward,
+    operatorEnv: { BESKAR7_BOOT_URL: hostURL, BESKAR7_NAMESPACE: BOOT_NAMESPACE },
+    async tokenKey() {
+      const secret = await K8s(kind.Secret).InNamespace(BOOT_NAMESPACE).Get(SERVICE_SECRET);
+      return Buffer.from(secret.data?.["token-key"] ?? "", "base64");
+    },
+  };
 }
