@@ -3,6 +3,7 @@
 import { spawn, type ChildProcess, execFileSync } from "node:child_process";
 import { existsSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
+import { AdmissionregistrationV1Api, KubeConfig } from "@kubernetes/client-node";
 import { inject } from "vitest";
 
 const ROOT = resolve(__dirname, "..", "..", "..");
@@ -86,6 +87,7 @@ export async function startOperator(
       await new Promise(r => setTimeout(r, 100));
     }
   };
+  const port = /ready: webhooks at https:\/\/127\.0\.0\.1:(\d+)/.exec(output)?.[1];
   return {
     child,
     output: () => output,
@@ -93,14 +95,41 @@ export async function startOperator(
       if (child.exitCode === null && child.signalCode === null) child.kill("SIGINT");
       const code = await exited;
       await groupGone(15_000);
+      await removeWebhooksOf(kubeconfig, port);
       return code;
     },
     kill: async () => {
       if (child.exitCode === null && child.signalCode === null) process.kill(group, "SIGKILL");
       await exited;
       await groupGone(0);
+      await removeWebhooksOf(kubeconfig, port);
     },
   };
+}
+
+/**
+ * Removes the webhook registrations that still point at a stopped operator's port. The operator
+ * removes its own when it stops cleanly; after a kill, a crash, or a stop cut short on a loaded
+ * machine they would stay, and every later request for a Beskar7 kind in the suite's shared API
+ * server would fail calling a webhook that is gone. A newer operator's registrations (another
+ * port) are left alone.
+ */
+async function removeWebhooksOf(kubeconfig: string, port: string | undefined): Promise<void> {
+  if (!port) return;
+  const config = new KubeConfig();
+  config.loadFromFile(kubeconfig);
+  const api = config.makeApiClient(AdmissionregistrationV1Api);
+  const ours = (c: { webhooks?: Array<{ clientConfig?: { url?: string } }> }) =>
+    c.webhooks?.some(w => w.clientConfig?.url?.startsWith(`https://127.0.0.1:${port}/`));
+  const ignoreGone = (err: unknown) => {
+    if ((err as { code?: number }).code !== 404) throw err;
+  };
+  for (const c of (await api.listMutatingWebhookConfiguration()).items.filter(ours)) {
+    await api.deleteMutatingWebhookConfiguration({ name: c.metadata!.name! }).catch(ignoreGone);
+  }
+  for (const c of (await api.listValidatingWebhookConfiguration()).items.filter(ours)) {
+    await api.deleteValidatingWebhookConfiguration({ name: c.metadata!.name! }).catch(ignoreGone);
+  }
 }
 
 /** The operator module's Prometheus metrics, read from its webhook port. */
