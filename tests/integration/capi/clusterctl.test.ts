@@ -94,16 +94,20 @@ describe("clusterctl v1.14 with Beskar7's release files", () => {
     expect(result.stdout.trim()).toBe("v1.14.2");
   });
 
-  it("generates the provider components with the webhook token substituted", async () => {
+  it("generates the provider components with the webhook token and boot URL substituted", async () => {
     const token = "0123456789abcdef0123456789abcdef";
+    const bootURL = "https://192.0.2.10:30843";
     const result = await clusterctl(
       ["generate", "provider", "--infrastructure", `beskar7:${version}`],
-      { BESKAR7_WEBHOOK_TOKEN: token },
+      { BESKAR7_WEBHOOK_TOKEN: token, BESKAR7_BOOT_URL: bootURL },
     );
     expect(result.stderr).toBe("");
     expect(result.code).toBe(0);
     expect(result.stdout).not.toContain("${BESKAR7_WEBHOOK_TOKEN}");
+    expect(result.stdout).not.toContain("${BESKAR7_BOOT_URL}");
     expect(result.stdout).toContain(`/mutate/${token}`);
+    // The boot service's external URL, which BMCs and booting hosts reach.
+    expect(result.stdout).toContain(bootURL);
     const docs = parseAllDocuments(result.stdout).map(
       d =>
         d.toJS() as {
@@ -121,15 +125,14 @@ describe("clusterctl v1.14 with Beskar7's release files", () => {
     }
   });
 
-  it("refuses to generate the components without the webhook token", async () => {
-    const result = await clusterctl([
-      "generate",
-      "provider",
-      "--infrastructure",
-      `beskar7:${version}`,
-    ]);
-    expect(result.code).not.toBe(0);
-    expect(result.stderr).toContain("BESKAR7_WEBHOOK_TOKEN");
+  it("refuses to generate the components without the webhook token or the boot URL", async () => {
+    const args = ["generate", "provider", "--infrastructure", `beskar7:${version}`];
+    const withoutToken = await clusterctl(args, { BESKAR7_BOOT_URL: "https://192.0.2.10:30843" });
+    expect(withoutToken.code).not.toBe(0);
+    expect(withoutToken.stderr).toContain("BESKAR7_WEBHOOK_TOKEN");
+    const withoutURL = await clusterctl(args, { BESKAR7_WEBHOOK_TOKEN: "0123456789abcdef" });
+    expect(withoutURL.code).not.toBe(0);
+    expect(withoutURL.stderr).toContain("BESKAR7_BOOT_URL");
   });
 
   it("lists the cluster template's variables", async () => {
