@@ -320,9 +320,11 @@ describe("hostile Redfish services", () => {
     expect(unclean.map(h => h.metadata?.name)).toEqual([]);
     expect(alive && sameProcess).toBe(true);
     expect(operator.output()).not.toMatch(/heap out of memory|FATAL ERROR|module exited/);
-    // Beside them, the healthy host may lose CPU (two cores stream and parse the hostile bodies)
-    // but never waits on a hostile host: at most twice the BMC timeout more than alone.
-    expect(beside).toBeLessThanOrEqual(baseline + 2 * Number(FAST_ENV.BESKAR7_BMC_TIMEOUT_MS));
+    // Beside them, the healthy host may lose CPU (two cores stream and parse the hostile bodies,
+    // a slowdown that scales with its own time: up to 3x was seen on a loaded machine) but never
+    // waits on a hostile host, which would add whole BMC timeouts: at most three times its time
+    // alone plus twice the BMC timeout.
+    expect(beside).toBeLessThanOrEqual(3 * baseline + 2 * Number(FAST_ENV.BESKAR7_BMC_TIMEOUT_MS));
     // Streamed bodies were cut at the driver's limit, far below what was offered.
     for (const name of ["huge-declared", "huge-chunked"])
       expect(hostiles.get(name)!.largestBody).toBeLessThan(64 * 1024 * 1024);
