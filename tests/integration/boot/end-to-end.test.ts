@@ -7,13 +7,10 @@
 // and ConfigVolume), iPXE with the inspection report; bad input: an ISO URL that 404s, an image
 // that is not ISO9660, a BMC that never fetches.
 import { randomUUID } from "node:crypto";
-import http from "node:http";
 import https from "node:https";
-import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 import { bootURL, BootPaths } from "../../../boot";
-import { sendBody, serveRange } from "../../../boot/patched-iso";
 import type { HostProvisioning, PhysicalHost } from "../../../capabilities/api";
 import type { StartedBootService } from "../../../boot-service/start";
 import { TestBmc } from "../../../lab/bmc/server";
@@ -21,7 +18,7 @@ import { buildIso, extractFromIso } from "../../unit/boot/patched-iso-fixtures";
 import { hostFor, inState, patchHost, waitForHost } from "../physical-host/support";
 import { createNamespace, createSecret } from "../support/kube";
 import { startOperator, type Operator } from "../support/operator";
-import { startTestBootService } from "./service";
+import { imageServer, startTestBootService } from "./service";
 
 const GRUB = "menuentry install {\n  linux /boot/vmlinuz quiet\n  initrd /boot/initrd\n}\n";
 const STOCK_ISO = buildIso({ "boot/grub/grub.cfg": GRUB, "boot/vmlinuz": "kernel" });
@@ -29,30 +26,6 @@ const DELL = "nvidia-libredfish_dell_poweredge-r750_idrac9-6.00.30";
 const HPE = "nvidia-libredfish_hpe_proliant-dl385-gen10plus-v2_ilo5-2.72";
 const BLUEFIELD = "nvidia-libredfish_nvidia_bluefield3-dpu-bmc_openbmc";
 const SIGNAL_TIMEOUT_MS = 8000;
-
-/** A local image server with Range support: what a site's HTTP server for ISOs is. */
-async function imageServer(files: Record<string, Buffer>): Promise<{ url: string; close(): void }> {
-  const server = http.createServer((req, res) => {
-    const body = files[req.url ?? ""];
-    if (!body) {
-      res.writeHead(404).end("not found\n");
-      return;
-    }
-    const response = serveRange({
-      size: body.length,
-      read: async (offset, length) => body.subarray(offset, offset + length),
-      range: req.headers.range,
-      etag: `"${body.length}"`,
-      method: req.method,
-      contentType: "application/octet-stream",
-    });
-    res.writeHead(response.status, response.headers);
-    void sendBody(response.body, res);
-  });
-  await new Promise<void>(resolve => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as AddressInfo;
-  return { url: `http://127.0.0.1:${port}`, close: () => server.close() };
-}
 
 /** An HTTPS request trusting the boot service's CA, as the booted OS (with the CA) would. */
 function request(

@@ -21,7 +21,8 @@ import {
   waitGone,
 } from "../physical-host/support";
 import { createNamespace, eventually, kubectl } from "../support/kube";
-import { startTestBootService } from "../boot/service";
+import { buildIso } from "../../unit/boot/patched-iso-fixtures";
+import { imageServer, startTestBootService } from "../boot/service";
 import { startOperator, type Operator } from "../support/operator";
 import { apply, condition, get, list, type Obj } from "./support";
 
@@ -32,6 +33,8 @@ const DMTF = "dmtf_public-rackmount1"; // 96 GiB, 8 cores
 let capi: CapiManagers | undefined;
 let operator: Operator | undefined;
 let boot: StartedBootService | undefined;
+/** Serves the RemoteConfig workers' installer ISO, which the boot service patches. */
+let images: { url: string; close(): void } | undefined;
 const bmcs = new Map<string, TestBmc>();
 
 /** eventually(), with the operator's and the managers' recent output when it fails. */
@@ -149,6 +152,9 @@ beforeAll(async () => {
     args: { manager: ["--sync-period=15s"] },
   });
   // RemoteConfig workers boot the ISO patched by the boot service (issue 11).
+  images = await imageServer({
+    "/kairos.iso": buildIso({ "boot/grub/grub.cfg": "menuentry k {\n  linux /vmlinuz quiet\n}\n" }),
+  });
   const started = await startTestBootService();
   boot = started.service;
   operator = await startOperator({
@@ -162,6 +168,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await operator?.stop();
   await boot?.stop();
+  images?.close();
   await capi?.stop();
   await Promise.all([...bmcs.values()].map(b => b.stop()));
 });
@@ -243,7 +250,7 @@ ${workersYaml(
   "worker-bootstrap",
   `      provisioningMode: RemoteConfig
       osFamily: kairos
-      imageURL: https://images.example/kairos.iso
+      imageURL: ${images!.url}/kairos.iso
       configURL: https://config.example/worker.yaml
       hardwareRequirements:
         minMemoryGB: 128
