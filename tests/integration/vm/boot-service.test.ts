@@ -11,7 +11,7 @@ import { createHash, randomBytes } from "node:crypto";
 import { K8s } from "kubernetes-fluent-client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
-import { BootPaths, bootToken, bootURL } from "../../../boot";
+import { BootPaths, bootToken, bootURL, newSessionId } from "../../../boot";
 import { fileSource, patchIso } from "../../../boot/patched-iso";
 import {
   API_GROUP,
@@ -194,6 +194,9 @@ describe("VMs booting through the boot service (patched ISO, plain HTTP)", () =>
       ]);
       await waitForHost(ns, name, inState("Available"), "Available after release");
       await vm.machine.whenStopped();
+      expect(vm.machine.lastRun?.ending, "the OS was still up: the release powered it off").toBe(
+        "quit",
+      );
       expect(vm.bmc.powerState()).toBe("Off");
       expect(vm.bmc.insertedMedia()).toEqual([]);
       saw(vm, "POWEROFF").toEqual([]);
@@ -265,7 +268,15 @@ describe("VMs booting through the boot service (patched ISO, plain HTTP)", () =>
       ]);
       const host = await waitForHost(ns, "capi-host", inState("Provisioned"), "Provisioned");
       expect(host.spec?.consumerRef?.name).toBe(name);
-      expect((await get(await configURLOf(host))).body.toString()).toBe(bootstrap);
+      const configURL = await configURLOf(host);
+      expect((await get(configURL)).body.toString()).toBe(bootstrap);
+      // The same host's UUID with the token of another session (a stale or guessed one): nothing.
+      const stale = bootToken(await boot.tokenKey(), "bootstrap", {
+        hostUID: host.metadata!.uid!,
+        systemUUID: vm.uuid,
+        session: newSessionId(),
+      });
+      expect((await get(bootURL(boot.hostURL, BootPaths.config(vm.uuid, stale)))).status).toBe(404);
 
       // Deleted as Cluster API does (no garbage collector runs here): the Beskar7Machine, then
       // its Machine. The host is released: off, its medium ejected.
@@ -279,6 +290,7 @@ describe("VMs booting through the boot service (patched ISO, plain HTTP)", () =>
       );
       expect(vm.bmc.powerState()).toBe("Off");
       expect((await getHost(ns, "capi-host")).spec?.consumerRef).toBeUndefined();
+      expect((await get(configURL)).status).toBe(404);
     },
     VM_BOOT_TIMEOUT_MS + 180_000,
   );
