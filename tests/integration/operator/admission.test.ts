@@ -88,16 +88,17 @@ describe("admission through the API server", () => {
       ["insecureSkipVerify"],
     ],
     [
-      "RemoteConfig without configURL",
+      // configURL is optional (the OS then reads the bootstrap data); osFamily is not.
+      "RemoteConfig without osFamily",
       () =>
         K8s(Beskar7Machine).Apply(
           machine("m1", {
             provisioningMode: "RemoteConfig",
-            osFamily: "kairos",
+            configURL: "https://cfg.example/k.yaml",
             imageURL: "https://img.example/k.iso",
           }) as never,
         ),
-      ["configURL"],
+      ["osFamily"],
     ],
     [
       "PXE without its image URLs",
