@@ -11,6 +11,7 @@ import { execFile } from "node:child_process";
 import { promisify } from "node:util";
 
 import { capiCrdPaths } from "../../lab/controlplane/capi-crds";
+import { searchRunForCanary } from "./canary-check";
 import { startControlPlane } from "../../lab/controlplane/controlplane";
 
 declare module "vitest" {
@@ -49,7 +50,16 @@ export default async function setup(project: TestProject): Promise<() => Promise
   project.provide("apiServerURL", plane.apiServerURL);
   project.provide("runDir", dir);
   return async () => {
+    // The canary search runs while the API server is still up; its verdict comes after cleanup.
+    const hits = await searchRunForCanary(plane.binaries.kubectl, plane.kubeconfig, dir).catch(
+      (err: Error) => [`the canary search itself failed: ${err.message}`],
+    );
     await plane.stop();
     await rm(dir, { recursive: true, force: true });
+    if (hits.length > 0) {
+      const list = hits.map(h => `  - ${h}`).join("\n");
+      process.stderr.write(`[testenv] CANARY FOUND (${hits.length}):\n${list}\n`);
+      throw new Error(`the integration run leaked its canary secret (${hits.length}):\n${list}`);
+    }
   };
 }

@@ -3,7 +3,6 @@
 // controller would leave (a provisioned Cluster, Machines owning Beskar7Machines, a bootstrap
 // Secret holding a canary payload), each host's history as a watch sees it, and the canary search
 // over everything the operator says. Each suite prints a one-line summary of its counts.
-import { randomBytes } from "node:crypto";
 import { KubeConfig } from "@kubernetes/client-node";
 import { K8s, kind } from "kubernetes-fluent-client";
 import { inject } from "vitest";
@@ -23,6 +22,7 @@ import {
 import { multiSystemMockup } from "../../../lab/bmc/multi-system";
 import { TestBmc, type TestBmcOptions } from "../../../lab/bmc/server";
 import { watchPath } from "../../../scripts/lib/bench-harness";
+import { CANARY_BOOTSTRAP, CANARY_PASSWORD, canaryNeedles } from "../support/canary";
 import { eventually } from "../support/kube";
 import { scrapeMetrics, type Operator } from "../support/operator";
 
@@ -35,22 +35,8 @@ export const OPERATOR_ENV: Record<string, string> = { BESKAR7_ALLOW_BMC_ADDRESSE
 export const FLEET_MOCKUP = "dmtf_public-rackmount1";
 export const USERNAME = "hardening";
 
-/** Secrets that must never leave their Secret: a BMC password and a bootstrap payload. */
-const canaryId = randomBytes(6).toString("hex");
-export const CANARY_PASSWORD = `canary-password-${canaryId}`;
-export const CANARY_BOOTSTRAP = `#cloud-config\n# canary-bootstrap-${canaryId}\n`;
-
-/** Every form a leak could take: plain, base64 (a Secret's data) and HTTP Basic. */
-export function canaryNeedles(): string[] {
-  const b64 = (s: string) => Buffer.from(s).toString("base64");
-  return [
-    CANARY_PASSWORD,
-    b64(CANARY_PASSWORD),
-    b64(`${USERNAME}:${CANARY_PASSWORD}`),
-    `canary-bootstrap-${canaryId}`,
-    b64(CANARY_BOOTSTRAP),
-  ];
-}
+/** Secrets that must never leave their Secret: the run's canary (tests/integration/support/canary.ts). */
+export { CANARY_BOOTSTRAP, CANARY_PASSWORD, canaryNeedles };
 
 export interface FleetHost {
   name: string;

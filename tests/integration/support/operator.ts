@@ -4,7 +4,9 @@ import { spawn, type ChildProcess, execFileSync } from "node:child_process";
 import { existsSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { AdmissionregistrationV1Api, KubeConfig } from "@kubernetes/client-node";
-import { inject } from "vitest";
+import { expect, inject } from "vitest";
+
+import { findCanary, recordCanaryHits } from "./canary";
 
 const ROOT = resolve(__dirname, "..", "..", "..");
 
@@ -45,6 +47,8 @@ export async function startOperator(
   kubeconfig: string = inject("kubeconfig"),
 ): Promise<Operator> {
   ensureModuleBuilt();
+  // Names the operator in canary hits: the test file that started it.
+  const label = `operator of ${expect.getState().testPath?.replace(`${ROOT}/`, "") ?? "a test"}`;
   let output = "";
   const child = spawn(join(ROOT, "node_modules", ".bin", "tsx"), ["scripts/operator-local.ts"], {
     cwd: ROOT,
@@ -88,23 +92,28 @@ export async function startOperator(
     }
   };
   const port = /ready: webhooks at https:\/\/127\.0\.0\.1:(\d+)/.exec(output)?.[1];
-  return {
+  const operator: Operator = {
     child,
     output: () => output,
     stop: async () => {
+      await searchMetricsForCanary(operator, label);
       if (child.exitCode === null && child.signalCode === null) child.kill("SIGINT");
       const code = await exited;
       await groupGone(15_000);
       await removeWebhooksOf(kubeconfig, port);
+      recordCanaryHits(inject("runDir"), findCanary(`${label} output`, output));
       return code;
     },
     kill: async () => {
+      await searchMetricsForCanary(operator, label);
       if (child.exitCode === null && child.signalCode === null) process.kill(group, "SIGKILL");
       await exited;
       await groupGone(0);
       await removeWebhooksOf(kubeconfig, port);
+      recordCanaryHits(inject("runDir"), findCanary(`${label} output`, output));
     },
   };
+  return operator;
 }
 
 /**
@@ -130,6 +139,15 @@ async function removeWebhooksOf(kubeconfig: string, port: string | undefined): P
   for (const c of (await api.listValidatingWebhookConfiguration()).items.filter(ours)) {
     await api.deleteValidatingWebhookConfiguration({ name: c.metadata!.name! }).catch(ignoreGone);
   }
+}
+
+/** Records canary hits in the module's metrics while it still runs; a failed read is not a hit
+ *  (the module may be gone already: stop() after a crash). */
+async function searchMetricsForCanary(operator: Operator, label: string): Promise<void> {
+  if (operator.child.exitCode !== null || operator.child.signalCode !== null) return;
+  const timeout = new Promise<string>(r => setTimeout(() => r(""), 5_000).unref());
+  const metrics = await Promise.race([scrapeMetrics(operator), timeout]).catch(() => "");
+  recordCanaryHits(inject("runDir"), findCanary(`${label} metrics`, metrics));
 }
 
 /** The operator module's Prometheus metrics, read from its webhook port. */
