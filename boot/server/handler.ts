@@ -39,6 +39,9 @@ import { Metrics } from "./metrics";
 import { MAX_REPORT_BYTES, ReportError, parseReport } from "./report";
 import { SourceIsoError, SourceIsos } from "./source-isos";
 
+/** The OS family whose volume layout is cloud-init's NoCloud "cidata" (see boot/os.ts). */
+const NO_CLOUD_LAYOUT = "kairos";
+
 export interface BootHandlerOptions extends AccessRules {
   /** The external base URL hosts and BMCs use (may carry a path prefix). */
   baseURL: string;
@@ -272,13 +275,9 @@ export function createBootHandler(options: BootHandlerOptions): BootHandler {
     };
 
     const serveConfigVolume = async (rq: IncomingMessage, rs: ServerResponse, h: HostView) => {
-      const family = h.provisioning?.osFamily;
-      if (!family)
-        return fail(
-          422,
-          "no-os-family",
-          `host ${h.key} has no spec.provisioning.osFamily for its config volume`,
-        );
+      // A pre-baked ISO names no OS family: its bootstrap data goes on cloud-init's NoCloud
+      // volume (label cidata: user-data, meta-data), which is also the layout Kairos reads.
+      const family = h.provisioning?.osFamily ?? NO_CLOUD_LAYOUT;
       const data = await options.directory.bootstrapData(h);
       // The session's issue time, not now, dates the volume: every Range request of one session
       // must see the same bytes.

@@ -191,6 +191,22 @@ describe("boot server media", () => {
     expect(origin.requests.filter(r => r.startsWith("/stock.iso")).length - before).toBe(3);
   });
 
+  it("serves a pre-baked ISO's bootstrap data on a NoCloud cidata volume (no osFamily)", async () => {
+    const userData = "#cloud-config\nhostname: prebaked\n";
+    const host = provisioningHost({
+      boot: { ...provisioningHost().boot!, delivery: "ConfigVolume" },
+      provisioning: { bootstrapDataSecretRef: "b" },
+    });
+    directory.put(host);
+    directory.data.set(host.key, Buffer.from(userData));
+    const url = `${server.base}${BootPaths.configIso(host.systemUUID, bootToken(server.key, "media", sessionOf(host)))}`;
+    const whole = await get(url);
+    expect(whole.status).toBe(200);
+    expect(extractFromIso(whole.body, "/user-data", "joliet").toString()).toBe(userData);
+    expect(extractFromIso(whole.body, "/meta-data", "joliet").toString()).toMatch(/^instance-id: /);
+    expect(whole.body.subarray(32768 + 40, 32768 + 46).toString()).toBe("cidata");
+  });
+
   it("serves the host's config volume, the same bytes for every Range", async () => {
     const cloudConfig = "#cloud-config\nusers:\n  - name: kairos\n";
     const host = provisioningHost({
