@@ -13,11 +13,13 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { bootURL, BootPaths } from "../../../boot";
 import type { HostProvisioning, PhysicalHost } from "../../../capabilities/api";
 import type { StartedBootService } from "../../../boot-service/start";
-import { TestBmc } from "../../../lab/bmc/server";
+import type { TestBmc } from "../../../lab/bmc/server";
 import { buildIso, extractFromIso } from "../../unit/boot/patched-iso-fixtures";
 import { hostFor, inState, patchHost, waitForHost } from "../physical-host/support";
 import { createNamespace, createSecret } from "../support/kube";
+import { CANARY_BOOTSTRAP_MARK } from "../support/canary";
 import { startOperator, type Operator } from "../support/operator";
+import { startTestBmc } from "../support/test-bmc";
 import { imageServer, startTestBootService } from "./service";
 
 const GRUB = "menuentry install {\n  linux /boot/vmlinuz quiet\n  initrd /boot/initrd\n}\n";
@@ -105,7 +107,7 @@ describe("boot service end to end", () => {
     options: { bootstrap?: Buffer | null; fetch?: boolean } = {},
   ): Promise<{ bmc: TestBmc; uuid: string; bootstrap?: Buffer }> {
     const uuid = randomUUID();
-    const bmc = await TestBmc.start({
+    const bmc = await startTestBmc({
       mockup,
       powerState: "Off",
       identity: { uuid },
@@ -117,7 +119,8 @@ describe("boot service end to end", () => {
     const bootstrap =
       options.bootstrap === null
         ? undefined
-        : (options.bootstrap ?? Buffer.from(`#bootstrap ${name} ${randomUUID()}\n`));
+        : (options.bootstrap ??
+          Buffer.from(`#bootstrap ${name} ${randomUUID()}\n# ${CANARY_BOOTSTRAP_MARK}\n`));
     if (bootstrap) await createSecret(ns, `${name}-bootstrap`, { value: bootstrap.toString() });
     await patchHost(ns, name, [
       {

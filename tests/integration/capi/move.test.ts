@@ -27,10 +27,11 @@ import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { ensureCapiBinaries } from "../../../lab/controlplane/capi";
 import { capiCrdPaths } from "../../../lab/controlplane/capi-crds";
 import { startControlPlane, type ControlPlane } from "../../../lab/controlplane/controlplane";
-import { TestBmc } from "../../../lab/bmc/server";
+import type { TestBmc } from "../../../lab/bmc/server";
 import { generatedCrdFiles, installBeskar7Crds } from "../api/kubectl";
 import { createNamespace, eventually } from "../support/kube";
 import { startOperator, type Operator } from "../support/operator";
+import { startTestBmc } from "../support/test-bmc";
 
 const INFRA = "infrastructure.cluster.x-k8s.io";
 const CLUSTER = "moved";
@@ -174,7 +175,7 @@ beforeAll(async () => {
   target = await startControlPlane(join(home, "target"), { log: () => undefined });
   await prepareManagementCluster(source());
   await prepareManagementCluster(dest());
-  bmc = await TestBmc.start({
+  bmc = await startTestBmc({
     mockup: "nvidia-libredfish_dell_poweredge-r750_idrac9-6.00.30",
     powerState: "On",
   });

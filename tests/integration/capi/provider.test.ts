@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 
 import { PhysicalHost } from "../../../capabilities/api";
 import type { StartedBootService } from "../../../boot-service/start";
-import { TestBmc } from "../../../lab/bmc/server";
+import type { TestBmc } from "../../../lab/bmc/server";
 import { startCapi, type CapiManagers } from "../../../lab/controlplane/capi-manager";
 import { installBeskar7Crds } from "../api/kubectl";
 import {
@@ -23,7 +23,9 @@ import {
 import { createNamespace, eventually, kubectl } from "../support/kube";
 import { buildIso } from "../../unit/boot/patched-iso-fixtures";
 import { imageServer, startTestBootService } from "../boot/service";
+import { CANARY_BOOTSTRAP_MARK } from "../support/canary";
 import { startOperator, type Operator } from "../support/operator";
+import { startTestBmc } from "../support/test-bmc";
 import { apply, condition, get, list, type Obj } from "./support";
 
 const INFRA = "infrastructure.cluster.x-k8s.io";
@@ -49,7 +51,7 @@ function waitFor<T>(check: () => Promise<T | undefined | false>, what: string, m
 /** A host behind its own test BMC, with its own SMBIOS UUID. */
 async function host(ns: string, name: string, mockup: string, labels: Record<string, string>) {
   const uuid = `4c4c4544-0000-4000-8000-${Buffer.from(`${ns}/${name}`).toString("hex").slice(-12).padStart(12, "0")}`;
-  const b = await TestBmc.start({ mockup, identity: { uuid, serialNumber: name } });
+  const b = await startTestBmc({ mockup, identity: { uuid, serialNumber: name } });
   bmcs.set(`${ns}/${name}`, b);
   await hostFor(b, ns, name);
   await patchHost(ns, name, [{ op: "add", path: "/metadata/labels", value: labels }]);
@@ -193,7 +195,10 @@ describe("Beskar7 with Cluster API's core manager", () => {
       {
         metadata: { name: "worker-bootstrap", namespace: ns },
         type: "cluster.x-k8s.io/secret",
-        stringData: { value: "#cloud-config\n# worker bootstrap data\n", format: "cloud-config" },
+        stringData: {
+          value: `#cloud-config\n# worker bootstrap data\n# ${CANARY_BOOTSTRAP_MARK}\n`,
+          format: "cloud-config",
+        },
       },
       { force: true },
     );

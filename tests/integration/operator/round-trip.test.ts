@@ -6,9 +6,10 @@ import { K8s, kind } from "kubernetes-fluent-client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 import { PhysicalHost } from "../../../capabilities/api";
-import { TestBmc } from "../../../lab/bmc/server";
+import type { TestBmc } from "../../../lab/bmc/server";
 import { createNamespace, createSecret, eventually, rejection } from "../support/kube";
 import { scrapeMetrics, startOperator, type Operator } from "../support/operator";
+import { startTestBmc } from "../support/test-bmc";
 
 describe("operator:local against the real API server", () => {
   let operator: Operator;
@@ -16,7 +17,7 @@ describe("operator:local against the real API server", () => {
   let ns: string;
 
   beforeAll(async () => {
-    bmc = await TestBmc.start({ mockup: "dmtf_public-rackmount1", password: "round-trip-secret" });
+    bmc = await startTestBmc({ mockup: "dmtf_public-rackmount1" });
     operator = await startOperator();
     ns = await createNamespace("roundtrip");
     await createSecret(ns, "bmc", { username: bmc.username, password: bmc.password });
@@ -76,7 +77,7 @@ describe("operator:local against the real API server", () => {
     }, "rack-1 to become Available");
     expect(host.status?.hardwareDetails?.manufacturer).toBe("Contoso");
     expect(host.metadata?.finalizers).toContain("pepr.dev/finalizer");
-    expect(operator.output()).not.toContain("round-trip-secret");
+    expect(operator.output()).not.toContain(bmc.password);
   });
 
   it("serves Prometheus metrics on the module's port", async () => {

@@ -7,6 +7,7 @@ import { Annotations, ConditionType } from "../../../capabilities/api";
 import { listMockups } from "../../../lab/bmc/mockup-store";
 import { TestBmc, type TestBmcOptions } from "../../../lab/bmc/server";
 import { createNamespace, createSecret, eventReasons, events, eventually } from "../support/kube";
+import { CANARY_PASSWORD } from "../support/canary";
 import { startOperator, type Operator } from "../support/operator";
 import {
   capturedSystem,
@@ -19,7 +20,8 @@ import {
   waitGone,
 } from "./support";
 
-const PASSWORD_MARK = "pw-that-must-never-be-logged";
+// The run's canary: each BMC's password starts with it, so the run-wide search covers them too.
+const PASSWORD_MARK = CANARY_PASSWORD;
 
 describe("PhysicalHost lifecycle", () => {
   let operator: Operator;

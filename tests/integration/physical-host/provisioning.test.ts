@@ -5,8 +5,9 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 import type { HostProvisioning } from "../../../capabilities/api";
 import { startSushy, type SushyEmulator } from "../../../lab/bmc/sushy";
-import { TestBmc, type TestBmcOptions } from "../../../lab/bmc/server";
+import type { TestBmc, TestBmcOptions } from "../../../lab/bmc/server";
 import { createNamespace, createSecret, eventReasons, eventually } from "../support/kube";
+import { startTestBmc } from "../support/test-bmc";
 import { startOperator, type Operator } from "../support/operator";
 import { hostFor, inState, patchHost, waitForHost } from "./support";
 
@@ -38,7 +39,7 @@ describe("PhysicalHost provisioning", () => {
   let sushy: SushyEmulator | undefined;
 
   async function bmc(mockup: string, opts: Partial<TestBmcOptions> = {}) {
-    const b = await TestBmc.start({ mockup, ...opts });
+    const b = await startTestBmc({ mockup, ...opts });
     bmcs.push(b);
     return b;
   }

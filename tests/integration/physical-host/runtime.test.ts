@@ -12,9 +12,10 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Annotations, PhysicalHost } from "../../../capabilities/api";
 import { PEPR_FINALIZER } from "../../../capabilities/lib/runtime";
 import { multiSystemMockup } from "../../../lab/bmc/multi-system";
-import { TestBmc, type TestBmcOptions } from "../../../lab/bmc/server";
+import type { TestBmc, TestBmcOptions } from "../../../lab/bmc/server";
 import { generateTls } from "../../../lab/bmc/tls";
 import { createNamespace, eventReasons, eventually } from "../support/kube";
+import { startTestBmc } from "../support/test-bmc";
 import { scrapeMetrics, startOperator, type Operator } from "../support/operator";
 import { getHost, hostFor, inState, patchHost, waitForHost, waitGone } from "./support";
 
@@ -30,7 +31,7 @@ describe("PhysicalHost on the controller runtime", () => {
   const bmcs: TestBmc[] = [];
 
   async function bmc(mockup: string, opts: Partial<TestBmcOptions> = {}): Promise<TestBmc> {
-    const b = await TestBmc.start({ mockup, ...opts });
+    const b = await startTestBmc({ mockup, ...opts });
     bmcs.push(b);
     return b;
   }

@@ -7,7 +7,8 @@ import {
   type RedfishClientOptions,
   type RedfishSystem,
 } from "../../../redfish/index";
-import { TestBmc, type TestBmcOptions } from "../../../lab/bmc/server";
+import type { TestBmc, TestBmcOptions } from "../../../lab/bmc/server";
+import { startTestBmc } from "../support/test-bmc";
 
 export interface Rig {
   bmc: TestBmc;
@@ -30,7 +31,7 @@ export async function startRig(
   bmcOptions: TestBmcOptions,
   clientOptions: Partial<RedfishClientOptions> = {},
 ): Promise<Rig> {
-  const bmc = await TestBmc.start(bmcOptions);
+  const bmc = await startTestBmc(bmcOptions);
   const client = createRedfishClient({
     address: bmc.url,
     credentials: { username: bmc.username, password: bmc.password },
