@@ -6,6 +6,13 @@
 
 export type ObjectListener<T> = (obj: T, deleted: boolean) => void;
 
+/**
+ * A host just claimed by a machine, as the claim's write returned it. The machine controller
+ * publishes it so the host controller, in the same process, starts on the claim at once rather
+ * than after the watch event's round trip through the API server.
+ */
+export const HOST_CLAIMED = "PhysicalHost:claimed";
+
 const listeners = new Map<string, ObjectListener<never>[]>();
 
 export function subscribe<T>(kind: string, listener: ObjectListener<T>): void {

@@ -19,6 +19,7 @@ import {
 } from "../api";
 import { config } from "../lib/config";
 import { paths } from "../lib/kube";
+import { HOST_CLAIMED, publish } from "../lib/object-events";
 import { Controller, onShutdown, orUndefinedIfGone, sharedServices } from "../lib/runtime";
 import {
   finalizeMachine,
@@ -80,10 +81,14 @@ function machinePort(): MachinePort {
       try {
         // The resourceVersion makes this a conditional update: of machines racing for the host,
         // one wins and the others get 409 and try their next candidate.
-        await kube.mergePatch(hostPath(host.metadata!.namespace!, host.metadata!.name!), {
-          metadata: { resourceVersion: host.metadata?.resourceVersion },
-          spec: { consumerRef: consumer, ...(request ? { provisioning: request } : {}) },
-        });
+        const claimed = await kube.mergePatch<PhysicalHost>(
+          hostPath(host.metadata!.namespace!, host.metadata!.name!),
+          {
+            metadata: { resourceVersion: host.metadata?.resourceVersion },
+            spec: { consumerRef: consumer, ...(request ? { provisioning: request } : {}) },
+          },
+        );
+        publish(HOST_CLAIMED, claimed);
         return true;
       } catch (err) {
         if (conflict(err)) return false;

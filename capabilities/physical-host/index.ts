@@ -1,12 +1,14 @@
 // PhysicalHost capability: Pepr bindings only. Validate runs the admission rules; Reconcile and
 // Finalize hand every event to the host controller on the shared runtime (host-controller.ts),
-// which reconciles or, for a host being deleted, finalizes it. Labelled credential Secrets are
-// watched by the host controller itself, metadata only (lib/metadata-watch.ts), not through Pepr,
-// which would cache and log them whole.
+// which reconciles or, for a host being deleted, finalizes it; a host the machine controller has
+// just claimed is handed over directly (lib/object-events.ts HOST_CLAIMED). Labelled credential
+// Secrets are watched by the host controller itself, metadata only (lib/metadata-watch.ts), not
+// through Pepr, which would cache and log them whole.
 import { Capability } from "pepr";
 
 import { PhysicalHost } from "../api";
 import { config } from "../lib/config";
+import { HOST_CLAIMED, subscribe } from "../lib/object-events";
 import { admit } from "../lib/pepr-admission";
 import { validatePhysicalHost } from "./admission";
 import { operatorAccessPolicy } from "./credentials";
@@ -36,3 +38,7 @@ When(PhysicalHost)
 When(PhysicalHost)
   .IsDeleted()
   .Watch(host => hostGone(host));
+
+// A claim made by the machine controller in this process starts the host's run at once; the
+// watch event that follows finds it done or running (one run per host at a time).
+subscribe<PhysicalHost>(HOST_CLAIMED, host => hostController.enqueue(host));
