@@ -9,6 +9,7 @@ import {
   type Beskar7MachineTemplate,
   type ProvisioningModeName,
 } from "../api";
+import { BootConfigError, renderBoot } from "../../boot";
 import {
   changed,
   checkURL,
@@ -60,6 +61,7 @@ export function checkMachineSpec(
   }
   // RemoteConfig without configURL is complete: the OS then reads the Machine's bootstrap data
   // from the boot service (docs/machine.md). osFamily is the CRD's rule.
+  found.push(...checkExtraKernelArgs(spec, path));
   if (NetworkProvisioningModes.includes(mode)) {
     for (const field of ["inspectionImageURL", "targetImageURL"] as const) {
       if (!spec[field])
@@ -80,12 +82,40 @@ export function checkMachineSpec(
   return found;
 }
 
+/**
+ * Extra kernel arguments, by the renderer's own rules (the boot service renders them later, so a
+ * bad one is refused here rather than found on a booting host).
+ */
+function checkExtraKernelArgs(spec: Beskar7MachineSpec, path: string): Problem[] {
+  const extra = spec.extraKernelArgs;
+  if (!extra?.length) return [];
+  if (!spec.osFamily) {
+    return [
+      problem(
+        `${path}.extraKernelArgs`,
+        "needs osFamily: the boot service writes them into the OS's boot loader or iPXE script (a pre-baked ISO's command line is its own)",
+      ),
+    ];
+  }
+  try {
+    renderBoot(
+      { name: "admission" },
+      { osFamily: spec.osFamily, configURL: "https://boot.invalid/config", extraKernelArgs: extra },
+    );
+    return [];
+  } catch (err) {
+    if (!(err instanceof BootConfigError)) throw err;
+    return [problem(`${path}.extraKernelArgs`, err.message)];
+  }
+}
+
 /** Once a machine holds a host, its spec is what the host was provisioned from: fixed. */
 const FIXED_ONCE_CLAIMED = [
   "spec.provisioningMode",
   "spec.osFamily",
   "spec.imageURL",
   "spec.configURL",
+  "spec.extraKernelArgs",
   "spec.inspectionImageURL",
   "spec.targetImageURL",
   "spec.configurationURL",

@@ -18,12 +18,14 @@ export function provisioningRequest(
 ): HostProvisioning {
   const mode = effectiveProvisioningMode(spec);
   const bootMode = spec.bootMode ?? BootMode.UEFI;
-  const osConfig =
-    spec.osFamily && (spec.configURL ?? spec.configurationURL)
-      ? { osFamily: spec.osFamily, configURL: spec.configURL ?? spec.configurationURL }
-      : spec.osFamily
-        ? { osFamily: spec.osFamily }
-        : {};
+  const configURL = spec.configURL ?? spec.configurationURL;
+  const osConfig = spec.osFamily
+    ? {
+        osFamily: spec.osFamily,
+        ...(configURL ? { configURL } : {}),
+        ...(spec.extraKernelArgs?.length ? { extraKernelArgs: spec.extraKernelArgs } : {}),
+      }
+    : {};
   switch (mode) {
     case ProvisioningMode.PreBakedISO:
     case ProvisioningMode.RemoteConfig:

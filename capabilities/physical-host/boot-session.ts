@@ -199,6 +199,7 @@ export function newBootStatus(
       {
         osFamily: request.osFamily,
         configURL: request.configURL ?? bootURL(baseURL, BootPaths.config(uuid, TOKEN_STAND_IN)),
+        extraKernelArgs: request.extraKernelArgs,
       },
     );
     boot.kernelArgs = rendered.kernelArgs.map(arg => arg.split(TOKEN_STAND_IN).join("<token>"));

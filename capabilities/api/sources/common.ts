@@ -35,6 +35,18 @@ export function List<T extends TSchema>(
   return Type.Array(items, options);
 }
 
+/** Further kernel arguments; admission checks each with boot/render.ts's rules. */
+export function KernelArgs(description: string) {
+  return List(
+    Type.String({
+      description: "one kernel argument: name or name=value.",
+      minLength: 1,
+      maxLength: 512,
+    }),
+    { description, maxItems: 32 },
+  );
+}
+
 /** A Kubernetes object name (DNS-1123 subdomain). */
 export function ObjectName(description: string) {
   return Type.String({

@@ -14,6 +14,7 @@ import {
 import {
   Conditions,
   HttpURL,
+  KernelArgs,
   Initialization,
   LabelSelector,
   MachineAddresses,
@@ -79,6 +80,11 @@ const machineSpecProperties = {
     StringEnum(Object.values(OSFamily), {
       description: `operating system family; selects what the OS reads at first boot: the kernel parameter that carries the configuration URL (${kernelParameterNote}) or its configuration volume. Required for RemoteConfig.`,
     }),
+  ),
+  extraKernelArgs: Type.Optional(
+    KernelArgs(
+      "RemoteConfig/PXE/iPXE: further kernel arguments, after those the osFamily needs (e.g. console=ttyS0,115200n8). The boot service writes them into the patched ISO's boot loader or the iPXE script. Names of letters, digits, '.', '_', '-'; no spaces or quotes; an argument Beskar7 sets itself for the osFamily is refused.",
+    ),
   ),
   imageURL: Type.Optional(
     HttpURL(

@@ -20,6 +20,7 @@ import {
 import {
   Conditions,
   HttpURL,
+  KernelArgs,
   List,
   MachineAddresses,
   ObjectName,
@@ -166,6 +167,11 @@ export const HostProvisioningSchema = Type.Object(
         description: `OS family being booted; selects the kernel parameter that carries configURL (${kernelParameterNote}).`,
       }),
     ),
+    extraKernelArgs: Type.Optional(
+      KernelArgs(
+        "further kernel arguments, after those osFamily needs; the boot service writes them into the patched ISO or iPXE script. Requires osFamily.",
+      ),
+    ),
     configURL: Type.Optional(
       HttpURL(
         "URL of the OS configuration (cloud-config, machine config, Ignition, Combustion) handed to the OS on its kernel command line (the boot service patches it into the ISO), using the osFamily's parameter. Requires osFamily. When omitted, the OS reads its configuration from this host's bootstrap endpoint on the boot service: the bootstrap data is the OS configuration.",
@@ -215,6 +221,13 @@ export const HostProvisioningSchema = Type.Object(
         rule: "!has(self.httpBootURI) || (has(self.networkBootTarget) && self.networkBootTarget == 'UefiHttp')",
         message: "spec.provisioning.httpBootURI is only used with networkBootTarget UefiHttp",
         fieldPath: ".httpBootURI",
+      },
+      {
+        rule: "!has(self.extraKernelArgs) || has(self.osFamily)",
+        message:
+          "spec.provisioning.extraKernelArgs requires spec.provisioning.osFamily (a pre-baked ISO's command line is its own)",
+        fieldPath: ".osFamily",
+        reason: "FieldValueRequired",
       },
       {
         rule: "!has(self.configURL) || has(self.osFamily)",

@@ -64,6 +64,24 @@ describe("checkMachineSpec", () => {
     ).toEqual([]);
   });
 
+  it("accepts extra kernel arguments the renderer accepts, and refuses the others by name", () => {
+    const spec = (extraKernelArgs: string[], osFamily?: "talos") =>
+      checkMachineSpec(
+        { provisioningMode: "RemoteConfig", imageURL: ISO, osFamily, extraKernelArgs },
+        "spec",
+      );
+    expect(spec(["console=ttyS0,115200n8", "nomodeset"], "talos")).toEqual([]);
+    expect(spec(["a b"], "talos")).toEqual([
+      { field: "spec.extraKernelArgs", message: expect.stringContaining('"a b"') },
+    ]);
+    // talos.config is Beskar7's own argument for talos.
+    expect(spec(["talos.config=https://elsewhere.example/x"], "talos")).toEqual([
+      { field: "spec.extraKernelArgs", message: expect.stringContaining("talos.config") },
+    ]);
+    // (osFamily itself is the CRD's rule for RemoteConfig.)
+    expect(fields(spec(["console=ttyS0"]))).toEqual(["spec.extraKernelArgs"]);
+  });
+
   it.each(["PreBakedISO", "RemoteConfig"] as const)("requires imageURL for %s", mode => {
     const spec: Spec = { provisioningMode: mode, configURL: CONFIG };
     const found = checkMachineSpec(spec, "spec");
