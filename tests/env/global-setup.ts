@@ -59,6 +59,8 @@ export default async function setup(project: TestProject): Promise<() => Promise
     if (hits.length > 0) {
       const list = hits.map(h => `  - ${h}`).join("\n");
       process.stderr.write(`[testenv] CANARY FOUND (${hits.length}):\n${list}\n`);
+      // Vitest only logs a teardown's error ("error during close") and exits 0: the exit code is ours.
+      process.exitCode = 1;
       throw new Error(`the integration run leaked its canary secret (${hits.length}):\n${list}`);
     }
   };

@@ -35,24 +35,29 @@ function base64Forms(secret: string): string[] {
 
 /** Every form a leak could take: plain, URL-encoded, base64 (a Secret's data, HTTP Basic). */
 export function canaryNeedleKinds(): CanaryNeedle[] {
-  return [
+  const all: CanaryNeedle[] = [
     { kind: "password", text: CANARY_PASSWORD },
     { kind: "password (URL-encoded)", text: encodeURIComponent(CANARY_PASSWORD) },
     ...base64Forms(CANARY_PASSWORD).map(text => ({ kind: "password (base64/Basic)", text })),
     { kind: "bootstrap payload", text: CANARY_BOOTSTRAP_MARK },
     ...base64Forms(CANARY_BOOTSTRAP_MARK).map(text => ({ kind: "bootstrap (base64)", text })),
   ];
+  // A form equal to an earlier one (the URL-encoded password is the plain one) is searched once.
+  return all.filter((n, i) => all.findIndex(m => m.text === n.text) === i);
 }
 
 /** The needles as plain strings. */
 export function canaryNeedles(): string[] {
-  return [...new Set(canaryNeedleKinds().map(n => n.text))];
+  return canaryNeedleKinds().map(n => n.text);
 }
 
 /** "<needle kind> in <where>" for each needle found in `text`; never the needle itself. */
 export function findCanary(where: string, text: string): string[] {
+  const needles = canaryNeedleKinds();
+  // A location can hold the canary itself (an object named after it): it is masked there too.
+  const place = needles.reduce((w, n) => w.replaceAll(n.text, "<canary>"), where);
   const hits = new Set<string>();
-  for (const n of canaryNeedleKinds()) if (text.includes(n.text)) hits.add(`${n.kind} in ${where}`);
+  for (const n of needles) if (text.includes(n.text)) hits.add(`${n.kind} in ${place}`);
   return [...hits];
 }
 
