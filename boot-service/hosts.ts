@@ -27,16 +27,7 @@ const RETRY_MS = 2000;
 /** The fields of a PhysicalHost this service reads. */
 interface PhysicalHostObject {
   metadata?: { name?: string; namespace?: string; uid?: string; resourceVersion?: string };
-  spec?: {
-    provisioning?: {
-      osFamily?: string;
-      bootISO?: string;
-      configURL?: string;
-      bootstrapDataSecretRef?: string;
-      targetImageURL?: string;
-      extraKernelArgs?: string[];
-    };
-  };
+  spec?: { provisioning?: HostView["provisioning"] };
   status?: {
     state?: string;
     hardwareDetails?: { systemUUID?: string };
