@@ -33,6 +33,7 @@ export interface HostView {
     configURL?: string;
     bootstrapDataSecretRef?: string;
     targetImageURL?: string;
+    targetInitrdURL?: string;
     extraKernelArgs?: string[];
   };
 }

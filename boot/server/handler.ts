@@ -349,7 +349,12 @@ export function createBootHandler(options: BootHandlerOptions): BootHandler {
         BootPaths.report(h.systemUUID, bootToken(options.tokenKey, "report", sessionOf(h))),
       );
       const args = kernelArguments(h, [`beskar7.report=${report}`]);
-      text(rs, 200, ipxeScript(h.key, new URL(target).href, args));
+      const initrd = h.provisioning?.targetInitrdURL;
+      text(
+        rs,
+        200,
+        ipxeScript(h.key, new URL(target).href, args, initrd ? new URL(initrd).href : undefined),
+      );
     };
 
     const signal = async (
@@ -488,16 +493,33 @@ export function contentTypeOf(data: Buffer): string {
   }
 }
 
-/** The iPXE script for a host: boot the target image with the kernel arguments. */
+/** The name iPXE gives the initramfs image; the kernel finds it by this name (see ipxeScript). */
+export const IPXE_INITRD_NAME = "initrd";
+
+/**
+ * The iPXE script for a host: with an initramfs, load the kernel and the initramfs and boot them
+ * (what real OS network boots are: Talos, Flatcar); without, chain the target as one bootable
+ * image (a unified kernel image or another EFI binary). Under UEFI, iPXE hands a Linux kernel its
+ * initrd only through the `initrd=<name>` argument naming the loaded image (Debian's iPXE 1.0.0
+ * EFI ROM), so the kernel line names it. Any failure waits and reboots, which retries the boot.
+ */
 export function ipxeScript(
   hostKey: string,
   targetImageURL: string,
   args: readonly string[],
+  targetInitrdURL?: string,
 ): string {
+  const boot = targetInitrdURL
+    ? [
+        `kernel ${targetImageURL} initrd=${IPXE_INITRD_NAME} ${args.join(" ")} || goto failed`,
+        `initrd --name ${IPXE_INITRD_NAME} ${targetInitrdURL} || goto failed`,
+        "boot || goto failed",
+      ]
+    : [`chain --autofree ${targetImageURL} ${args.join(" ")} || goto failed`];
   return [
     "#!ipxe",
     `# Beskar7 network boot of ${hostKey}; served only while the host is being inspected.`,
-    `chain --autofree ${targetImageURL} ${args.join(" ")} || goto failed`,
+    ...boot,
     "exit",
     ":failed",
     "echo Beskar7: booting the target image failed; retrying in 30 seconds",

@@ -37,6 +37,7 @@ const URL_FIELDS = [
   "configURL",
   "inspectionImageURL",
   "targetImageURL",
+  "targetInitrdURL",
   "configurationURL",
 ] as const;
 
@@ -118,6 +119,7 @@ const FIXED_ONCE_CLAIMED = [
   "spec.extraKernelArgs",
   "spec.inspectionImageURL",
   "spec.targetImageURL",
+  "spec.targetInitrdURL",
   "spec.configurationURL",
   "spec.hardwareRequirements",
   "spec.hostSelector",

@@ -42,6 +42,7 @@ export function provisioningRequest(
         bootMode,
         networkBootTarget: NetworkBootTarget.Pxe,
         targetImageURL: spec.targetImageURL,
+        ...(spec.targetInitrdURL ? { targetInitrdURL: spec.targetInitrdURL } : {}),
         ...osConfig,
         bootstrapDataSecretRef: bootstrapDataSecret,
       };
@@ -52,6 +53,7 @@ export function provisioningRequest(
         networkBootTarget: NetworkBootTarget.UefiHttp,
         httpBootURI: spec.inspectionImageURL,
         targetImageURL: spec.targetImageURL,
+        ...(spec.targetInitrdURL ? { targetInitrdURL: spec.targetInitrdURL } : {}),
         ...osConfig,
         bootstrapDataSecretRef: bootstrapDataSecret,
       };

@@ -443,7 +443,7 @@ async function provisioning(ctx: HostContext): Promise<Transition> {
     if (report) signalled.hardwareDetails = foldReport(host.status?.hardwareDetails, report);
     outcome = {
       note:
-        next === ProvisioningStep.AwaitBoot
+        next === ProvisioningStep.AwaitBoot || !host.status?.boot?.reportedTime
           ? "the OS fetched its configuration from the boot service"
           : `the inspection report arrived${report ? " and was folded into hardwareDetails" : ""}`,
     };
@@ -520,7 +520,10 @@ function awaitSignal(
   const { host, now, config } = ctx;
   const boot = host.status?.boot;
   const fetch = step === ProvisioningStep.AwaitBoot;
-  if (fetch ? boot?.configFetchedTime : boot?.reportedTime) return undefined;
+  // A network-booted OS that never posts Beskar7's report (Talos, Flatcar) still fetches its
+  // configuration: that fetch ends the wait for the report too.
+  if (fetch ? boot?.configFetchedTime : boot?.reportedTime || boot?.configFetchedTime)
+    return undefined;
   const state = HostState.Provisioning;
   const poweredOn = host.status?.provisioning?.completedSteps?.find(
     s => s.step === ProvisioningStep.PowerOn,
@@ -528,7 +531,7 @@ function awaitSignal(
   const elapsed = now.getTime() - (poweredOn ? Date.parse(poweredOn) : now.getTime());
   const what = fetch
     ? "the OS fetching its configuration from the boot service"
-    : "the inspection image's report";
+    : "the inspection image's report or the OS fetching its configuration";
   if (elapsed < config.bootSignalTimeoutMs) {
     return {
       state,

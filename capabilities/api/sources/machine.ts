@@ -102,7 +102,14 @@ const machineSpecProperties = {
     ),
   ),
   targetImageURL: Type.Optional(
-    HttpURL("PXE/iPXE: URL of the OS image the inspection image installs or kexecs into."),
+    HttpURL(
+      "PXE/iPXE: URL of what the boot service's iPXE script boots: the OS kernel when targetInitrdURL is set, otherwise a single bootable image (a unified kernel image or another EFI binary).",
+    ),
+  ),
+  targetInitrdURL: Type.Optional(
+    HttpURL(
+      "PXE/iPXE: URL of the initramfs the iPXE script loads with the kernel at targetImageURL. Real OS network boots are a kernel and an initramfs: Talos vmlinuz-amd64 with initramfs-amd64.xz, Flatcar flatcar_production_pxe.vmlinuz with flatcar_production_pxe_image.cpio.gz.",
+    ),
   ),
   configurationURL: Type.Optional(
     HttpURL(
@@ -154,6 +161,11 @@ function machineSpecRules(path: string): CelRule[] {
       message: `${path}.inspectionImageURL and ${path}.targetImageURL are required when provisioningMode is PXE or iPXE`,
       fieldPath: ".targetImageURL",
       reason: "FieldValueRequired",
+    },
+    {
+      rule: `!has(self.targetInitrdURL) || ${mode} in ['PXE', 'iPXE']`,
+      message: `${path}.targetInitrdURL is only used when provisioningMode is PXE or iPXE (the initramfs the iPXE script loads with targetImageURL)`,
+      fieldPath: ".targetInitrdURL",
     },
     {
       rule: `${mode} != 'iPXE' || !has(self.bootMode) || self.bootMode == 'UEFI'`,

@@ -159,7 +159,12 @@ export const HostProvisioningSchema = Type.Object(
     ),
     targetImageURL: Type.Optional(
       HttpURL(
-        "Network: URL of the OS image the inspection image installs or kexecs into once hardware requirements are met.",
+        "Network: URL of what the boot service's iPXE script boots: the OS kernel when targetInitrdURL is set, otherwise a single bootable image (a unified kernel image or another EFI binary).",
+      ),
+    ),
+    targetInitrdURL: Type.Optional(
+      HttpURL(
+        "Network: URL of the initramfs the iPXE script loads with the kernel at targetImageURL (real OS network boots are a kernel and an initramfs, e.g. Talos vmlinuz-amd64 with initramfs-amd64.xz, Flatcar *_pxe.vmlinuz with *_pxe_image.cpio.gz).",
       ),
     ),
     osFamily: Type.Optional(
@@ -207,9 +212,9 @@ export const HostProvisioningSchema = Type.Object(
           "spec.provisioning.bootISO and configMediaURL are only valid with spec.provisioning.mode VirtualMedia",
       },
       {
-        rule: "self.mode == 'Network' || (!has(self.networkBootTarget) && !has(self.httpBootURI) && !has(self.targetImageURL))",
+        rule: "self.mode == 'Network' || (!has(self.networkBootTarget) && !has(self.httpBootURI) && !has(self.targetImageURL) && !has(self.targetInitrdURL))",
         message:
-          "spec.provisioning.networkBootTarget, httpBootURI and targetImageURL are only valid with spec.provisioning.mode Network",
+          "spec.provisioning.networkBootTarget, httpBootURI, targetImageURL and targetInitrdURL are only valid with spec.provisioning.mode Network",
       },
       {
         rule: "!has(self.networkBootTarget) || self.networkBootTarget != 'UefiHttp' || (has(self.httpBootURI) && (!has(self.bootMode) || self.bootMode == 'UEFI'))",

@@ -116,6 +116,18 @@ describe("PhysicalHost rejects", () => {
       spec: `${redfish}${claim}  provisioning: { mode: VirtualMedia, bootISO: "https://img/x.iso", targetImageURL: "http://img/os.tgz" }\n`,
       messages: ["are only valid with spec.provisioning.mode Network"],
     },
+    {
+      what: "an initramfs in VirtualMedia mode",
+      spec: `${redfish}${claim}  provisioning: { mode: VirtualMedia, bootISO: "https://img/x.iso", targetInitrdURL: "http://img/initrd" }\n`,
+      messages: [
+        "spec.provisioning.networkBootTarget, httpBootURI, targetImageURL and targetInitrdURL are only valid with spec.provisioning.mode Network",
+      ],
+    },
+    {
+      what: "a targetInitrdURL that is not http(s)",
+      spec: `${redfish}${claim}  provisioning: { mode: Network, networkBootTarget: Pxe, targetImageURL: "http://img/vmlinuz", targetInitrdURL: "tftp://img/initrd" }\n`,
+      messages: ["spec.provisioning.targetInitrdURL"],
+    },
   ])("$what", async ({ spec, messages }) => {
     await expectRejected(host("bad-host", spec), ...messages);
   });
@@ -139,6 +151,15 @@ describe("PhysicalHost accepts", () => {
       host(
         "with-ca",
         `  redfishConnection: { address: "https://bmc.example.com", credentialsSecretRef: bmc, caBundleSecretRef: bmc-ca }\n`,
+      ),
+    );
+  });
+
+  it("a network boot of a kernel and its initramfs", async () => {
+    await expectAccepted(
+      host(
+        "netboot-initrd",
+        `${redfish}${claim}  provisioning: { mode: Network, networkBootTarget: UefiHttp, httpBootURI: "http://boot/ipxe.efi", targetImageURL: "http://img/vmlinuz-amd64", targetInitrdURL: "http://img/initramfs-amd64.xz", osFamily: talos }\n`,
       ),
     );
   });
@@ -254,6 +275,18 @@ describe("Beskar7Machine rejects", () => {
       messages: ["spec.bootMode must be UEFI when provisioningMode is iPXE"],
     },
     {
+      what: "an initramfs outside the network modes",
+      spec: `  provisioningMode: RemoteConfig\n  osFamily: talos\n  imageURL: https://img/k.iso\n  targetInitrdURL: http://boot/initrd\n`,
+      messages: [
+        "spec.targetInitrdURL is only used when provisioningMode is PXE or iPXE (the initramfs the iPXE script loads with targetImageURL)",
+      ],
+    },
+    {
+      what: "a targetInitrdURL that is not http(s)",
+      spec: `  provisioningMode: iPXE\n  inspectionImageURL: http://boot/ipxe.efi\n  targetImageURL: http://boot/vmlinuz\n  targetInitrdURL: "nfs://boot/initrd"\n`,
+      messages: ["spec.targetInitrdURL"],
+    },
+    {
       what: "minCPUCores below 1",
       spec: `  imageURL: https://img/k.iso\n  hardwareRequirements: { minCPUCores: 0 }\n`,
       messages: ["spec.hardwareRequirements.minCPUCores", "greater than or equal to 1"],
@@ -311,6 +344,17 @@ describe("Beskar7Machine accepts", () => {
   });
 });
 
+describe("Beskar7Machine accepts a network boot of a kernel and its initramfs", () => {
+  it.each(["PXE", "iPXE"])("%s", async mode => {
+    await expectAccepted(
+      machine(
+        `m-initrd-${mode.toLowerCase()}`,
+        `  provisioningMode: ${mode}\n  inspectionImageURL: http://boot/ipxe.efi\n  targetImageURL: http://img/vmlinuz-amd64\n  targetInitrdURL: http://img/initramfs-amd64.xz\n`,
+      ),
+    );
+  });
+});
+
 describe("Beskar7Machine providerID", () => {
   const withProvider = (id?: string) =>
     machine("m-provider", `  imageURL: https://img/k.iso\n${id ? `  providerID: ${id}\n` : ""}`);
@@ -347,6 +391,13 @@ describe("Beskar7MachineTemplate rejects", () => {
     await expectRejected(
       template(`      provisioningMode: RemoteConfig\n      imageURL: https://img/t.iso\n`),
       "spec.template.spec.osFamily is required when provisioningMode is RemoteConfig",
+    );
+  });
+
+  it("an initramfs outside the network modes, naming the template path", async () => {
+    await expectRejected(
+      template(`      imageURL: https://img/k.iso\n      targetInitrdURL: http://boot/initrd\n`),
+      "spec.template.spec.targetInitrdURL is only used when provisioningMode is PXE or iPXE",
     );
   });
 

@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 import { BootPaths, bootToken } from "../../../boot/session";
 import { MAX_REPORT_BYTES, sessionOf, type HostView } from "../../../boot/server";
+import { IPXE_INITRD_NAME } from "../../../boot/server/handler";
 import {
   MemoryDirectory,
   get,
@@ -220,6 +221,50 @@ describe("boot server endpoints", () => {
       expect(
         (await get(`${server.base}/v1/ipxe/${host.systemUUID}`, { method: "POST" })).status,
       ).toBe(405);
+    });
+
+    it("with targetInitrdURL, loads the kernel and the initramfs by one name and boots them; a failed step waits and reboots", async () => {
+      const host = provisioningHost({
+        boot: { ...provisioningHost().boot!, delivery: "NetworkBoot" },
+        provisioning: {
+          targetImageURL: "http://images.example/flatcar/flatcar_production_pxe.vmlinuz",
+          targetInitrdURL: "http://images.example/flatcar/flatcar_production_pxe_image.cpio.gz",
+          osFamily: "flatcar",
+          extraKernelArgs: ["console=ttyS0,115200n8"],
+          bootstrapDataSecretRef: "b",
+        },
+      });
+      directory.put(host);
+      const script = await get(`${server.base}/v1/ipxe/${host.systemUUID}`);
+      expect(script.status).toBe(200);
+      const lines = script.body.toString().split("\n");
+      expect(lines.some(l => l.startsWith("chain "))).toBe(false);
+      // The kernel names its initrd (Debian's UEFI iPXE hands it over only by that name), then
+      // the OS's own arguments, the extra ones, and the report URL.
+      const [kernel, initrd, boot] = lines.filter(l => /^(kernel|initrd|boot)\b/.test(l));
+      expect(kernel).toBe(
+        [
+          "kernel http://images.example/flatcar/flatcar_production_pxe.vmlinuz",
+          `initrd=${IPXE_INITRD_NAME}`,
+          "flatcar.first_boot=1",
+          `ignition.config.url=${url(host, "config")}`,
+          "console=ttyS0,115200n8",
+          `beskar7.report=${url(host, "report")}`,
+          "|| goto failed",
+        ].join(" "),
+      );
+      expect(initrd).toBe(
+        `initrd --name ${IPXE_INITRD_NAME} http://images.example/flatcar/flatcar_production_pxe_image.cpio.gz || goto failed`,
+      );
+      expect(boot).toBe("boot || goto failed");
+      // Each step's failure lands in the retry: wait, then reboot (the firmware boots again).
+      const failed = lines.indexOf(":failed");
+      expect(failed).toBeGreaterThan(lines.indexOf(boot!));
+      expect(lines.slice(failed + 1).filter(Boolean)).toEqual([
+        "echo Beskar7: booting the target image failed; retrying in 30 seconds",
+        "sleep 30",
+        "reboot",
+      ]);
     });
   });
 });

@@ -350,6 +350,43 @@ describe("PhysicalHost controller with the boot service", () => {
     expect(h.host.status?.hardwareDetails).toMatchObject({ memoryGiB: 8, cpu: { cores: 4 } });
   });
 
+  it("NetworkBoot: an OS that never reports (Talos, Flatcar) ends the wait by fetching its configuration", async () => {
+    const h = await claimedWith(
+      {
+        mode: "Network",
+        networkBootTarget: "UefiHttp",
+        httpBootURI: "https://boot.example/ipxe.efi",
+        bootMode: "UEFI",
+        targetImageURL: "https://images.example/flatcar_production_pxe.vmlinuz",
+        targetInitrdURL: "https://images.example/flatcar_production_pxe_image.cpio.gz",
+        osFamily: "flatcar",
+        bootstrapDataSecretRef: "b",
+      },
+      0,
+    );
+    for (let i = 0; i < 12 && h.host.status?.provisioning?.currentStep !== "AwaitInspection"; i++) {
+      await h.reconcile();
+    }
+    // No signal yet: the host keeps waiting.
+    await h.reconcile();
+    expect(h.host.status?.provisioning?.currentStep).toBe("AwaitInspection");
+    expect(condition(h.host.status, "Provisioned")).toMatchObject({
+      reason: "WaitingForBootSignal",
+      message:
+        "powered on; waiting for the inspection image's report or the OS fetching its configuration",
+    });
+    const inventory = structuredClone(h.host.status?.hardwareDetails);
+    h.host.status!.boot = { ...h.host.status!.boot!, configFetchedTime: NOW.toISOString() };
+    await h.reconcileUntil("Provisioned");
+    expect(condition(h.host.status, "BootDelivered")).toMatchObject({
+      status: "True",
+      reason: "BootSignalReceived",
+      message: "the OS fetched its configuration from the boot service",
+    });
+    // No report: the inventory is the BMC's, unchanged.
+    expect(h.host.status?.hardwareDetails).toEqual(inventory);
+  });
+
   it.each([
     ["not configured", undefined, "BootServiceNotConfigured"],
     [

@@ -159,6 +159,15 @@ describe("checkMachineSpec", () => {
       "targetImageURL",
       { provisioningMode: "PXE", inspectionImageURL: INSPECT, targetImageURL: "nfs://x/os" },
     ],
+    [
+      "targetInitrdURL",
+      {
+        provisioningMode: "iPXE",
+        inspectionImageURL: INSPECT,
+        targetImageURL: TARGET,
+        targetInitrdURL: "tftp://pxe/initrd",
+      },
+    ],
     ["configurationURL", { imageURL: ISO, configurationURL: "ftp://config.example.com/c" }],
   ])("rejects a non-http(s) %s, naming the field", (field, spec) => {
     const found = checkMachineSpec(spec as Spec, "spec");

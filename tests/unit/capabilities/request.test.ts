@@ -59,4 +59,26 @@ describe("provisioningRequest", () => {
     );
     expect(request).toMatchObject({ mode: "Network", extraKernelArgs: ["nomodeset"] });
   });
+
+  it.each(["PXE", "iPXE"] as const)(
+    "%s carries the kernel and its initramfs (targetInitrdURL); without one, none is written",
+    mode => {
+      const spec = {
+        provisioningMode: mode,
+        inspectionImageURL: "http://pxe.example.com/ipxe.efi",
+        targetImageURL: "http://pxe.example.com/vmlinuz-amd64",
+      };
+      expect(
+        provisioningRequest(
+          { ...spec, targetInitrdURL: "http://pxe.example.com/initramfs-amd64.xz" },
+          "b",
+        ),
+      ).toMatchObject({
+        mode: "Network",
+        targetImageURL: "http://pxe.example.com/vmlinuz-amd64",
+        targetInitrdURL: "http://pxe.example.com/initramfs-amd64.xz",
+      });
+      expect(provisioningRequest(spec, "b")).not.toHaveProperty("targetInitrdURL");
+    },
+  );
 });
