@@ -21,7 +21,10 @@
 //
 // Options: --bmcs N (default: one per mockup; more cycle through them), --latency MS (added to
 // every BMC response), --namespace NAME, --no-cluster (hosts only: no Cluster API managers, no
-// example cluster; Cluster API's CRDs are still installed, the operator watches them).
+// example cluster; Cluster API's CRDs are still installed, the operator watches them), --vm (one
+// more host is a real QEMU virtual machine, which an extra MachineDeployment of the example
+// cluster provisions through the boot service, so its boot is real: scripts/lib/lab-vm.ts; the
+// boot service then runs on plain HTTP, which the VM's installer fetches its configuration with).
 import { execFile, spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { copyFile, mkdir, readFile } from "node:fs/promises";
@@ -36,7 +39,18 @@ import { startCapi, type CapiManagers } from "../lab/controlplane/capi-manager";
 import { freePort, startControlPlane, type ControlPlane } from "../lab/controlplane/controlplane";
 import { alive } from "../lab/controlplane/process";
 import { startBootService, type StartedBootService } from "../boot-service/start";
-import { registerHosts } from "./lib/register-hosts";
+import { guestUrl } from "../lab/vm/bmc";
+import type { GuestForward } from "../lab/vm/qemu";
+import {
+  startLabVm,
+  type LabVm,
+  VM_HOST,
+  VM_DEPLOYMENT,
+  VM_LABEL,
+  vmPrerequisites,
+  vmWorkerObjects,
+} from "./lib/lab-vm";
+import { hostName, registerHosts } from "./lib/register-hosts";
 
 const ROOT = resolve(__dirname, "..");
 const EXAMPLE_CLUSTER = join(ROOT, "examples", "cluster", "lab-cluster.yaml");
@@ -61,6 +75,7 @@ async function main(): Promise<void> {
       latency: { type: "string", default: "0" },
       namespace: { type: "string", default: "beskar7-demo" },
       "no-cluster": { type: "boolean", default: false },
+      vm: { type: "boolean", default: false },
     },
   });
   const mockups = listMockups();
@@ -71,6 +86,10 @@ async function main(): Promise<void> {
   const namespace = values.namespace!;
   const withCluster = !values["no-cluster"];
   if (withCluster && count < 3) throw new Error("the example cluster needs --bmcs 3 or more");
+  if (values.vm && !withCluster)
+    throw new Error("--vm boots its VM as a worker of the example cluster: drop --no-cluster");
+  // Before anything starts: a missing VM package fails here, naming it.
+  const installer = values.vm ? await vmPrerequisites(line => say(`vm: ${line}`)) : undefined;
 
   // The control plane `npm run testenv:start` runs, or one of our own for as long as we run.
   const dir = join(ROOT, ".testenv");
@@ -100,6 +119,7 @@ async function main(): Promise<void> {
   const bmcs: TestBmc[] = [];
   let operator: ReturnType<typeof spawn> | undefined;
   let bootService: StartedBootService | undefined;
+  let labVm: LabVm | undefined;
   const stop = async (code = 0) => {
     if (stopping) return;
     stopping = true;
@@ -124,7 +144,7 @@ async function main(): Promise<void> {
     } else {
       await capi?.stop().catch(err => say(`stopping Cluster API: ${String(err)}`));
     }
-    await Promise.all(bmcs.map(b => b.stop()));
+    await Promise.all([...bmcs.map(b => b.stop()), labVm?.stop()]);
     await plane?.stop();
     process.exit(code);
   };
@@ -161,7 +181,16 @@ async function main(): Promise<void> {
     );
   }
 
-  const bootURL = `https://127.0.0.1:${await freePort()}`;
+  const bootPort = await freePort();
+  // With --vm the VM's installer fetches from the service with busybox wget, which has no TLS:
+  // the service runs on plain HTTP (the VM's network is isolated, restrict=on) and has two URLs
+  // on one listener, as in the VM tests: the operator's and the BMCs' http://127.0.0.1:<port>,
+  // and its own, rendered into what the VM boots, http://10.0.2.100, forwarded to that port.
+  const bootForward: GuestForward = { guestPort: 80, hostPort: bootPort };
+  const bootURL = `${installer ? "http" : "https"}://127.0.0.1:${bootPort}`;
+  if (installer) {
+    labVm = await startLabVm({ dir, installer, bootService: bootForward, say });
+  }
   const op = spawn(join(ROOT, "node_modules", ".bin", "tsx"), ["scripts/operator-local.ts"], {
     cwd: ROOT,
     env: { ...process.env, KUBECONFIG: kubeconfig, BESKAR7_BOOT_URL: bootURL },
@@ -180,18 +209,34 @@ async function main(): Promise<void> {
 
   await ready;
   // After the operator, which registers the pepr-system namespace the service keeps its Secret in.
-  bootService = await startBootService({ kubeconfig, url: bootURL });
-  say(
-    `boot service at ${bootService.url} (CA: ${bootService.caFile}, metrics: ${bootService.metricsURL}/metrics)`,
+  bootService = await startBootService(
+    installer
+      ? {
+          kubeconfig,
+          url: guestUrl(bootURL, [bootForward]),
+          listen: `127.0.0.1:${bootPort}`,
+          plainHttp: true,
+        }
+      : { kubeconfig, url: bootURL },
   );
-  const names = await registerHosts(namespace, bmcs);
-  say(`registered ${count} PhysicalHost(s) in namespace ${namespace}`);
+  say(
+    installer
+      ? `boot service at ${bootURL} on plain HTTP, for the VM at ${bootService.url} (metrics: ${bootService.metricsURL}/metrics)`
+      : `boot service at ${bootService.url} (CA: ${bootService.caFile}, metrics: ${bootService.metricsURL}/metrics)`,
+  );
+  const names = await registerHosts(
+    namespace,
+    labVm ? [...bmcs, labVm.bmc.bmc] : bmcs,
+    16,
+    (bmc, i) => (i < count ? hostName(bmc, i) : VM_HOST),
+  );
+  say(`registered ${names.length} PhysicalHost(s) in namespace ${namespace}`);
 
   if (withCluster) {
     // The example boots ISOs over virtual media; not every captured BMC has it (the OpenBMC of
     // the BlueField DPU has none), and a host's capabilities are not a claim criterion, so the
     // example selects the hosts labelled here, as a person labels servers by what they can do.
-    const withMedia = names.filter((_, i) => bmcs[i]!.virtualMedia().length > 0);
+    const withMedia = names.filter((_, i) => i < count && bmcs[i]!.virtualMedia().length > 0);
     if (withMedia.length < 3)
       throw new Error("the example cluster needs 3 BMCs with virtual media");
     await kubectl([
@@ -204,6 +249,17 @@ async function main(): Promise<void> {
     ]);
     await applyExampleCluster(kubectl, kubeconfig, namespace);
     say(`applied ${EXAMPLE_CLUSTER} (Cluster "${CLUSTER}") in namespace ${namespace}`);
+    if (labVm) {
+      await kubectl(["label", "physicalhosts", "-n", namespace, VM_HOST, `${VM_LABEL}=true`]);
+      const objects = vmWorkerObjects(CLUSTER, labVm.imageURL);
+      await kubectl(
+        ["apply", "--server-side", "-n", namespace, "-f", "-"],
+        JSON.stringify({ apiVersion: "v1", kind: "List", items: objects }),
+      );
+      say(
+        `applied MachineDeployment ${VM_DEPLOYMENT}: one worker on the VM's host ${VM_HOST} (label ${VM_LABEL}=true)`,
+      );
+    }
     const progress = new ClusterProgress(kubectl, namespace, started);
     let busy = false;
     kubelet = setInterval(() => {
@@ -223,6 +279,14 @@ async function main(): Promise<void> {
   } else {
     say("Watch them with:");
     say(`  ${kubectlBin} --kubeconfig ${kubeconfig} -n ${namespace} get physicalhosts -o wide`);
+  }
+  if (labVm) {
+    say(`The VM (${VM_HOST}) boots once its Machine claims the host; watch it with:`);
+    say(`  ${kubectlBin} --kubeconfig ${kubeconfig} -n ${namespace} get physicalhosts -w`);
+    say(`  tail -f ${labVm.consoleLog}`);
+    say(
+      "  (BESKAR7-CMDLINE: the kernel line with talos.config; BESKAR7-CONFIG: the bootstrap data fetched)",
+    );
   }
   say("Ctrl-C stops everything.");
 }

@@ -71,12 +71,17 @@ function installed(pkg: string): boolean {
   return result.status === 0 && result.stdout.startsWith("ii");
 }
 
-/** Installs the VM test packages that dpkg does not list as installed; returns those it installed. */
-export function ensureVmPackages(log: (line: string) => void): string[] {
+/** The VM test packages dpkg does not list as installed (`npm start -- --vm` checks these). */
+export function missingVmPackages(): string[] {
   if (!has("dpkg-query")) {
     throw new Error(`the VM tests need Debian's ${vmPackages.join(" ")}, and this is not Debian`);
   }
-  const missing = vmPackages.filter(pkg => !installed(pkg));
+  return vmPackages.filter(pkg => !installed(pkg));
+}
+
+/** Installs the VM test packages that dpkg does not list as installed; returns those it installed. */
+export function ensureVmPackages(log: (line: string) => void): string[] {
+  const missing = missingVmPackages();
   if (missing.length === 0) return [];
   aptInstall(missing.join(" "), missing, log);
   const still = missing.filter(pkg => !installed(pkg));

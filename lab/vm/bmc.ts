@@ -41,6 +41,8 @@ export interface VmBmcOptions {
   /** Hard limit on one power-on (default 180 s). */
   timeoutMs?: number;
   memoryMiB?: number;
+  /** Console log, NVRAM and QMP socket; kept after stop (default: a temporary folder, removed). */
+  workDir?: string;
   /** Further test BMC options (profile, credentials, TLS). */
   bmc?: Partial<TestBmcOptions>;
 }
@@ -97,6 +99,7 @@ export class VmBackend implements MachineBackend {
         forwards: this.options.forwards,
         timeoutMs: this.options.timeoutMs,
         memoryMiB: this.options.memoryMiB,
+        workDir: this.options.workDir,
       });
       this.machines.set(system, machine);
     }

@@ -13,6 +13,7 @@ export async function registerHosts(
   namespace: string,
   bmcs: TestBmc[],
   concurrency = 16,
+  nameOf: (bmc: TestBmc, index: number) => string = hostName,
 ): Promise<string[]> {
   await K8s(kind.Namespace).Apply({ metadata: { name: namespace } });
   const caSecrets = new Map<string, string>();
@@ -21,7 +22,7 @@ export async function registerHosts(
   const worker = async () => {
     for (let i = next++; i < bmcs.length; i = next++) {
       const bmc = bmcs[i]!;
-      const name = hostName(bmc, i);
+      const name = nameOf(bmc, i);
       names[i] = name;
       let ca = caSecrets.get(bmc.caPem ?? "");
       if (bmc.caPem && !ca) {
