@@ -1,6 +1,7 @@
 // The PhysicalHost controller on the shared runtime: its reconcile and finalize functions, its
 // per-BMC grouping and limits, its metrics, and the port to the BMC they use (one client pool,
-// its sessions logged out on shutdown). Also which hosts a credentials Secret change concerns.
+// its sessions logged out on shutdown, credentials Secrets read through a cache the Secret watch
+// invalidates). Also which hosts a credentials Secret change concerns.
 // Everything with side effects is created on first use: capability files run during `pepr build`.
 import { Log } from "pepr";
 
@@ -24,10 +25,12 @@ import { secretBootAccess, type BootServiceAccess } from "./boot-session";
 import { reconcileFingerprint, reconcileHost } from "./controller";
 import { operatorAccessPolicy, type SecretData } from "./credentials";
 import { finalizeHost } from "./finalize";
+import { SecretCache } from "./secret-cache";
 import { SecretIndex } from "./secret-index";
 import { MetadataWatch, type ObjectMetadata } from "../lib/metadata-watch";
 
 let connector: { connect: BmcConnector; closeAll: () => Promise<void> } | undefined;
+let secretCache: SecretCache | undefined;
 
 /** The BMC connector: Secrets read through the shared API client, one Redfish client pool. */
 function bmcConnector(): { connect: BmcConnector; closeAll: () => Promise<void> } {
@@ -36,9 +39,12 @@ function bmcConnector(): { connect: BmcConnector; closeAll: () => Promise<void> 
   const log = Log.child({ controller: "physicalhost" });
   const secretPath = (namespace: string, name: string) =>
     paths.object("", "v1", "secrets", namespace, name);
+  secretCache = new SecretCache((namespace, name) =>
+    orUndefinedIfGone(kube.get<SecretData>(secretPath(namespace, name))),
+  );
+  const cache = secretCache;
   const { connect, pool } = poolConnector({
-    readSecret: (namespace, name) =>
-      orUndefinedIfGone(kube.get<SecretData>(secretPath(namespace, name))),
+    readSecret: (namespace, name) => cache.read(namespace, name),
     access: operatorAccessPolicy(config),
     logger: {
       debug: (message, fields) => log.debug(fields ?? {}, message),
@@ -140,6 +146,7 @@ export function hostGone(host: PhysicalHost): void {
  * for the host's backoff. An unlabelled Secret is not seen; its host retries on its backoff.
  */
 export function credentialsChanged(secret: ObjectMetadata, deleted: boolean): void {
+  secretCache?.changed(secret.namespace, secret.name);
   for (const name of secrets.changed(secret, deleted)) {
     hostController.requeue(secret.namespace, name, 0);
   }
