@@ -39,6 +39,7 @@ When(PhysicalHost)
   .IsDeleted()
   .Watch(host => hostGone(host));
 
-// A claim made by the machine controller in this process starts the host's run at once; the
-// watch event that follows finds it done or running (one run per host at a time).
-subscribe<PhysicalHost>(HOST_CLAIMED, host => hostController.enqueue(host));
+// A claim made by the machine controller in this process starts the host's run at once, ahead of
+// the hosts already waiting; the watch event that follows finds it done or running (one run per
+// host at a time).
+subscribe<PhysicalHost>(HOST_CLAIMED, host => hostController.enqueue(host, true));

@@ -143,11 +143,14 @@ export class Controller<T extends KubeObject> {
     this.#services = services;
   }
 
-  /** A watch event (Pepr's Reconcile binding): the object is reconciled or, if deleting, finalized. */
-  enqueue(obj: T): void {
+  /**
+   * A watch event (Pepr's Reconcile binding): the object is reconciled or, if deleting, finalized.
+   * `first`: ahead of the objects already waiting (someone waits on this run).
+   */
+  enqueue(obj: T, first = false): void {
     const { queue } = this.#start(); // first: it registers the metrics #observe sets
     this.#observe(obj);
-    queue.add(obj);
+    queue.add(obj, first);
   }
 
   /**

@@ -137,8 +137,11 @@ export class WorkQueue<T extends ObjectRef> {
     };
   }
 
-  /** A watch event: hold the newest copy and run it as soon as capacity allows. */
-  add(obj: T): void {
+  /**
+   * A watch event: hold the newest copy and run it as soon as capacity allows. `first` puts it at
+   * the head of the ready list (work someone waits on, such as a claimed host's first action).
+   */
+  add(obj: T, first = false): void {
     if (this.#stopped) return;
     const entry = this.#entry(obj.metadata?.namespace, obj.metadata?.name ?? "");
     // Older than a copy already seen: it says nothing new, and the pending run (or re-read) stays.
@@ -162,7 +165,7 @@ export class WorkQueue<T extends ObjectRef> {
       entry.dirty = true;
       return;
     }
-    this.#enqueue(entry);
+    this.#enqueue(entry, first);
   }
 
   /** Run the object again after a delay; an earlier pending time wins. */
@@ -279,10 +282,15 @@ export class WorkQueue<T extends ObjectRef> {
     entry.dueAt = undefined;
   }
 
-  #enqueue(entry: Entry<T>): void {
-    if (entry.queued || this.#stopped) return;
+  #enqueue(entry: Entry<T>, first = false): void {
+    if (this.#stopped) return;
+    if (entry.queued) {
+      if (!first) return;
+      this.#ready.splice(this.#ready.indexOf(entry.key), 1);
+    }
     entry.queued = true;
-    this.#ready.push(entry.key);
+    if (first) this.#ready.unshift(entry.key);
+    else this.#ready.push(entry.key);
     this.#pump();
   }
 

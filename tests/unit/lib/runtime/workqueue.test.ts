@@ -182,6 +182,28 @@ describe("WorkQueue", () => {
     expect(maxPerGroup).toBe(1);
   });
 
+  it("runs an object added first ahead of those waiting, also one already queued", async () => {
+    const started: string[] = [];
+    const gate = deferred();
+    const q = new WorkQueue<Obj>({
+      name: "t",
+      concurrency: 1,
+      fetch: async () => undefined,
+      reconcile: async o => {
+        started.push(o.metadata.name);
+        await gate.promise;
+      },
+    });
+    q.add(obj("busy"));
+    for (const name of ["w1", "w2", "w3"]) q.add(obj(name));
+    q.add(obj("claimed"), true);
+    q.add(obj("w3", 2), true); // queued already: moves to the head, once
+    await vi.advanceTimersByTimeAsync(0);
+    gate.resolve();
+    await q.idle();
+    expect(started).toEqual(["busy", "w3", "claimed", "w1", "w2"]);
+  });
+
   it("drops objects that are gone, runs objects being deleted, and forget cancels timers", async () => {
     const runs: string[] = [];
     const q = new WorkQueue<Obj>({
