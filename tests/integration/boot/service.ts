@@ -2,12 +2,12 @@
 // server (its Secret and CA ConfigMap go to pepr-system, which must exist, and it watches
 // PhysicalHosts, whose CRD must exist), and the environment that points the operator at it. Used
 // by the boot end-to-end tests and by the Cluster API provider test, whose RemoteConfig hosts need
-// the service for their patched ISO; and a local image server for the ISOs the service patches.
+// the service for their patched ISO; and the local image server (lab/image-server.ts) for the ISOs
+// the service patches.
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { inject } from "vitest";
 
-import { sendBody, serveRange } from "../../../boot/patched-iso";
 import { startBootService, type StartedBootService } from "../../../boot-service/start";
 import { installBeskar7Crds } from "../api/kubectl";
 import { kubectl } from "../support/kube";
@@ -50,28 +50,5 @@ export async function startTestBootService(): Promise<TestBootService> {
   };
 }
 
-/** A local image server with Range support: what a site's HTTP server for ISOs is. */
-export async function imageServer(
-  files: Record<string, Buffer>,
-): Promise<{ url: string; close(): void }> {
-  const server = http.createServer((req, res) => {
-    const body = files[req.url ?? ""];
-    if (!body) {
-      res.writeHead(404).end("not found\n");
-      return;
-    }
-    const response = serveRange({
-      size: body.length,
-      read: async (offset, length) => body.subarray(offset, offset + length),
-      range: req.headers.range,
-      etag: `"${body.length}"`,
-      method: req.method,
-      contentType: "application/octet-stream",
-    });
-    res.writeHead(response.status, response.headers);
-    void sendBody(response.body, res);
-  });
-  await new Promise<void>(resolve => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as AddressInfo;
-  return { url: `http://127.0.0.1:${port}`, close: () => server.close() };
-}
+/** The local image server (Range support) both suites serve their ISOs from. */
+export { imageServer } from "../../../lab/image-server";
