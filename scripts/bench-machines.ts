@@ -1,11 +1,21 @@
 // Benchmark of the Beskar7Machine controller: M Beskar7Machines created at once against H Available
 // PhysicalHosts, with the real operator (the built Pepr module, as `npm run operator:local` runs
-// it), a real etcd + kube-apiserver with Cluster API's CRDs, and H simulated BMCs (lab/bmc) that
-// answer every request after a fixed latency, cycling through every capture.
+// it), the real boot service (boot-service/, plain HTTP on 127.0.0.1), a real etcd +
+// kube-apiserver with Cluster API's CRDs, and H simulated BMCs (lab/bmc) that answer every request
+// after a fixed latency, cycling through every capture, each with its own SMBIOS UUID.
 //
 //   npx tsx scripts/bench-machines.ts [--machines 100] [--hosts 120] [--latency-ms 50]
-//       [--mode mixed|PreBakedISO|RemoteConfig|PXE|iPXE] [--timeout-minutes 15]
-//       [--stall-seconds 120] [--skip-build] [--json FILE] [--operator-log FILE]
+//       [--mode mixed|PreBakedISO|RemoteConfig|PXE|iPXE] [--os-family mixed|kairos|talos|...]
+//       [--timeout-minutes 15] [--stall-seconds 120] [--skip-build] [--json FILE]
+//       [--operator-log FILE]
+//
+// Every server has an OS (scripts/lib/simulated-os.ts): when its BMC powers it on after its
+// provisioning actions, it does at once what the booted OS would at the boot service (reads the
+// patched ISO's kernel arguments and fetches its configuration, reads its configuration volume,
+// or fetches its iPXE script and posts an inspection report), so RemoteConfig, PXE and iPXE hosts
+// reach Provisioned on the OS's signal as with real servers; its time is measured on its own. The
+// images are real: a small ISO9660 installer image mastered once with xorriso (the patched-ISO
+// tests' builder), the iPXE binary and the target image, served on 127.0.0.1 with Range support.
 //
 // The wait for the machines ends when all are provisioned, after --timeout-minutes, or once no
 // further machine has become provisioned for --stall-seconds after the first did (machines whose
@@ -18,7 +28,11 @@
 // ownerReference to that Machine, as Cluster API's Machine controller would set it. The
 // Beskar7Machines are all created at once (concurrent requests) once every host is Available and
 // BMC traffic has been quiet for 5 s. With --mode mixed (the default) the machines cycle through
-// the four provisioning modes; which capture each lands on is the controller's choice.
+// the four provisioning modes; which capture each lands on is the controller's choice. The OS
+// family of RemoteConfig, PXE and iPXE machines (--os-family) decides what the boot service
+// serves: with mixed (the default) each mode's machines cycle through the four families, so
+// RemoteConfig gets the patched ISO (talos, flatcar; kairos and LeapMicro on one-slot BMCs) and
+// the configuration volume (kairos, LeapMicro on two-slot BMCs).
 //
 // It reports:
 //   - claims: how many hosts were claimed, and double claims, counted three ways: a host whose
@@ -30,7 +44,11 @@
 //     the machines were created (bmc.actions: reset, media, boot override; sessions are not
 //     actions), and to the first BMC request after the claim, median / p99 / max;
 //   - Beskar7Machine created (the create call returned) to status.initialization.provisioned as
-//     seen by the benchmark's watch, per mode, median / p99 / max;
+//     seen by the benchmark's watch, per mode and per delivery path (status.boot.delivery),
+//     median / p99 / max; split per mode into created to power-on (the BMC's boot of the
+//     server), the simulated OS's own time (power-on to its signal) and power-on to provisioned;
+//     the OS's HTTP requests per provisioning; every OS error and configuration that was not the
+//     bootstrap data;
 //   - BMC requests per provisioning: each claimed host's BMC requests from the creation of the
 //     machines (its host was idle until then) to the moment its machine is seen provisioned, per
 //     capture and per mode;
@@ -39,6 +57,8 @@
 //     every machine is provisioned and BMC traffic is quiet again, and its peak (VmHWM); with
 //     --machines 0 the run stops after the first of these;
 //   - CPU seconds of each process and the machine's load average, since the cores are shared.
+import { randomUUID } from "node:crypto";
+import { createWriteStream } from "node:fs";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -61,9 +81,13 @@ import {
   ProvisioningMode,
   type ProvisioningModeName,
 } from "../capabilities/api";
+import { OsFamilies, type OsFamily } from "../boot/os";
+import { startBootService } from "../boot-service/start";
 import { listMockups } from "../lab/bmc/mockup-store";
 import type { TestBmc } from "../lab/bmc/server";
-import { startControlPlane } from "../lab/controlplane/controlplane";
+import { freePort, startControlPlane } from "../lab/controlplane/controlplane";
+import { imageServer } from "../lab/image-server";
+import { buildIso } from "../lab/xorriso";
 import {
   cpuDelta,
   cpuSnapshot,
@@ -85,21 +109,30 @@ import {
   startBmcs,
   startOperator,
   stats,
+  treeCpuSeconds,
   watchPath,
   type CpuDelta,
 } from "./lib/bench-harness";
 import { hostName, registerHosts } from "./lib/register-hosts";
+import { SimulatedOs, type OsRun } from "./lib/simulated-os";
 
 const NAMESPACE = "bench";
 const CLUSTER = "bench";
 const BOOTSTRAP_SECRET = "bench-bootstrap";
 const MODES = Object.values(ProvisioningMode) as ProvisioningModeName[];
+const DELIVERIES = ["PreBakedISO", "ConfigVolume", "PatchedISO", "NetworkBoot"];
+/** The boot service's namespace (its Secret and CA ConfigMap), the operator's default. */
+const BOOT_NAMESPACE = "pepr-system";
+/** A stock installer's GRUB configuration: one kernel line, and the rest of its sector as room
+ *  for the kernel arguments the boot service writes into it. */
+const GRUB = "menuentry install {\n  linux /boot/vmlinuz quiet\n  initrd /boot/initrd\n}\n";
 
 interface Options {
   machines: number;
   hosts: number;
   latencyMs: number;
   modes: ProvisioningModeName[];
+  families: OsFamily[];
   timeoutMinutes: number;
   stallSeconds: number;
   build: boolean;
@@ -114,6 +147,7 @@ function options(): Options {
       hosts: { type: "string", default: "120" },
       "latency-ms": { type: "string", default: "50" },
       mode: { type: "string", default: "mixed" },
+      "os-family": { type: "string", default: "mixed" },
       "timeout-minutes": { type: "string", default: "15" },
       "stall-seconds": { type: "string", default: "120" },
       "skip-build": { type: "boolean", default: false },
@@ -131,6 +165,14 @@ function options(): Options {
   const modes =
     mode === "mixed" ? MODES : MODES.filter(m => m.toLowerCase() === mode.toLowerCase());
   if (!modes.length) throw new Error(`--mode must be mixed or one of ${MODES.join(", ")}`);
+  const family = values["os-family"]!;
+  const families =
+    family === "mixed"
+      ? [...OsFamilies]
+      : OsFamilies.filter(f => f.toLowerCase() === family.toLowerCase());
+  if (!families.length) {
+    throw new Error(`--os-family must be mixed or one of ${OsFamilies.join(", ")}`);
+  }
   const machines = Math.round(num("machines", values.machines!, 0, 5000));
   const hosts = Math.round(num("hosts", values.hosts!, 1, 5000));
   if (machines > hosts) throw new Error("--machines must not exceed --hosts");
@@ -139,6 +181,7 @@ function options(): Options {
     hosts,
     latencyMs: num("latency-ms", values["latency-ms"]!, 0, 10_000),
     modes,
+    families,
     timeoutMinutes: num("timeout-minutes", values["timeout-minutes"]!, 1, 120),
     stallSeconds: num("stall-seconds", values["stall-seconds"]!, 10, 7200),
     build: !values["skip-build"],
@@ -147,27 +190,25 @@ function options(): Options {
   };
 }
 
-/** The Beskar7Machine spec of each mode (the URLs are never fetched: the test BMC only records
- *  what it is told to boot). */
-function machineSpec(mode: ProvisioningModeName): Record<string, string> {
-  const images = "http://images.bench.invalid";
+/** The Beskar7Machine spec of each mode, its images on the benchmark's image server. No configURL:
+ *  the bootstrap data is the OS's configuration, as with Cluster API's bootstrap providers. */
+function machineSpec(
+  mode: ProvisioningModeName,
+  osFamily: OsFamily,
+  images: string,
+): Record<string, string> {
   switch (mode) {
     case ProvisioningMode.PreBakedISO:
-      return { provisioningMode: mode, osFamily: "kairos", imageURL: `${images}/prebaked.iso` };
+      return { provisioningMode: mode, imageURL: `${images}/installer.iso` };
     case ProvisioningMode.RemoteConfig:
-      return {
-        provisioningMode: mode,
-        osFamily: "kairos",
-        imageURL: `${images}/generic.iso`,
-        configURL: `${images}/config.yaml`,
-      };
+      return { provisioningMode: mode, osFamily, imageURL: `${images}/installer.iso` };
     case ProvisioningMode.PXE:
     case ProvisioningMode.iPXE:
       return {
         provisioningMode: mode,
-        osFamily: "kairos",
-        inspectionImageURL: `${images}/inspect.efi`,
-        targetImageURL: `${images}/target.img`,
+        osFamily,
+        inspectionImageURL: `${images}/ipxe.efi`,
+        targetImageURL: `${images}/target.efi`,
       };
   }
 }
@@ -178,7 +219,11 @@ interface HostRecord {
   name: string;
   bmc: TestBmc;
   mockup: string;
+  /** The SMBIOS UUID its BMC reports (the boot service finds the host by it). */
+  uuid: string;
   state?: string;
+  /** status.boot.delivery as last seen. */
+  delivery?: string;
   availableAt?: number;
   errorSeen?: string;
   /** Every consumer the host's spec.consumerRef named, in order, with when the watch saw it. */
@@ -194,6 +239,7 @@ interface HostRecord {
 interface MachineRecord {
   name: string;
   mode: ProvisioningModeName;
+  osFamily: OsFamily;
   uid?: string;
   createdAt?: number;
   provisionedAt?: number;
@@ -209,7 +255,12 @@ interface MachineRecord {
 interface ObservedHost {
   metadata?: { name?: string; resourceVersion?: string };
   spec?: { consumerRef?: { uid?: string; name?: string } };
-  status?: { state?: string; errorReason?: string; errorMessage?: string };
+  status?: {
+    state?: string;
+    errorReason?: string;
+    errorMessage?: string;
+    boot?: { delivery?: string };
+  };
 }
 
 interface ObservedMachine {
@@ -227,6 +278,7 @@ function observeHost(hosts: Map<string, HostRecord>, obj: ObservedHost): void {
   if (!record) return;
   const now = Date.now();
   record.state = obj.status?.state;
+  if (obj.status?.boot?.delivery) record.delivery = obj.status.boot.delivery;
   if (record.state === HostState.Available) record.availableAt ??= now;
   if (record.state === HostState.Error && !record.errorSeen) {
     record.errorSeen = `${obj.status?.errorReason}: ${obj.status?.errorMessage}`;
@@ -321,6 +373,7 @@ interface BenchResult {
   hosts: number;
   latencyMs: number;
   modes: string[];
+  osFamilies: string[];
   timedOut: false | "timeout" | "stalled";
   /** Watch events the benchmark received from the machines' creation to the end of the wait. */
   watchEvents: { machines: number; hosts: number };
@@ -336,6 +389,21 @@ interface BenchResult {
   claimToFirstRequestSeconds: Row;
   createdToClaimSeconds: Row;
   createdToProvisionedSeconds: Row[];
+  /** By the host's status.boot.delivery: what the boot service served. */
+  createdToProvisionedByDeliverySeconds: Row[];
+  /** Per mode: the controller's part up to the BMC's power-on of the server. */
+  createdToPowerOnSeconds: Row[];
+  /** Per mode: the simulated OS's own time, power-on to its signal (or its configuration read). */
+  osSeconds: Row[];
+  /** Per mode: power-on to provisioned (the OS, the boot service and the controllers). */
+  powerOnToProvisionedSeconds: Row[];
+  /** Per mode: HTTP requests the simulated OS made (Range reads of its media included). */
+  osRequestsPerProvisioning: Row[];
+  /** Per mode: what the OS found it booted (OsPath), counted. */
+  osPaths: Record<string, Record<string, number>>;
+  osErrors: string[];
+  /** Machines whose OS read a configuration that was not the bootstrap data. */
+  configNotBootstrapData: string[];
   requestsPerProvisioning: Row[];
   requestsPerProvisioningByMode: Row[];
   requestKindsPerCapture: Record<string, Record<string, number>>;
@@ -343,6 +411,8 @@ interface BenchResult {
   machineReconciles: number;
   meanMachineReconcileMs: number;
   cpuMachines: CpuDelta;
+  /** CPU seconds of the boot service over the same span as cpuMachines. */
+  cpuBootService: number;
   hostErrors: string[];
   notProvisioned: string[];
 }
@@ -366,22 +436,71 @@ async function main(): Promise<void> {
     say("installing Cluster API's core CRDs");
     await installCapiCrds(plane);
 
+    say("mastering the installer ISO (xorriso); starting the image server");
+    const images = await imageServer({
+      "/installer.iso": buildIso({ "boot/grub/grub.cfg": GRUB, "boot/vmlinuz": "kernel" }),
+      "/ipxe.efi": Buffer.alloc(64 * 1024, 0x49),
+      "/target.efi": Buffer.alloc(256 * 1024, 0x54),
+    });
+    guard.add(async () => images.close());
+
+    // The OS of every server; the BMCs call it on power-on. Bootstrap data unique to the run.
+    const bootstrapData = Buffer.from(`#cloud-config\n# beskar7 bench ${randomUUID()}\n`);
+    const bootBase = `http://127.0.0.1:${await freePort()}`;
+    const bmcByUuid = new Map<string, TestBmc>();
+    const os = new SimulatedOs({
+      bootURL: bootBase,
+      bootstrapData,
+      bmcOf: uuid => bmcByUuid.get(uuid),
+    });
+
     const mockups = listMockups();
     say(
       `starting ${opts.hosts} BMCs (${mockups.map(short).join(", ")}), ${opts.latencyMs} ms latency`,
     );
-    const started = startBmcs(opts.hosts, mockups, opts.latencyMs);
+    // One SMBIOS UUID per server: the boot service refuses a UUID two hosts share.
+    const uuids = Array.from({ length: opts.hosts }, () => randomUUID());
+    const started = startBmcs(opts.hosts, mockups, opts.latencyMs, i => ({
+      identity: { uuid: uuids[i] },
+      machine: os,
+    }));
     guard.add(started.stopAll);
     const bmcs = await started.ready;
+    bmcs.forEach((bmc, i) => bmcByUuid.set(uuids[i]!, bmc));
 
     say(`starting the operator${opts.build ? " (pepr build first)" : ""}`);
     const operatorLog = opts.operatorLog ?? join(work, "operator.log");
     const operator = await startOperator(
       plane.kubeconfig,
-      { build: opts.build, logFile: operatorLog },
+      {
+        build: opts.build,
+        logFile: operatorLog,
+        env: { BESKAR7_BOOT_URL: bootBase, BESKAR7_NAMESPACE: BOOT_NAMESPACE },
+      },
       stop => guard.add(stop),
     );
     say(`operator ready: module pid ${operator.modulePid}; its log: ${operatorLog}`);
+
+    // After the operator, which registers the CRDs and the namespace the service needs.
+    const bootLogFile = join(work, "boot-service.log");
+    const bootLog = createWriteStream(bootLogFile);
+    const boot = await startBootService({
+      kubeconfig: plane.kubeconfig,
+      url: bootBase,
+      plainHttp: true,
+      namespace: BOOT_NAMESPACE,
+      caFile: join(work, "boot-ca.crt"),
+      onLog: line => bootLog.write(`${line}\n`),
+    }).catch(async (err: unknown) => {
+      bootLog.end();
+      throw err;
+    });
+    guard.add(async () => {
+      await boot.stop();
+      await new Promise<void>(r => bootLog.end(r));
+    });
+    const bootPid = boot.child.pid!;
+    say(`boot service at ${bootBase} (pid ${bootPid}); its log: ${bootLogFile}`);
     const pids = {
       module: operator.modulePid,
       apiserver: plane.pids.kubeApiserver,
@@ -397,6 +516,7 @@ async function main(): Promise<void> {
         name,
         bmc,
         mockup: mockups[i % mockups.length]!,
+        uuid: uuids[i]!,
         consumers: [],
         requestTimes: [],
       });
@@ -404,7 +524,9 @@ async function main(): Promise<void> {
     const machines = new Map<string, MachineRecord>();
     for (let i = 0; i < opts.machines; i++) {
       const name = `m-${String(i + 1).padStart(4, "0")}`;
-      machines.set(name, { name, mode: opts.modes[i % opts.modes.length]! });
+      // Each mode's machines cycle through the OS families.
+      const osFamily = opts.families[Math.floor(i / opts.modes.length) % opts.families.length]!;
+      machines.set(name, { name, mode: opts.modes[i % opts.modes.length]!, osFamily });
     }
     const ns = `/namespaces/${NAMESPACE}`;
     const watchEvents = { hosts: 0, machines: 0 };
@@ -470,7 +592,7 @@ async function main(): Promise<void> {
     await K8s(kind.Secret).Apply({
       metadata: { name: BOOTSTRAP_SECRET, namespace: NAMESPACE },
       type: "cluster.x-k8s.io/secret",
-      stringData: { format: "cloud-config", value: "#cloud-config\n" },
+      stringData: { format: "cloud-config", value: bootstrapData.toString() },
     });
     await K8s(CapiCluster).Apply({
       apiVersion: `${CAPI_GROUP}/${CAPI_VERSION}`,
@@ -516,6 +638,8 @@ async function main(): Promise<void> {
     // ---- the machines, all at once
     const loadMachines = loadAverage();
     const cpuStart = cpuSnapshot(pids);
+    const bootCpuStart = treeCpuSeconds(bootPid);
+    os.arm();
     const tm = Date.now();
     const eventsBefore = { ...watchEvents };
     await Promise.all(
@@ -538,7 +662,7 @@ async function main(): Promise<void> {
               },
             ],
           },
-          spec: machineSpec(m.mode),
+          spec: machineSpec(m.mode, m.osFamily, images.url),
         } as Beskar7Machine);
         m.createdAt = Date.now();
         m.uid = created.metadata?.uid;
@@ -593,6 +717,7 @@ async function main(): Promise<void> {
     }
     const tEnd = Date.now();
     const cpuEnd = cpuSnapshot(pids);
+    const bootCpu = treeCpuSeconds(bootPid) - bootCpuStart;
     const eventsDuring = {
       machines: watchEvents.machines - eventsBefore.machines,
       hosts: watchEvents.hosts - eventsBefore.hosts,
@@ -604,6 +729,7 @@ async function main(): Promise<void> {
         : `all ${opts.machines} provisioned after ${fmt((tEnd - tm) / 1000)} s; waiting for quiet`,
     );
     await waitQuiet(bmcs);
+    await Promise.race([os.settled(), sleep(30_000)]);
     const rssEnd = memory(operator.modulePid);
     const loadEnd = loadAverage();
     const metrics = await scrapeMetrics(operator.webhookPort);
@@ -644,10 +770,32 @@ async function main(): Promise<void> {
     const requestsByCapture = new Map<string, number[]>();
     const requestsByMode = new Map<string, number[]>();
     const kindsPerCapture: Record<string, Record<string, number>> = {};
+    const byDelivery = new Map<string, number[]>();
+    const createdToPowerOn = new Map<string, number[]>();
+    const osTime = new Map<string, number[]>();
+    const powerOnToProvisioned = new Map<string, number[]>();
+    const osRequests = new Map<string, number[]>();
+    const osPaths: Record<string, Record<string, number>> = {};
+    const osErrors: string[] = [];
+    const configNotBootstrapData: string[] = [];
     const push = (map: Map<string, number[]>, key: string, v: number) =>
       map.set(key, [...(map.get(key) ?? []), v]);
     for (const m of machineList) {
       const host = m.host ? hosts.get(m.host) : undefined;
+      const run: OsRun | undefined = host ? os.firstRun(host.uuid) : undefined;
+      if (host && run) {
+        const where = `${m.name} (${m.mode}, ${m.osFamily}) on ${host.name}`;
+        push(createdToPowerOn, m.mode, (run.bootAt - m.createdAt!) / 1000);
+        if (run.signalAt !== undefined) push(osTime, m.mode, (run.signalAt - run.bootAt) / 1000);
+        if (m.provisionedAt !== undefined) {
+          push(powerOnToProvisioned, m.mode, (m.provisionedAt - run.bootAt) / 1000);
+        }
+        push(osRequests, m.mode, run.requests);
+        const paths = (osPaths[m.mode] ??= {});
+        paths[run.path ?? "unknown"] = (paths[run.path ?? "unknown"] ?? 0) + 1;
+        if (run.error) osErrors.push(`${where}: ${run.error}`);
+        if (run.configMatches === false) configNotBootstrapData.push(where);
+      }
       const claim = host?.consumers.find(c => c.uid === m.uid);
       if (host && claim) {
         createdToClaim.push((claim.at - m.createdAt!) / 1000);
@@ -660,6 +808,8 @@ async function main(): Promise<void> {
       }
       if (m.provisionedAt !== undefined) {
         push(createdToProvisioned, m.mode, (m.provisionedAt - m.createdAt!) / 1000);
+        // A pre-baked ISO has no boot session, so no status.boot.
+        push(byDelivery, host?.delivery ?? "PreBakedISO", (m.provisionedAt - m.createdAt!) / 1000);
         if (host && m.requestsAtProvisioned !== undefined) {
           const n = m.requestsAtProvisioned - host.requestsBefore!;
           push(requestsByCapture, short(host.mockup), n);
@@ -703,6 +853,7 @@ async function main(): Promise<void> {
       hosts: opts.hosts,
       latencyMs: opts.latencyMs,
       modes: opts.modes,
+      osFamilies: opts.families,
       timedOut,
       watchEvents: eventsDuring,
       waitSeconds: (tEnd - tm) / 1000,
@@ -717,6 +868,14 @@ async function main(): Promise<void> {
       claimToFirstRequestSeconds: row("claim to first BMC request", claimToRequest),
       createdToClaimSeconds: row("created to claimed", createdToClaim),
       createdToProvisionedSeconds: rows(createdToProvisioned, MODES),
+      createdToProvisionedByDeliverySeconds: rows(byDelivery, DELIVERIES),
+      createdToPowerOnSeconds: rows(createdToPowerOn, MODES),
+      osSeconds: rows(osTime, MODES),
+      powerOnToProvisionedSeconds: rows(powerOnToProvisioned, MODES),
+      osRequestsPerProvisioning: rows(osRequests, MODES),
+      osPaths,
+      osErrors,
+      configNotBootstrapData,
       requestsPerProvisioning: rows(
         requestsByCapture,
         mockups.map(m => short(m)),
@@ -732,6 +891,7 @@ async function main(): Promise<void> {
       machineReconciles: reconciles,
       meanMachineReconcileMs: reconciles ? reconcileMs / reconciles : NaN,
       cpuMachines: cpuDelta(cpuStart, cpuEnd),
+      cpuBootService: bootCpu,
       hostErrors: records.filter(r => r.errorSeen).map(r => `${r.name}: ${r.errorSeen}`),
       notProvisioned: machineList
         .filter(m => m.provisionedAt === undefined)
@@ -773,6 +933,7 @@ function report(x: BenchResult): string {
     "```",
     "",
     `${x.date}; commit ${x.commit}; ${x.machine}; operator env: ${x.operatorEnv.join(" ") || "defaults"}; ` +
+      `OS families ${x.osFamilies.join(", ")}; ` +
       `load average at start ${x.load.start}, when the machines were created ${x.load.machinesCreated}, at the end ${x.load.end}`,
     "",
     "| metric | value |",
@@ -794,8 +955,8 @@ function report(x: BenchResult): string {
     `| module peak RSS (VmHWM) | ${fmt(x.moduleRssMiB.peak, 0)} MiB |`,
     `| machine reconciles / mean duration | ${x.machineReconciles} / ${fmt(x.meanMachineReconcileMs, 0)} ms |`,
     `| watch events seen in ${fmt(x.waitSeconds, 0)} s from creation: Beskar7Machine / PhysicalHost | ${x.watchEvents.machines} / ${x.watchEvents.hosts} |`,
-    `| CPU s from the machines' creation to all provisioned (wall ${fmt(c.wall)} s): module / apiserver / etcd / bench+BMCs | ${fmt(c.module)} / ${fmt(c.apiserver)} / ${fmt(c.etcd)} / ${fmt(c.bench)} |`,
-    `| machine CPU busy meanwhile | ${fmt((100 * c.machineBusy) / c.machineTotal, 0)}% of ${fmt(c.machineTotal)} core-s (others: ${fmt(c.machineBusy - c.module - c.apiserver - c.etcd - c.bench)} s) |`,
+    `| CPU s from the machines' creation to all provisioned (wall ${fmt(c.wall)} s): module / apiserver / etcd / boot service / bench+BMCs+OS | ${fmt(c.module)} / ${fmt(c.apiserver)} / ${fmt(c.etcd)} / ${fmt(x.cpuBootService)} / ${fmt(c.bench)} |`,
+    `| machine CPU busy meanwhile | ${fmt((100 * c.machineBusy) / c.machineTotal, 0)}% of ${fmt(c.machineTotal)} core-s (others: ${fmt(c.machineBusy - c.module - c.apiserver - c.etcd - x.cpuBootService - c.bench)} s) |`,
     "",
     ...(x.machines
       ? [
@@ -807,9 +968,36 @@ function report(x: BenchResult): string {
           "",
           table("created to provisioned, by mode", x.createdToProvisionedSeconds, " s"),
           "",
+          table(
+            "created to provisioned, by delivery",
+            x.createdToProvisionedByDeliverySeconds,
+            " s",
+          ),
+          "",
+          table("created to power-on (controller), by mode", x.createdToPowerOnSeconds, " s"),
+          "",
+          table("simulated OS, power-on to its signal, by mode", x.osSeconds, " s"),
+          "",
+          table("power-on to provisioned, by mode", x.powerOnToProvisionedSeconds, " s"),
+          "",
+          table("simulated OS's HTTP requests, by mode", x.osRequestsPerProvisioning, "", 0),
+          "",
+          `What the OS booted, by mode: ${Object.entries(x.osPaths)
+            .map(([mode, paths]) => `${mode} ${JSON.stringify(paths)}`)
+            .join("; ")}`,
+          "",
           table("BMC requests per provisioning, by capture", x.requestsPerProvisioning, "", 0),
           "",
           table("BMC requests per provisioning, by mode", x.requestsPerProvisioningByMode, "", 0),
+          "",
+        ]
+      : []),
+    ...(x.osErrors.length
+      ? ["Simulated OS errors (first 20):", ...x.osErrors.slice(0, 20).map(e => `- ${e}`), ""]
+      : []),
+    ...(x.configNotBootstrapData.length
+      ? [
+          `**Configuration read was not the bootstrap data**: ${x.configNotBootstrapData.join(", ")}`,
           "",
         ]
       : []),

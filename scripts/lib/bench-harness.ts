@@ -11,7 +11,7 @@ import { promisify } from "node:util";
 
 import { Watch, type KubeConfig } from "@kubernetes/client-node";
 
-import { TestBmc } from "../../lab/bmc/server";
+import { TestBmc, type TestBmcOptions } from "../../lab/bmc/server";
 import { capiCrdPaths } from "../../lab/controlplane/capi-crds";
 import type { ControlPlane } from "../../lab/controlplane/controlplane";
 
@@ -63,6 +63,20 @@ export function cpuSeconds(pid: number): number {
   } catch {
     return Number.NaN;
   }
+}
+
+/** CPU seconds of a process and all its descendants (a tsx wrapper and the node it runs). */
+export function treeCpuSeconds(pid: number): number {
+  let children: number[] = [];
+  try {
+    children = readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8")
+      .split(/\s+/)
+      .filter(Boolean)
+      .map(Number);
+  } catch {
+    // gone, or a kernel without the children file: the process alone
+  }
+  return children.reduce((sum, child) => sum + treeCpuSeconds(child), cpuSeconds(pid));
 }
 
 /** process.memoryUsage() in MiB, one line. */
@@ -243,18 +257,25 @@ export async function installCapiCrds(plane: ControlPlane): Promise<void> {
 
 // ------------------------------------------------------------------------------------- BMCs
 
-/** Starts `count` test BMCs, cycling through `mockups`, 50 at a time. Register `stopAll`
- *  before awaiting, so an interrupt while they start still stops the ones that did. */
+/** Starts `count` test BMCs, cycling through `mockups`, 50 at a time; `extra` adds options per
+ *  BMC (its index). Register `stopAll` before awaiting, so an interrupt while they start still
+ *  stops the ones that did. */
 export function startBmcs(
   count: number,
   mockups: string[],
   latencyMs: number,
+  extra: (index: number) => Partial<TestBmcOptions> = () => ({}),
 ): { bmcs: TestBmc[]; ready: Promise<TestBmc[]>; stopAll(): Promise<void> } {
   const bmcs: TestBmc[] = [];
   const ready = (async () => {
     for (let i = 0; i < count; i += 50) {
       const batch = Array.from({ length: Math.min(50, count - i) }, (_, j) =>
-        TestBmc.start({ mockup: mockups[(i + j) % mockups.length]!, latencyMs, tls: "shared" }),
+        TestBmc.start({
+          mockup: mockups[(i + j) % mockups.length]!,
+          latencyMs,
+          tls: "shared",
+          ...extra(i + j),
+        }),
       );
       bmcs.push(...(await Promise.all(batch)));
     }
@@ -281,6 +302,8 @@ export interface OperatorOptions {
   build: boolean;
   /** Keep the operator's whole output (the module's log) in this file. */
   logFile?: string;
+  /** Settings the run makes (e.g. the boot service's URL), over the environment's. */
+  env?: Record<string, string>;
 }
 
 /** Starts operator:local; onStop receives its stop function at once, so that an interrupt while
@@ -290,7 +313,7 @@ export async function startOperator(
   opts: OperatorOptions,
   onStop: (stop: () => Promise<void>) => void,
 ): Promise<Operator> {
-  const env: NodeJS.ProcessEnv = { ...process.env, KUBECONFIG: kubeconfig };
+  const env: NodeJS.ProcessEnv = { ...process.env, ...opts.env, KUBECONFIG: kubeconfig };
   if (!opts.build) env.BESKAR7_SKIP_BUILD = "1";
   const child = spawn(join(ROOT, "node_modules", ".bin", "tsx"), ["scripts/operator-local.ts"], {
     cwd: ROOT,
