@@ -15,7 +15,7 @@ import type { HostProvisioning, PhysicalHost } from "../../../capabilities/api";
 import type { StartedBootService } from "../../../boot-service/start";
 import type { TestBmc } from "../../../lab/bmc/server";
 import { buildIso, extractFromIso } from "../../unit/boot/patched-iso-fixtures";
-import { hostFor, inState, patchHost, waitForHost } from "../physical-host/support";
+import { claimHost, hostFor, inState, releaseHost, waitForHost } from "../physical-host/support";
 import { createNamespace, createSecret } from "../support/kube";
 import { CANARY_BOOTSTRAP_MARK } from "../support/canary";
 import { startOperator, type Operator } from "../support/operator";
@@ -122,25 +122,11 @@ describe("boot service end to end", () => {
         : (options.bootstrap ??
           Buffer.from(`#bootstrap ${name} ${randomUUID()}\n# ${CANARY_BOOTSTRAP_MARK}\n`));
     if (bootstrap) await createSecret(ns, `${name}-bootstrap`, { value: bootstrap.toString() });
-    await patchHost(ns, name, [
-      {
-        op: "add",
-        path: "/spec/consumerRef",
-        value: {
-          apiVersion: "infrastructure.cluster.x-k8s.io/v1beta1",
-          kind: "Beskar7Machine",
-          name: `m-${name}`,
-          uid: `uid-${name}`,
-        },
-      },
-      {
-        op: "add",
-        path: "/spec/provisioning",
-        value: bootstrap
-          ? { ...provisioning, bootstrapDataSecretRef: `${name}-bootstrap` }
-          : provisioning,
-      },
-    ]);
+    await claimHost(
+      ns,
+      name,
+      bootstrap ? { ...provisioning, bootstrapDataSecretRef: `${name}-bootstrap` } : provisioning,
+    );
     return { bmc, uuid, bootstrap };
   }
 
@@ -193,10 +179,7 @@ describe("boot service end to end", () => {
       expect(JSON.stringify(done.status)).not.toContain(image.split("/")[6]!);
 
       // Released: the session ends, and the URLs the OS and the BMC had are refused.
-      await patchHost(ns, name, [
-        { op: "remove", path: "/spec/provisioning" },
-        { op: "remove", path: "/spec/consumerRef" },
-      ]);
+      await releaseHost(ns, name);
       const free = await waitForHost(ns, name, inState("Available"), "Available after release");
       expect(free.status?.boot).toBeUndefined();
       await expect(request(configURL, boot.caCert)).resolves.toMatchObject({ status: 404 });
@@ -345,10 +328,7 @@ describe("boot service end to end", () => {
       expect(bmc.actionsOf("reset")).toEqual([]);
       expect(bmc.actionsOf("boot")).toEqual([]);
       // Released, it deprovisions cleanly and ends the session.
-      await patchHost(ns, name, [
-        { op: "remove", path: "/spec/provisioning" },
-        { op: "remove", path: "/spec/consumerRef" },
-      ]);
+      await releaseHost(ns, name);
       const free = await waitForHost(ns, name, inState("Available"), "Available after release");
       expect(free.status?.boot).toBeUndefined();
     },

@@ -12,10 +12,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
-import type { PhysicalHost } from "../../../capabilities/api";
+import type { HostProvisioning, PhysicalHost } from "../../../capabilities/api";
 import { type ControlPlane, startControlPlane } from "../../../lab/controlplane/controlplane";
 import { installCapiCrds } from "../../../scripts/lib/bench-harness";
-import { patchHost } from "../physical-host/support";
+import { claimHost } from "../physical-host/support";
 import { createNamespace, eventually } from "../support/kube";
 import { startOperator, type Operator } from "../support/operator";
 import {
@@ -34,7 +34,10 @@ import {
 
 const PER_GROUP = 6;
 const DOWN_MS = 3000;
-const ISO = "http://images.hardening.invalid/restart.iso";
+const PROVISIONING: HostProvisioning = {
+  mode: "VirtualMedia",
+  bootISO: "http://images.hardening.invalid/restart.iso",
+};
 
 /** kube-apiserver restarted with its own command line; returns the new process. */
 async function restartApiServer(plane: ControlPlane, current: number): Promise<ChildProcess> {
@@ -76,22 +79,6 @@ async function kubectlOn(plane: ControlPlane, args: string[]): Promise<string> {
   child.stdout.on("data", d => (out += d));
   await new Promise(r => child.on("close", r));
   return out.trim();
-}
-
-async function claim(ns: string, name: string): Promise<void> {
-  await patchHost(ns, name, [
-    {
-      op: "add",
-      path: "/spec/consumerRef",
-      value: {
-        apiVersion: "infrastructure.cluster.x-k8s.io/v1beta1",
-        kind: "Beskar7Machine",
-        name: `m-${name}`,
-        uid: `uid-${name}`,
-      },
-    },
-    { op: "add", path: "/spec/provisioning", value: { mode: "VirtualMedia", bootISO: ISO } },
-  ]);
 }
 
 /** What a run leaves on a host, without times, UIDs and names. */
@@ -162,7 +149,7 @@ describe("the API server restarted mid-enrollment and mid-provisioning", () => {
     await withOperatorLog(operator, () =>
       waitHosts(refNs, PER_GROUP, h => h.status?.state === "Available", "reference Available"),
     );
-    await eachLimited(reference.hosts, 6, h => claim(refNs, h.name));
+    await eachLimited(reference.hosts, 6, h => claimHost(refNs, h.name, PROVISIONING));
     const refHosts = await withOperatorLog(operator, () =>
       waitHosts(refNs, PER_GROUP, h => h.status?.state === "Provisioned", "reference Provisioned"),
     );
@@ -177,7 +164,7 @@ describe("the API server restarted mid-enrollment and mid-provisioning", () => {
     await withOperatorLog(operator, () =>
       waitHosts(ns, PER_GROUP, h => h.status?.state === "Available", "Available after a restart"),
     );
-    await eachLimited(faulted.hosts, 6, h => claim(ns, h.name));
+    await eachLimited(faulted.hosts, 6, h => claimHost(ns, h.name, PROVISIONING));
     const midway = await eventually(
       async () => {
         const hosts = await listHosts(ns);

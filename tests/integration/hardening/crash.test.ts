@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { TEST_EXIT_CODE } from "../../../capabilities/physical-host/test-exit";
 import { TestBmc } from "../../../lab/bmc/server";
 import { createRedfishClient } from "../../../redfish/index";
-import { patchHost } from "../physical-host/support";
+import { claimHost } from "../physical-host/support";
 import { fastClient } from "../redfish/harness";
 import { createNamespace } from "../support/kube";
 import { startOperator, type Operator } from "../support/operator";
@@ -124,23 +124,12 @@ describe("the operator killed after each BMC action of provisioning", () => {
     const before = fleet.hosts.map(h => h.bmc.actions.length);
     // Claimed while no operator runs, so the first run starts at the first step.
     for (const host of fleet.hosts) {
-      await patchHost(ns, host.name, [
-        {
-          op: "add",
-          path: "/spec/consumerRef",
-          value: {
-            apiVersion: "infrastructure.cluster.x-k8s.io/v1beta1",
-            kind: "Beskar7Machine",
-            name: `m-${host.name}`,
-            uid: `uid-${host.name}`,
-          },
-        },
-        {
-          op: "add",
-          path: "/spec/provisioning",
-          value: { mode: "VirtualMedia", bootISO: ISO, configMediaURL: CONFIG, bootMode: "UEFI" },
-        },
-      ]);
+      await claimHost(ns, host.name, {
+        mode: "VirtualMedia",
+        bootISO: ISO,
+        configMediaURL: CONFIG,
+        bootMode: "UEFI",
+      });
     }
     let injectedExits = 0;
     for (const step of STEPS) {

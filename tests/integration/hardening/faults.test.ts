@@ -6,8 +6,9 @@
 // see more sessions than its limit (or refuse a login for it).
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
+import type { HostProvisioning } from "../../../capabilities/api";
 import type { TestBmc } from "../../../lab/bmc/server";
-import { patchHost } from "../physical-host/support";
+import { claimHost } from "../physical-host/support";
 import { createNamespace } from "../support/kube";
 import { startOperator, type Operator } from "../support/operator";
 import {
@@ -27,7 +28,10 @@ import {
 const HOSTS = 16;
 const PER_BMC = 4;
 const MAX_SESSIONS = 2;
-const ISO = "http://images.hardening.invalid/faults.iso";
+const PROVISIONING: HostProvisioning = {
+  mode: "VirtualMedia",
+  bootISO: "http://images.hardening.invalid/faults.iso",
+};
 
 interface Chaos {
   counts: Record<string, number>;
@@ -105,22 +109,6 @@ function startChaos(bmcs: TestBmc[]): Chaos {
   };
 }
 
-async function claim(ns: string, name: string): Promise<void> {
-  await patchHost(ns, name, [
-    {
-      op: "add",
-      path: "/spec/consumerRef",
-      value: {
-        apiVersion: "infrastructure.cluster.x-k8s.io/v1beta1",
-        kind: "Beskar7Machine",
-        name: `m-${name}`,
-        uid: `uid-${name}`,
-      },
-    },
-    { op: "add", path: "/spec/provisioning", value: { mode: "VirtualMedia", bootISO: ISO } },
-  ]);
-}
-
 describe("BMC faults on many hosts at once", () => {
   let ns: string;
   let fleet: Fleet;
@@ -147,7 +135,7 @@ describe("BMC faults on many hosts at once", () => {
   it("loses no claim, flips no Provisioned host, boots each host once and stays within the session limit", async () => {
     const settled = fleet.hosts.slice(0, HOSTS / 2);
     const fresh = fleet.hosts.slice(HOSTS / 2);
-    await eachLimited(settled, 8, h => claim(ns, h.name));
+    await eachLimited(settled, 8, h => claimHost(ns, h.name, PROVISIONING));
     await withOperatorLog(operator, () =>
       waitHosts(
         ns,
@@ -164,7 +152,7 @@ describe("BMC faults on many hosts at once", () => {
     const started = Date.now();
     let provisionedUnderFaults = 0;
     try {
-      await eachLimited(fresh, 8, h => claim(ns, h.name));
+      await eachLimited(fresh, 8, h => claimHost(ns, h.name, PROVISIONING));
       const hosts = await withOperatorLog(operator, () =>
         waitHosts(ns, HOSTS, h => h.status?.state === "Provisioned", "all Provisioned", 180_000),
       );

@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 import { Labels, PhysicalHost } from "../../../capabilities/api";
 import { MockupStore, normalisePath } from "../../../lab/bmc/mockup-store";
-import { patchHost } from "../physical-host/support";
+import { claimHost, releaseHost } from "../physical-host/support";
 import { createNamespace, eventually } from "../support/kube";
 import { FAST_ENV, startOperator, type Operator } from "../support/operator";
 import {
@@ -186,23 +186,12 @@ describe("hostile Redfish services", () => {
   async function provisionHealthy(round: number): Promise<number> {
     const name = fleet.hosts[0]!.name;
     const started = Date.now();
-    await patchHost(ns, name, [
-      {
-        op: "add",
-        path: "/spec/consumerRef",
-        value: {
-          apiVersion: "infrastructure.cluster.x-k8s.io/v1beta1",
-          kind: "Beskar7Machine",
-          name: `m-${round}`,
-          uid: `uid-${round}`,
-        },
-      },
-      {
-        op: "add",
-        path: "/spec/provisioning",
-        value: { mode: "VirtualMedia", bootISO: "http://images.hardening.invalid/h.iso" },
-      },
-    ]);
+    await claimHost(
+      ns,
+      name,
+      { mode: "VirtualMedia", bootISO: "http://images.hardening.invalid/h.iso" },
+      `m-${round}`,
+    );
     await waitHosts(
       ns,
       1 + hostiles.size,
@@ -210,10 +199,7 @@ describe("hostile Redfish services", () => {
       "healthy host Provisioned",
     );
     const ms = Date.now() - started;
-    await patchHost(ns, name, [
-      { op: "remove", path: "/spec/provisioning" },
-      { op: "remove", path: "/spec/consumerRef" },
-    ]);
+    await releaseHost(ns, name);
     await waitHosts(
       ns,
       1 + hostiles.size,

@@ -181,13 +181,13 @@ export const CLUSTER = "hardening";
 export const BOOTSTRAP_SECRET = "hardening-bootstrap";
 
 /** What Cluster API's managers would have made before machines: a provisioned Cluster and the
- *  bootstrap data Secret (holding the canary payload). */
-export async function clusterFor(ns: string): Promise<void> {
+ *  bootstrap data Secret (holding the canary payload unless `bootstrap` is given). */
+export async function clusterFor(ns: string, bootstrap = CANARY_BOOTSTRAP): Promise<void> {
   await K8s(kind.Secret).Apply(
     {
       metadata: { name: BOOTSTRAP_SECRET, namespace: ns },
       type: "cluster.x-k8s.io/secret",
-      stringData: { format: "cloud-config", value: CANARY_BOOTSTRAP },
+      stringData: { format: "cloud-config", value: bootstrap },
     },
     { force: true },
   );
@@ -208,11 +208,16 @@ export const MACHINE_SPEC = {
   provisioningMode: "PreBakedISO",
   osFamily: "kairos",
   imageURL: "http://images.hardening.invalid/prebaked.iso",
-};
+} as const;
 
 /** A Cluster API Machine and the Beskar7Machine it owns, as Cluster API's machine controller
- *  creates them (no Cluster API manager runs: nothing here depends on one). */
-export async function createMachine(ns: string, name: string): Promise<void> {
+ *  creates them (no Cluster API manager runs: nothing here depends on one); `spec` is the
+ *  Beskar7Machine's, MACHINE_SPEC unless given. */
+export async function createMachine(
+  ns: string,
+  name: string,
+  spec: Beskar7Machine["spec"] = MACHINE_SPEC,
+): Promise<void> {
   const owner = await K8s(CapiMachine).Apply({
     apiVersion: `${CAPI_GROUP}/${CAPI_VERSION}`,
     kind: "Machine",
@@ -241,7 +246,7 @@ export async function createMachine(ns: string, name: string): Promise<void> {
         },
       ],
     },
-    spec: MACHINE_SPEC,
+    spec,
   } as Beskar7Machine);
 }
 

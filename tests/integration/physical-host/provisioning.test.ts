@@ -3,34 +3,12 @@
 // provisioning sequence that must resume without repeating a done step or skipping a pending one.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
-import type { HostProvisioning } from "../../../capabilities/api";
 import { startSushy, type SushyEmulator } from "../../../lab/bmc/sushy";
 import type { TestBmc, TestBmcOptions } from "../../../lab/bmc/server";
 import { createNamespace, createSecret, eventReasons, eventually } from "../support/kube";
 import { startTestBmc } from "../support/test-bmc";
 import { startOperator, type Operator } from "../support/operator";
-import { hostFor, inState, patchHost, waitForHost } from "./support";
-
-const consumer = (name: string) => ({
-  apiVersion: "infrastructure.cluster.x-k8s.io/v1beta1",
-  kind: "Beskar7Machine",
-  name,
-  uid: `uid-${name}`,
-});
-
-async function claim(ns: string, name: string, provisioning: HostProvisioning): Promise<void> {
-  await patchHost(ns, name, [
-    { op: "add", path: "/spec/consumerRef", value: consumer(`m-${name}`) },
-    { op: "add", path: "/spec/provisioning", value: provisioning },
-  ]);
-}
-
-async function release(ns: string, name: string): Promise<void> {
-  await patchHost(ns, name, [
-    { op: "remove", path: "/spec/provisioning" },
-    { op: "remove", path: "/spec/consumerRef" },
-  ]);
-}
+import { claimHost, hostFor, inState, releaseHost, waitForHost } from "./support";
 
 describe("PhysicalHost provisioning", () => {
   let operator: Operator;
@@ -63,7 +41,7 @@ describe("PhysicalHost provisioning", () => {
     await waitForHost(ns, "vmedia", inState("Available"), "Available");
     const iso = "http://127.0.0.1:8080/kairos.iso";
     const config = "http://127.0.0.1:8080/config.img";
-    await claim(ns, "vmedia", {
+    await claimHost(ns, "vmedia", {
       mode: "VirtualMedia",
       bootISO: iso,
       configMediaURL: config,
@@ -95,7 +73,7 @@ describe("PhysicalHost provisioning", () => {
     ).toEqual([config, iso].sort());
     expect(b.actionsOf("reset").map(a => a.resetType)).toEqual(["ForceOff", "On"]);
 
-    await release(ns, "vmedia");
+    await releaseHost(ns, "vmedia");
     const free = await waitForHost(ns, "vmedia", inState("Available"), "Available after release");
     expect(free.status?.provisioning).toBeUndefined();
     expect(b.insertedMedia()).toEqual([]);
@@ -118,7 +96,7 @@ describe("PhysicalHost provisioning", () => {
     });
     await hostFor(b, ns, "httpboot");
     await waitForHost(ns, "httpboot", inState("Available"), "Available");
-    await claim(ns, "httpboot", {
+    await claimHost(ns, "httpboot", {
       mode: "Network",
       networkBootTarget: "UefiHttp",
       httpBootURI: "http://127.0.0.1:8080/ipxe.efi",
@@ -147,7 +125,7 @@ describe("PhysicalHost provisioning", () => {
     await hostFor(b, ns, "crash");
     await waitForHost(ns, "crash", inState("Available"), "Available", 90_000);
     const iso = "http://127.0.0.1:8080/talos.iso";
-    await claim(ns, "crash", { mode: "VirtualMedia", bootISO: iso });
+    await claimHost(ns, "crash", { mode: "VirtualMedia", bootISO: iso });
     const midway = await waitForHost(
       ns,
       "crash",

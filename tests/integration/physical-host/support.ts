@@ -3,7 +3,14 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { K8s } from "kubernetes-fluent-client";
 
-import { PhysicalHost, type PhysicalHostSpec } from "../../../capabilities/api";
+import {
+  API_GROUP,
+  API_VERSION,
+  type HostProvisioning,
+  Kinds,
+  PhysicalHost,
+  type PhysicalHostSpec,
+} from "../../../capabilities/api";
 import { mockupsDir } from "../../../lab/bmc/mockup-store";
 import type { TestBmc } from "../../../lab/bmc/server";
 import { createSecret, eventually } from "../support/kube";
@@ -83,6 +90,38 @@ export function capturedSystem(mockup: string): Record<string, unknown> {
 
 export async function patchHost(namespace: string, name: string, patch: object[]): Promise<void> {
   await K8s(PhysicalHost, { namespace, name }).Patch(patch as never);
+}
+
+/** The consumerRef a Beskar7Machine named `machine` writes when it claims a host. */
+export const consumerRef = (machine: string) => ({
+  apiVersion: `${API_GROUP}/${API_VERSION}`,
+  kind: Kinds.Beskar7Machine,
+  name: machine,
+  uid: `uid-${machine}`,
+});
+
+/**
+ * Claims a host as the machine controller does, consumerRef and provisioning in one patch, for
+ * the Beskar7Machine `machine` (default m-<host>); no such object needs to exist.
+ */
+export async function claimHost(
+  namespace: string,
+  name: string,
+  provisioning: HostProvisioning,
+  machine = `m-${name}`,
+): Promise<void> {
+  await patchHost(namespace, name, [
+    { op: "add", path: "/spec/consumerRef", value: consumerRef(machine) },
+    { op: "add", path: "/spec/provisioning", value: provisioning },
+  ]);
+}
+
+/** Releases a claimed host as the machine controller does: both fields removed in one patch. */
+export async function releaseHost(namespace: string, name: string): Promise<void> {
+  await patchHost(namespace, name, [
+    { op: "remove", path: "/spec/provisioning" },
+    { op: "remove", path: "/spec/consumerRef" },
+  ]);
 }
 
 /** JSON-pointer escaping for annotation keys with slashes. */

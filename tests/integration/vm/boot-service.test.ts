@@ -1,33 +1,32 @@
 // Real boots through the boot service: VMs behind test BMCs (lab/vm) boot the patched ISO the
 // boot service makes from the installer ISO, read the configuration URL the service rendered into
-// it, and fetch the bootstrap data from the service, as a Talos machine would. The assertions are
-// on what each VM printed on its serial console (its /proc/cmdline, the configuration it fetched
-// and its sha256) and on the host's status, which the service's record of that fetch moves to
-// Provisioned. One VM is claimed through its PhysicalHost as the machine controller would, one
-// through a Cluster API Machine owning a Beskar7Machine; both boot at once (it.concurrent). The
-// service runs on plain HTTP (busybox wget does no TLS) with a guest-facing base URL for the VMs
-// and the operator's host-facing one for the BMCs (startVmBootService explains why).
+// it, and fetch the bootstrap data from the service, as a Talos machine would; or boot the ISO
+// unchanged and find the service's configuration volume on the BMC's second slot by its label, as
+// Kairos and Leap Micro do. The assertions are on what each VM printed on its serial console (its
+// /proc/cmdline, the volumes and files it found, the configuration it fetched, with sha256s) and
+// on the host's status, which the service's record of a fetch moves to Provisioned. Three VMs are
+// claimed through their PhysicalHosts as the machine controller would, one through a Cluster API
+// Machine owning a Beskar7Machine; all boot at once (it.concurrent). The service runs on plain
+// HTTP (busybox wget does no TLS) with a guest-facing base URL for the VMs and the operator's
+// host-facing one for the BMCs (startVmBootService explains why).
 import { createHash, randomBytes } from "node:crypto";
-import { K8s } from "kubernetes-fluent-client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
-import { BootPaths, bootToken, bootURL, newSessionId } from "../../../boot";
+import { BootPaths, bootToken, bootURL, newSessionId, type TokenPurpose } from "../../../boot";
 import { fileSource, patchIso } from "../../../boot/patched-iso";
-import {
-  API_GROUP,
-  API_VERSION,
-  Beskar7Machine,
-  CAPI_GROUP,
-  CAPI_VERSION,
-  CapiCluster,
-  CapiMachine,
-  Kinds,
-  Labels,
-  type PhysicalHost,
-} from "../../../capabilities/api";
+import type { PhysicalHost } from "../../../capabilities/api";
 import { startVmBmc, type VmBmc } from "../../../lab/vm/bmc";
 import { ensureInstaller, type Installer } from "../../../lab/vm/installer/build";
-import { getHost, hostFor, inState, patchHost, waitForHost } from "../physical-host/support";
+import { clusterFor, createMachine, deleteMachine } from "../hardening/support";
+import {
+  claimHost,
+  getHost,
+  hostFor,
+  inState,
+  releaseHost,
+  waitForHost,
+} from "../physical-host/support";
+import { CANARY_BOOTSTRAP_MARK } from "../support/canary";
 import { createNamespace, createSecret, eventually } from "../support/kube";
 import { startOperator, type Operator } from "../support/operator";
 import {
@@ -104,18 +103,23 @@ describe("VMs booting through the boot service (patched ISO, plain HTTP)", () =>
     return vm;
   }
 
-  /** The bootstrap token the service accepts for this host's current session. */
-  async function configURLOf(host: PhysicalHost): Promise<string> {
-    const token = bootToken(await boot.tokenKey(), "bootstrap", {
+  /** The URL the service accepts for `path` with this host's token for `purpose`, by hostURL. */
+  async function serviceURL(
+    host: PhysicalHost,
+    purpose: TokenPurpose,
+    path: (uuid: string, token: string) => string,
+  ): Promise<string> {
+    const systemUUID = host.status!.hardwareDetails!.systemUUID!;
+    const token = bootToken(await boot.tokenKey(), purpose, {
       hostUID: host.metadata!.uid!,
-      systemUUID: host.status!.hardwareDetails!.systemUUID!,
+      systemUUID,
       session: host.status!.boot!.session!,
     });
-    return bootURL(
-      boot.hostURL,
-      BootPaths.config(host.status!.hardwareDetails!.systemUUID!, token),
-    );
+    return bootURL(boot.hostURL, path(systemUUID, token));
   }
+
+  /** The bootstrap data's URL for this host's current session. */
+  const configURLOf = (host: PhysicalHost) => serviceURL(host, "bootstrap", BootPaths.config);
 
   /** Waits for the VM's power-off and records how long the boot took. */
   async function booted(name: string, vm: VmBmc): Promise<void> {
@@ -132,29 +136,13 @@ describe("VMs booting through the boot service (patched ISO, plain HTTP)", () =>
       const vm = await vmHost(ns, name);
       const bootstrap = `version: v1alpha1\nmachine:\n  type: worker\n  token: ${randomBytes(12).toString("hex")}\n`;
       await createSecret(ns, `${name}-bootstrap`, { value: bootstrap });
-      await patchHost(ns, name, [
-        {
-          op: "add",
-          path: "/spec/consumerRef",
-          value: {
-            apiVersion: `${API_GROUP}/${API_VERSION}`,
-            kind: "Beskar7Machine",
-            name: `m-${name}`,
-            uid: `uid-${name}`,
-          },
-        },
-        {
-          op: "add",
-          path: "/spec/provisioning",
-          value: {
-            mode: "VirtualMedia",
-            bootMode: "UEFI",
-            bootISO: `${origin.url}/held/installer.iso`,
-            osFamily: "talos",
-            bootstrapDataSecretRef: `${name}-bootstrap`,
-          },
-        },
-      ]);
+      await claimHost(ns, name, {
+        mode: "VirtualMedia",
+        bootMode: "UEFI",
+        bootISO: `${origin.url}/held/installer.iso`,
+        osFamily: "talos",
+        bootstrapDataSecretRef: `${name}-bootstrap`,
+      });
       const console = vm.machine.console;
       await console.waitFor(/^BESKAR7-HOLD: 600$/, VM_BOOT_TIMEOUT_MS);
       timings.push(`${name} (to the fetch) ${bootSeconds(vm.machine).toFixed(1)} s`);
@@ -189,10 +177,7 @@ describe("VMs booting through the boot service (patched ISO, plain HTTP)", () =>
       expect((await get(configURL)).body.toString()).toBe(bootstrap);
 
       // Released: the operator powers the running VM off and ejects the medium; the token is dead.
-      await patchHost(ns, name, [
-        { op: "remove", path: "/spec/provisioning" },
-        { op: "remove", path: "/spec/consumerRef" },
-      ]);
+      await releaseHost(ns, name);
       await waitForHost(ns, name, inState("Available"), "Available after release");
       await vm.machine.whenStopped();
       expect(vm.machine.lastRun?.ending, "the OS was still up: the release powered it off").toBe(
@@ -207,61 +192,108 @@ describe("VMs booting through the boot service (patched ISO, plain HTTP)", () =>
     VM_BOOT_TIMEOUT_MS + 180_000,
   );
 
+  it.concurrent.each([
+    // What each OS expects in that file: a cloud-config, a combustion script.
+    {
+      family: "kairos",
+      label: "cidata",
+      file: "user-data",
+      others: ["meta-data"],
+      first: "#cloud-config",
+    },
+    {
+      family: "LeapMicro",
+      label: "ignition",
+      file: "combustion/script",
+      others: [],
+      first: "#!/bin/bash",
+    },
+  ] as const)(
+    "RemoteConfig $family on a two-slot BMC: the ISO boots unchanged, the service's config volume is on the second slot, the VM finds it by its label $label and reads $file, the bootstrap data byte for byte; released, the medium is ejected and the volume's URL dead",
+    async ({ family, label, file, others, first }) => {
+      const ns = await createNamespace("vm-volume");
+      const name = family.toLowerCase();
+      const vm = await vmHost(ns, name);
+      const available = await getHost(ns, name);
+      // A volume needs a slot beside the boot ISO's (capabilities/physical-host/delivery.ts).
+      expect(available.status?.hardwareDetails?.bootCapabilities?.virtualMediaSlots).toBe(2);
+      const bootstrap = `${first}\n# ${family} ${randomBytes(12).toString("hex")}\n# ${CANARY_BOOTSTRAP_MARK}\n`;
+      await createSecret(ns, `${name}-bootstrap`, { value: bootstrap });
+      // Its own path on the origin, so the requests below are this VM's BMC's alone.
+      const isoURL = origin.serve(`/${name}/installer.iso`, installerIso);
+      await claimHost(ns, name, {
+        mode: "VirtualMedia",
+        bootMode: "UEFI",
+        bootISO: isoURL,
+        osFamily: family,
+        bootstrapDataSecretRef: `${name}-bootstrap`,
+      });
+      await booted(name, vm);
+
+      // What the VM saw: the installer's own command line (no configuration URL was patched in),
+      // the volume by its label on the USB slot, and the file the OS reads holding the bootstrap
+      // data; it fetched nothing.
+      saw(vm, "CMDLINE").toEqual([installer.commandLine]);
+      saw(vm, "MEDIA").toEqual(
+        expect.arrayContaining([
+          expect.stringMatching(/^sr\d BESKAR7_INSTALLER iso9660$/),
+          expect.stringMatching(new RegExp(`^sd[a-z] ${label} iso9660$`)),
+        ]),
+      );
+      saw(vm, "VOLUME").toContain(`${label} ${file} ${sha256(bootstrap)}`);
+      const filesSeen = vm.machine.console.reports("VOLUME").map(v => v.split(" ").slice(0, 2));
+      expect(filesSeen.map(([l, f]) => `${l} ${f}`).sort()).toEqual(
+        [file, ...others].map(f => `${label} ${f}`).sort(),
+      );
+      saw(vm, "CONFIG").toEqual([]);
+
+      const host = await waitForHost(ns, name, inState("Provisioned"), "Provisioned");
+      expect(host.status?.boot?.delivery).toBe("ConfigVolume");
+      // The BMC read the boot ISO from the origin itself, by Range requests, and the volume from
+      // the service under this session's media token.
+      const volumeURL = await serviceURL(host, "media", BootPaths.configIso);
+      expect(
+        vm.bmc
+          .insertedMedia()
+          .map(m => m.image)
+          .sort(),
+      ).toEqual([isoURL, volumeURL].sort());
+      const isoReads = origin.requestsFor(`/${name}/installer.iso`, "GET");
+      expect(isoReads.length).toBeGreaterThan(0);
+      expect(isoReads.every(r => r.status === 206)).toBe(true);
+      const token = volumeURL.split("/").at(-2)!;
+      expect(vm.machine.console.lines.filter(line => line.includes(token))).toEqual([]);
+      // Another token for this UUID gets nothing.
+      const other = randomBytes(32).toString("base64url");
+      expect((await get(bootURL(boot.hostURL, BootPaths.configIso(vm.uuid, other)))).status).toBe(
+        404,
+      );
+
+      // Released: the media are ejected and the volume's URL is refused.
+      await releaseHost(ns, name);
+      await waitForHost(ns, name, inState("Available"), "Available after release");
+      expect(vm.bmc.insertedMedia()).toEqual([]);
+      expect(vm.bmc.powerState()).toBe("Off");
+      expect((await get(volumeURL)).status).toBe(404);
+    },
+    VM_BOOT_TIMEOUT_MS + 180_000,
+  );
+
   it.concurrent(
     "Cluster API: a Beskar7Machine owned by a Machine claims the VM's host; the VM fetches the Machine's bootstrap data byte for byte; the Machine deleted, the host is released, off, its medium ejected",
     async () => {
       const ns = await createNamespace("vm-capi");
-      const cluster = "vm";
       const name = "worker-0";
       const vm = await vmHost(ns, "capi-host");
       // What Cluster API leaves before infrastructure: the bootstrap Secret, a provisioned Cluster.
       const bootstrap = `#cloud-config\n# ${randomBytes(16).toString("hex")}\nversion: v1alpha1\n`;
-      await createSecret(ns, `${name}-bootstrap`, { value: bootstrap, format: "cloud-config" });
-      await K8s(CapiCluster).Apply({
-        apiVersion: `${CAPI_GROUP}/${CAPI_VERSION}`,
-        kind: "Cluster",
-        metadata: { name: cluster, namespace: ns },
-        spec: { controlPlaneEndpoint: { host: "192.0.2.1", port: 6443 } },
+      await clusterFor(ns, bootstrap);
+      await createMachine(ns, name, {
+        provisioningMode: "RemoteConfig",
+        osFamily: "talos",
+        imageURL: `${origin.url}/installer.iso`,
+        bootMode: "UEFI",
       });
-      await K8s(CapiCluster).PatchStatus({
-        metadata: { name: cluster, namespace: ns },
-        status: { initialization: { infrastructureProvisioned: true } },
-      });
-      const owner = await K8s(CapiMachine).Apply({
-        apiVersion: `${CAPI_GROUP}/${CAPI_VERSION}`,
-        kind: "Machine",
-        metadata: { name, namespace: ns, labels: { [Labels.clusterName]: cluster } },
-        spec: {
-          clusterName: cluster,
-          bootstrap: { dataSecretName: `${name}-bootstrap` },
-          infrastructureRef: { apiGroup: API_GROUP, kind: Kinds.Beskar7Machine, name },
-        },
-      });
-      await K8s(Beskar7Machine).Create({
-        apiVersion: `${API_GROUP}/${API_VERSION}`,
-        kind: Kinds.Beskar7Machine,
-        metadata: {
-          name,
-          namespace: ns,
-          labels: { [Labels.clusterName]: cluster },
-          ownerReferences: [
-            {
-              apiVersion: `${CAPI_GROUP}/${CAPI_VERSION}`,
-              kind: "Machine",
-              name,
-              uid: owner.metadata!.uid!,
-              controller: true,
-              blockOwnerDeletion: true,
-            },
-          ],
-        },
-        spec: {
-          provisioningMode: "RemoteConfig",
-          osFamily: "talos",
-          imageURL: `${origin.url}/installer.iso`,
-          bootMode: "UEFI",
-        },
-      } as Beskar7Machine);
 
       await booted("capi", vm);
       saw(vm, "CONFIG").toEqual([
@@ -279,10 +311,8 @@ describe("VMs booting through the boot service (patched ISO, plain HTTP)", () =>
       });
       expect((await get(bootURL(boot.hostURL, BootPaths.config(vm.uuid, stale)))).status).toBe(404);
 
-      // Deleted as Cluster API does (no garbage collector runs here): the Beskar7Machine, then
-      // its Machine. The host is released: off, its medium ejected.
-      await K8s(Beskar7Machine).InNamespace(ns).Delete(name);
-      await K8s(CapiMachine).InNamespace(ns).Delete(name);
+      // Deleted as Cluster API does: the host is released, off, its medium ejected.
+      await deleteMachine(ns, name);
       await waitForHost(ns, "capi-host", inState("Available"), "Available after the delete");
       await eventually(
         async () => vm.bmc.insertedMedia().length === 0,
