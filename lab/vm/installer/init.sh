@@ -47,19 +47,33 @@ http() { timeout 30 wget -q "$@"; }
 # ends the subshell, not init, so the machine still powers off instead of panicking.
 (
 while read -r module; do
-  insmod "/lib/modules/$module" 2>/dev/null
+  # usb-storage waits delay_use (1 s) before it scans a stick; nothing here needs that.
+  case "$module" in usb-storage.ko) params=delay_use=0 ;; *) params="" ;; esac
+  insmod "/lib/modules/$module" $params 2>/dev/null
 done </lib/modules/load.list
+
+# A USB stick enumerates behind its xHCI controller (PCI class 0c0330) well after the PCI devices
+# appear, longer than a quiet second when several TCG machines share the cores; the VM BMC adds
+# that controller only for a stick, so with one present the wait lasts until a USB disk is there.
+usb_disk_pending() {
+  grep -qs '^0x0c0330$' /sys/bus/pci/devices/*/class || return 1
+  for block in /sys/block/sd*; do
+    case "$(readlink -f "$block")" in */usb*) return 1 ;; esac
+  done
+  return 0
+}
 
 # Disks and NICs appear as their drivers probe; wait until the block devices stop changing.
 last=""
 stable=0
-for _ in $(seq 1 40); do
+for _ in $(seq 1 80); do
   now="$(ls /sys/block) $(ls /sys/class/net)"
   if [ "$now" = "$last" ]; then stable=$((stable + 1)); else stable=0; fi
-  [ "$stable" -ge 4 ] && break
+  [ "$stable" -ge 4 ] && ! usb_disk_pending && break
   last="$now"
   sleep 0.25
 done
+usb_disk_pending && say "MEDIA-ERROR: a USB controller but no USB disk after 20 s"
 
 uuid=$(cat /sys/class/dmi/id/product_uuid 2>/dev/null)
 say "UUID: ${uuid:-unknown}"

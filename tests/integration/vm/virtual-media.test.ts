@@ -14,7 +14,6 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
-import type { HostProvisioning } from "../../../capabilities/api";
 import { configVolume } from "../../../boot/config-volume";
 import { fileSource, patchIso } from "../../../boot/patched-iso";
 import { renderBoot } from "../../../boot/render";
@@ -25,7 +24,7 @@ import { createRedfishClient } from "../../../redfish/index";
 import { ensureInstaller, type Installer } from "../../../lab/vm/installer/build";
 import { createNamespace } from "../support/kube";
 import { startOperator, type Operator } from "../support/operator";
-import { hostFor, inState, patchHost, waitForHost } from "../physical-host/support";
+import { claimHost, hostFor, inState, waitForHost } from "../physical-host/support";
 import { bootSeconds, TestFileServer, VM_BOOT_TIMEOUT_MS, waitForPowerOff } from "./support";
 
 const sha256 = (data: Buffer | string) => createHash("sha256").update(data).digest("hex");
@@ -83,22 +82,6 @@ describe("VMs booting over virtual media (QEMU TCG + OVMF behind a test BMC)", (
     return vm;
   }
 
-  async function claim(name: string, provisioning: HostProvisioning): Promise<void> {
-    await patchHost(ns, name, [
-      {
-        op: "add",
-        path: "/spec/consumerRef",
-        value: {
-          apiVersion: "infrastructure.cluster.x-k8s.io/v1beta1",
-          kind: "Beskar7Machine",
-          name: `m-${name}`,
-          uid: `uid-${name}`,
-        },
-      },
-      { op: "add", path: "/spec/provisioning", value: provisioning },
-    ]);
-  }
-
   /** Waits for the VM's power-off and records how long the boot took. */
   async function booted(name: string, vm: VmBmc): Promise<void> {
     await waitForPowerOff(vm.machine);
@@ -111,7 +94,7 @@ describe("VMs booting over virtual media (QEMU TCG + OVMF behind a test BMC)", (
     async () => {
       const vm = await vmHost("prebaked");
       const iso = files.serve("/prebaked/installer.iso", installerIso);
-      await claim("prebaked", { mode: "VirtualMedia", bootISO: iso, bootMode: "UEFI" });
+      await claimHost(ns, "prebaked", { mode: "VirtualMedia", bootISO: iso, bootMode: "UEFI" });
       await booted("prebaked", vm);
 
       // The ISO's own grub.cfg, read back with xorriso (an independent ISO9660 reader).
@@ -156,7 +139,7 @@ describe("VMs booting over virtual media (QEMU TCG + OVMF behind a test BMC)", (
       const volume = configVolume("kairos", { config: userData }, { hostname: "volume" });
       const iso = files.serve("/volume/installer.iso", installerIso);
       const config = files.serve("/volume/config.iso", volume.image);
-      await claim("volume", {
+      await claimHost(ns, "volume", {
         mode: "VirtualMedia",
         bootISO: iso,
         configMediaURL: config,
@@ -202,7 +185,7 @@ describe("VMs booting over virtual media (QEMU TCG + OVMF behind a test BMC)", (
       });
       expect(patched.files.some(f => f.path === "/boot/grub/grub.cfg" && f.lines === 1)).toBe(true);
       const iso = files.serve("/patched/installer.iso", patched.image);
-      await claim("patched", { mode: "VirtualMedia", bootISO: iso, bootMode: "UEFI" });
+      await claimHost(ns, "patched", { mode: "VirtualMedia", bootISO: iso, bootMode: "UEFI" });
       await booted("patched", vm);
 
       // The VM got the token on its command line; its console shows it redacted, nowhere whole.
