@@ -2,7 +2,7 @@
 // boot. A QEMU machine (TCG, OVMF: lab/vm/qemu.ts) behind a Redfish BMC (startVmBmc), registered
 // as a PhysicalHost labelled VM_LABEL, which an extra MachineDeployment of the example cluster
 // (one worker, RemoteConfig talos) selects. The operator inserts the boot service's patched copy
-// of the test installer ISO (lab/vm/installer) that a small image server here serves; the VM
+// of the test installer ISO (lab/vm/installer) that lab/image-server.ts serves; the VM
 // boots it, finds talos.config=<the boot service's URL for this host> on its command line and
 // fetches the Machine's bootstrap data from the boot service, which moves the host to Provisioned.
 //
@@ -10,19 +10,12 @@
 // the boot service on 127.0.0.1. The image server needs none: the BMC (QEMU's curl driver) and the
 // boot service read the ISO on the host. The installer ISO carries beskar7.hold, so the VM stays
 // up after its fetch as an installed OS would, until the Machine is deleted or the lab stops.
-import http from "node:http";
-import type { AddressInfo } from "node:net";
-import { mkdir, rm } from "node:fs/promises";
+import { mkdir, readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
 
-import {
-  fileSource,
-  patchIso,
-  type RandomAccessSource,
-  sendBody,
-  serveRange,
-} from "../../boot/patched-iso";
+import { bufferSource, patchIso } from "../../boot/patched-iso";
 import { missingVmPackages } from "../../lab/controlplane/debian";
+import { imageServer } from "../../lab/image-server";
 import { startVmBmc, type VmBmc } from "../../lab/vm/bmc";
 import { ensureInstaller, type Installer } from "../../lab/vm/installer/build";
 import type { GuestForward } from "../../lab/vm/qemu";
@@ -76,12 +69,12 @@ export async function startLabVm(options: {
   const workDir = join(options.dir, "vm", VM_HOST);
   await rm(workDir, { recursive: true, force: true });
   await mkdir(workDir, { recursive: true });
-  const iso = await fileSource(options.installer.iso);
-  const held = await patchIso(iso, {
+  const held = await patchIso(bufferSource(await readFile(options.installer.iso)), {
     kernelArguments: [`beskar7.hold=${HOLD_SECONDS}`],
     name: "installer.iso",
   });
-  const images = await startImageServer({ "/installer.iso": held.image });
+  // The installer is small (17 MB): served from memory.
+  const images = await imageServer({ "/installer.iso": await held.image.read(0, held.image.size) });
   const bmc = await startVmBmc({
     forwards: [options.bootService],
     // The hold is the lab's limit; this only catches a machine that outlives it.
@@ -97,8 +90,7 @@ export async function startLabVm(options: {
     async stop() {
       clearInterval(watcher);
       await bmc.stop();
-      await images.stop();
-      await iso.close();
+      images.close();
     },
   };
 }
@@ -131,39 +123,6 @@ function watchConsole(vm: VmBmc, say: (line: string) => void): NodeJS.Timeout {
       say(`vm: ${VM_HOST} stopped (${run.ending}) after ${seconds} s`);
     }
   }, 1000);
-}
-
-/** The site's image server: files on 127.0.0.1, GET and HEAD with Range, as BMCs read ISOs. */
-async function startImageServer(
-  files: Record<string, RandomAccessSource>,
-): Promise<{ url: string; stop(): Promise<void> }> {
-  const server = http.createServer((req, res) => {
-    const path = new URL(req.url ?? "/", "http://127.0.0.1").pathname;
-    const file = Object.hasOwn(files, path) ? files[path] : undefined;
-    const method = req.method ?? "GET";
-    if (!file || (method !== "GET" && method !== "HEAD")) {
-      res.writeHead(404).end();
-      return;
-    }
-    const response = serveRange({
-      size: file.size,
-      read: (offset, length) => file.read(offset, length),
-      range: req.headers.range,
-      method,
-    });
-    res.writeHead(response.status, response.headers);
-    // A reader that goes away mid-body (QEMU closes connections it no longer needs) is no error.
-    sendBody(response.body, res).catch(() => undefined);
-  });
-  await new Promise<void>(resolve => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as AddressInfo;
-  return {
-    url: `http://127.0.0.1:${port}`,
-    async stop() {
-      server.closeAllConnections();
-      await new Promise<void>(resolve => server.close(() => resolve()));
-    },
-  };
 }
 
 /**
