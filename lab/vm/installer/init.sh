@@ -117,6 +117,52 @@ for dev in /dev/sr* /dev/sd* /dev/vd*; do
   esac
 done
 
+# The hardware report, in the boot service's inspection report schema (boot/server/report.ts,
+# closed: every field, nothing more). It goes before the configuration fetch, as an inspection
+# image reports before the OS it boots fetches its configuration.
+report() {
+  cpus=$(grep -c '^processor' /proc/cpuinfo)
+  sockets=$(sed -n 's/^physical id[^:]*: *//p' /proc/cpuinfo | sort -u | wc -l)
+  [ "$sockets" -gt 0 ] || sockets=1
+  per_socket=$(sed -n 's/^cpu cores[^:]*: *//p' /proc/cpuinfo | head -n 1)
+  model=$(sed -n 's/^model name[^:]*: *//p' /proc/cpuinfo | head -n 1 | tr -d '"\\')
+  memory=$(($(sed -n 's/^MemTotal: *\([0-9]*\) kB/\1/p' /proc/meminfo) / 1024))
+  disks=""
+  for block in /sys/block/*; do
+    name=${block##*/}
+    [ -r "$block/size" ] || continue # no disks: the glob stays unexpanded
+    case "$name" in loop* | ram*) continue ;; esac
+    case "$name" in
+    nvme*) type=NVMe ;;
+    *) case "$(cat "$block/removable" 2>/dev/null)$(cat "$block/queue/rotational" 2>/dev/null)" in
+      00) type=SSD ;;
+      01) type=HDD ;;
+      *) type=Unknown ;; # removable (a CD drive, a USB stick)
+      esac ;;
+    esac
+    disks="$disks${disks:+,}{\"name\":\"$name\",\"sizeBytes\":$(($(cat "$block/size") * 512)),\"type\":\"$type\"}"
+  done
+  nics=""
+  for path in /sys/class/net/*; do
+    name=${path##*/}
+    [ -r "$path/address" ] || continue
+    [ "$name" = lo ] && continue
+    nics="$nics${nics:+,}{\"name\":\"$name\",\"mac\":\"$(cat "$path/address")\"}"
+  done
+  printf '{"systemUUID":"%s","cpu":{"count":%s,"cores":%s,"model":"%s"},"memoryMiB":%s,"disks":[%s],"nics":[%s]}' \
+    "$uuid" "$sockets" "$((${per_socket:-$cpus} * sockets))" "$model" "$memory" "$disks" "$nics"
+}
+
+if url=$(arg beskar7.report); then
+  report >/tmp/report.json
+  if http -O /dev/null --header 'Content-Type: application/json' \
+    --post-file /tmp/report.json "$url" 2>/tmp/wget.err; then
+    say "REPORT: $(echo "$url" | redact) $(wc -c </tmp/report.json)"
+  else
+    say "REPORT-ERROR: $(echo "$url" | redact) $(tail -n 1 /tmp/wget.err | redact)"
+  fi
+fi
+
 # fetch NAME URL: what the OS does with its configuration URL (a GET), said without the token.
 fetch() {
   shown=$(echo "$2" | redact)
@@ -138,38 +184,6 @@ for parameter in config_url talos.config ignition.config.url combustion.url; do
   *) say "CONFIG-SOURCE: $parameter=$url" ;;
   esac
 done
-
-# A hardware report shaped like hardwareDetails (capabilities/api/sources/physicalhost.ts).
-report() {
-  cpus=$(grep -c '^processor' /proc/cpuinfo)
-  memory=$(($(sed -n 's/^MemTotal: *\([0-9]*\) kB/\1/p' /proc/meminfo) * 1024))
-  disks=""
-  for block in /sys/block/*; do
-    name=${block##*/}
-    [ -r "$block/size" ] || continue # no disks: the glob stays unexpanded
-    case "$name" in loop* | ram*) continue ;; esac
-    disks="$disks${disks:+,}{\"name\":\"$name\",\"sizeBytes\":$(($(cat "$block/size") * 512))}"
-  done
-  nics=""
-  for path in /sys/class/net/*; do
-    name=${path##*/}
-    [ -r "$path/address" ] || continue
-    [ "$name" = lo ] && continue
-    nics="$nics${nics:+,}{\"name\":\"$name\",\"mac\":\"$(cat "$path/address")\"}"
-  done
-  printf '{"systemUUID":"%s","cpu":{"threads":%s},"memoryBytes":%s,"disks":[%s],"nics":[%s],"ip":"%s"}' \
-    "$uuid" "$cpus" "$memory" "$disks" "$nics" "$address"
-}
-
-if url=$(arg beskar7.report); then
-  report >/tmp/report.json
-  if http -O /dev/null --header 'Content-Type: application/json' \
-    --post-file /tmp/report.json "$url" 2>/tmp/wget.err; then
-    say "REPORT: $(echo "$url" | redact) $(wc -c </tmp/report.json)"
-  else
-    say "REPORT-ERROR: $(echo "$url" | redact) $(tail -n 1 /tmp/wget.err | redact)"
-  fi
-fi
 
 if url=$(arg beskar7.callback); then
   say "CALLBACK: $(echo "$url" | redact)"

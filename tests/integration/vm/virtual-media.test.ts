@@ -17,6 +17,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { configVolume } from "../../../boot/config-volume";
 import { fileSource, patchIso } from "../../../boot/patched-iso";
 import { renderBoot } from "../../../boot/render";
+import { parseReport } from "../../../boot/server";
 import { BootPaths, bootToken, newSessionId } from "../../../boot/session";
 import { startVmBmc, type VmBmc } from "../../../lab/vm/bmc";
 import { macFor } from "../../../lab/vm/qemu";
@@ -202,20 +203,14 @@ describe("VMs booting over virtual media (QEMU TCG + OVMF behind a test BMC)", (
       ]);
       expect(files.requestsFor(configPath, "GET").map(r => r.status)).toEqual([200]);
 
-      // The hardware report: this machine's SMBIOS UUID and NIC, as the VM read them itself.
+      // The hardware report, in the boot service's schema (parseReport refuses anything else):
+      // this machine's SMBIOS UUID and NIC, as the VM read them itself.
       const reports = files.requestsFor(`/report/${vm.uuid}`, "POST");
       expect(reports).toHaveLength(1);
-      const report = JSON.parse(reports[0]!.body!.toString("utf8")) as {
-        systemUUID: string;
-        cpu: { threads: number };
-        memoryBytes: number;
-        nics: Array<{ name: string; mac: string }>;
-        disks: Array<{ name: string; sizeBytes: number }>;
-      };
-      expect(report.systemUUID).toBe(vm.uuid);
+      const report = parseReport(reports[0]!.body!, vm.uuid);
       expect(report.nics).toEqual([{ name: "eth0", mac: macFor(vm.uuid) }]);
-      expect(report.cpu.threads).toBe(1);
-      expect(report.memoryBytes).toBeGreaterThan(400 * 1024 * 1024);
+      expect(report.cpu).toMatchObject({ count: 1, cores: 1 });
+      expect(report.memoryMiB).toBeGreaterThan(400);
       expect(report.disks.map(d => d.name)).toContain("sr0");
       // The callback carries what the VM printed, the configuration line included.
       const callbacks = files.requestsFor(`/callback/${vm.uuid}`, "POST");
