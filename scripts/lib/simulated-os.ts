@@ -61,7 +61,8 @@ export interface SimulatedOsOptions {
 
 const MEDIA_PREFIX = "/v1/media/";
 const GRUB_CONFIG = "/boot/grub/grub.cfg";
-const redact = (text: string) => redactPath(text);
+/** URLs in messages as the boot service logs them: token segments replaced by <token>. */
+const redact = redactPath;
 
 /** The BIOS attributes any vendor keeps an HTTP boot URI in (Dell's HttpDev1Uri, HPE's
  *  UrlBootFile), by the Redfish driver's own rule. */

@@ -14,6 +14,7 @@ import { bootURL, BootPaths } from "../../../boot";
 import type { HostProvisioning, PhysicalHost } from "../../../capabilities/api";
 import type { StartedBootService } from "../../../boot-service/start";
 import type { TestBmc } from "../../../lab/bmc/server";
+import { argValue, grubKernelArgs, ipxeBoot } from "../../../lab/os/kernel-args";
 import { buildIso, extractFromIso } from "../../unit/boot/patched-iso-fixtures";
 import { claimHost, hostFor, inState, releaseHost, waitForHost } from "../physical-host/support";
 import { createNamespace, createSecret } from "../support/kube";
@@ -53,20 +54,6 @@ function request(
     req.end(init.body);
   });
 }
-
-/** The kernel arguments of the first `linux` line of a GRUB configuration, quotes removed. */
-function grubKernelArgs(cfg: string): string[] {
-  const line = cfg.split("\n").find(l => /^\s*linux\s/.test(l));
-  if (!line) throw new Error(`no linux line in:\n${cfg}`);
-  return line
-    .trim()
-    .split(/\s+/)
-    .slice(2)
-    .map(a => a.replace(/^["']|["']$/g, "").replace(/^(\S+?)=["'](.*)["']$/, "$1=$2"));
-}
-
-const argValue = (args: string[], name: string) =>
-  args.find(a => a.startsWith(`${name}=`))?.slice(name.length + 1);
 
 describe("boot service end to end", () => {
   let operator: Operator;
@@ -268,12 +255,8 @@ describe("boot service end to end", () => {
     // What the iPXE binary's embedded script chains to.
     const script = await request(bootURL(base, BootPaths.ipxe(uuid)), boot.caCert);
     expect(script.status).toBe(200);
-    const chain = script.body
-      .toString()
-      .split("\n")
-      .find(l => l.startsWith("chain "))!;
-    const args = chain.split(/\s+/);
-    expect(args).toContain(`${images.url}/flatcar.efi`);
+    const { image, args } = ipxeBoot(script.body.toString());
+    expect(image).toBe(`${images.url}/flatcar.efi`);
     const reportURL = argValue(args, "beskar7.report")!;
     const configURL = argValue(args, "ignition.config.url")!;
 
