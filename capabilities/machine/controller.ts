@@ -145,9 +145,13 @@ async function decide(
   }
 
   // Bootstrap data: the request carries the name of its Secret, and is written with the claim
-  // when it is there already (one write, and no race with the host's own status writes).
+  // when it is there already (one write, and no race with the host's own status writes). Once the
+  // host holds the request, its Secret is the host's to read: no check per run.
   const dataSecret = owner.spec?.bootstrap?.dataSecretName;
-  const dataReady = !!dataSecret && (await port.secretExists(namespace, dataSecret));
+  const dataReady =
+    !!dataSecret &&
+    !current?.spec?.provisioning &&
+    (await port.secretExists(namespace, dataSecret));
   const request = dataReady ? provisioningRequest(machine.spec ?? {}, dataSecret) : undefined;
 
   // The host: the one claimed for this machine, else claim one.
@@ -256,18 +260,18 @@ async function decide(
       message: `waiting for Machine ${owner.metadata?.name} spec.bootstrap.dataSecretName`,
     });
   }
-  if (!request) {
-    return onHost(
-      MachinePhase.Pending,
-      {
-        status: "False",
-        reason: ConditionReason.BootstrapDataMissing,
-        message: `bootstrap data Secret ${namespace}/${dataSecret} named by Machine ${owner.metadata?.name} does not exist`,
-      },
-      { requeueAfterMs: config.waitingRecheckMs },
-    );
-  }
   if (!host.spec?.provisioning) {
+    if (!request) {
+      return onHost(
+        MachinePhase.Pending,
+        {
+          status: "False",
+          reason: ConditionReason.BootstrapDataMissing,
+          message: `bootstrap data Secret ${namespace}/${dataSecret} named by Machine ${owner.metadata?.name} does not exist`,
+        },
+        { requeueAfterMs: config.waitingRecheckMs },
+      );
+    }
     await port.request(host, request);
     return onHost(MachinePhase.Provisioning, {
       status: "False",

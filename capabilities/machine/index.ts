@@ -70,6 +70,12 @@ subscribe<PhysicalHost>(Kinds.PhysicalHost, (host, deleted) =>
 When(CapiMachine)
   .IsCreatedOrUpdated()
   .Watch(machine => capiMachineChanged(machine));
+When(CapiMachine)
+  .IsDeleted()
+  .Watch(machine => capiMachineChanged(machine, true));
 When(CapiCluster)
   .IsCreatedOrUpdated()
   .Watch(cluster => clusterChanged(cluster));
+When(CapiCluster)
+  .IsDeleted()
+  .Watch(cluster => clusterChanged(cluster, true));

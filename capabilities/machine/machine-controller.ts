@@ -1,7 +1,8 @@
 // The Beskar7Machine controller on the shared runtime: the port through which its reconciler
 // reaches the API server and workload clusters, its limits, and the watches that wake it (a host
 // that becomes claimable wakes the machines waiting in its namespace; a host's progress wakes the
-// machine that claimed it; a Cluster API Machine or Cluster change wakes the machines it concerns).
+// machine that claimed it; a Cluster API Machine or Cluster change wakes the machines it concerns,
+// and its watched copy is what the reconciler reads).
 // Everything with side effects is created on first use: capability files run during `pepr build`.
 import {
   API_GROUP,
@@ -21,6 +22,7 @@ import { config } from "../lib/config";
 import { paths } from "../lib/kube";
 import { HOST_CLAIMED, publish } from "../lib/object-events";
 import { Controller, onShutdown, orUndefinedIfGone, sharedServices } from "../lib/runtime";
+import { WatchedCopies } from "../lib/watched-copies";
 import {
   finalizeMachine,
   PAUSED_BY_MACHINE,
@@ -31,6 +33,9 @@ import { HostIndex } from "./host-index";
 import { WorkloadClusters } from "./workload";
 
 const hosts = new HostIndex();
+/** Cluster API Machines whose infrastructure is a Beskar7Machine, and Clusters, as watched. */
+const capiMachines = new WatchedCopies<CapiMachine>();
+const clusters = new WatchedCopies<CapiCluster>();
 /** Machines (namespace/name) that hold no host yet, by namespace. */
 const waiting = new Map<string, Set<string>>();
 /** Machines by cluster (namespace/cluster), for Cluster events. */
@@ -65,11 +70,15 @@ function machinePort(): MachinePort {
       );
       if (!owner) return undefined;
       const ns = machine.metadata?.namespace ?? "default";
-      return orUndefinedIfGone(
-        kube.get<CapiMachine>(paths.object(CAPI_GROUP, CAPI_VERSION, "machines", ns, owner.name)),
+      return (
+        capiMachines.get(ns, owner.name) ??
+        orUndefinedIfGone(
+          kube.get<CapiMachine>(paths.object(CAPI_GROUP, CAPI_VERSION, "machines", ns, owner.name)),
+        )
       );
     },
-    cluster: (namespace, name) =>
+    cluster: async (namespace, name) =>
+      clusters.get(namespace, name) ??
       orUndefinedIfGone(
         kube.get<CapiCluster>(paths.object(CAPI_GROUP, CAPI_VERSION, "clusters", namespace, name)),
       ),
@@ -232,15 +241,17 @@ export function hostGone(host: PhysicalHost): void {
 }
 
 /** A Cluster API Machine changed (bootstrap data, failure domain, nodeRef, deletion). */
-export function capiMachineChanged(machine: CapiMachine): void {
+export function capiMachineChanged(machine: CapiMachine, deleted = false): void {
   const ref = machine.spec?.infrastructureRef;
-  if (ref?.kind === Kinds.Beskar7Machine && ref.name) {
-    machineController.requeue(machine.metadata?.namespace, ref.name, 0);
-  }
+  const name = ref?.kind === Kinds.Beskar7Machine ? ref.name : undefined;
+  capiMachines.put(machine, !!name && !deleted);
+  if (name) machineController.requeue(machine.metadata?.namespace, name, 0);
 }
 
-/** A Cluster changed (paused, infrastructure provisioned): every machine of it runs again. */
-export function clusterChanged(cluster: CapiCluster): void {
+/** A Cluster changed (paused, infrastructure provisioned) or is gone: its machines run again. */
+export function clusterChanged(cluster: CapiCluster, deleted = false): void {
+  if (deleted) clusters.remove(cluster);
+  else clusters.put(cluster);
   const ns = cluster.metadata?.namespace;
   for (const name of byCluster.get(key(ns, cluster.metadata?.name)) ?? []) {
     machineController.requeue(ns, name, 0);

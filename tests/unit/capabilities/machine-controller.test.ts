@@ -129,7 +129,10 @@ class World implements MachinePort {
     const h = this.hosts_.get(name);
     return h && structuredClone(h);
   }
+  /** Bootstrap Secrets asked about, in order. */
+  secretChecks: string[] = [];
   async secretExists(ns: string, name: string) {
+    this.secretChecks.push(`${ns}/${name}`);
     return this.secrets.has(`${ns}/${name}`);
   }
   async claim(h: PhysicalHost, consumer: ConsumerRef, request?: HostProvisioning) {
@@ -330,6 +333,21 @@ describe("Beskar7Machine: provisioning", () => {
       bootstrapDataSecretRef: "bootstrap-m-1",
     });
     expect(m.status?.phase).toBe("Provisioning");
+  });
+
+  it("asks whether the bootstrap Secret exists only until the host holds the request", async () => {
+    const world = new World().owner("m-1", "bootstrap-m-1").add(host("h1"));
+    const m = machine();
+    await run(world, m, 2);
+    expect(world.hosts_.get("h1")!.spec?.provisioning?.bootstrapDataSecretRef).toBe(
+      "bootstrap-m-1",
+    );
+    const asked = world.secretChecks.length;
+    expect(asked).toBeGreaterThan(0);
+    world.secrets.clear(); // the host side reads it from here on; the machine no longer asks
+    await run(world, m, 3);
+    expect(world.secretChecks).toHaveLength(asked);
+    expect(cond(m, "HostProvisioned")).not.toMatchObject({ reason: "BootstrapDataMissing" });
   });
 
   it("shows what holds the host's boot (BootDelivered=False) with its reason", async () => {
