@@ -63,27 +63,43 @@ export const notConfigured: BootServiceAccess = {
 };
 
 /**
+ * How long the service's key and CA, once read, are used without reading them again. The boot
+ * service creates both once and never rotates them itself; each provisioning step read the key
+ * anew, a thousand reads of one Secret when a hundred machines provision at once. A key replaced
+ * by hand (with the service restarted) is used at most this much later.
+ */
+export const BOOT_SERVICE_RECHECK_MS = 30_000;
+
+/**
  * Access through the service's Secret: `readKey` returns the Secret's data (base64 values, as
- * the API server gives them) or undefined when it does not exist.
+ * the API server gives them) or undefined when it does not exist. A key or CA found is kept for
+ * BOOT_SERVICE_RECHECK_MS; a missing one is read again on the next call.
  */
 export function secretBootAccess(
   baseURL: string | undefined,
   namespace: string,
   readSecret: () => Promise<{ data?: Record<string, string> } | undefined>,
   readCA?: () => Promise<string | undefined>,
+  now: () => number = Date.now,
 ): BootServiceAccess {
   if (!baseURL) return notConfigured;
-  const probeMedia = readCA
-    ? async (url: string): Promise<MediaProbe> => probe(url, await readCA().catch(() => undefined))
+  const ca = readCA && keptFor(readCA, v => v !== undefined, now);
+  const probeMedia = ca
+    ? async (url: string): Promise<MediaProbe> => probe(url, await ca().catch(() => undefined))
     : undefined;
+  const tokenKey = (secret: { data?: Record<string, string> } | undefined) => {
+    const raw = secret?.data?.[BootServiceSecret.tokenKey];
+    const key = raw === undefined ? undefined : Buffer.from(raw, "base64");
+    return key && key.length >= TOKEN_KEY_BYTES ? key : undefined;
+  };
+  const read = keptFor(readSecret, secret => !!tokenKey(secret), now);
   const where = `Secret ${namespace}/${BootServiceSecret.name} key ${BootServiceSecret.tokenKey}`;
   return {
     baseURL,
     state: async () => {
-      const secret = await readSecret();
-      const raw = secret?.data?.[BootServiceSecret.tokenKey];
-      const key = raw === undefined ? undefined : Buffer.from(raw, "base64");
-      if (!key || key.length < TOKEN_KEY_BYTES) {
+      const secret = await read();
+      const key = tokenKey(secret);
+      if (!key) {
         return {
           ready: false,
           reason: ConditionReason.BootServiceSecretMissing,
@@ -95,6 +111,27 @@ export function secretBootAccess(
       return { ready: true, baseURL, key };
     },
     ...(probeMedia ? { probeMedia } : {}),
+  };
+}
+
+/** A read whose answer, when `keep` accepts it, is reused for BOOT_SERVICE_RECHECK_MS; calls
+ *  made while it is under way share it. */
+function keptFor<T>(
+  read: () => Promise<T>,
+  keep: (value: T) => boolean,
+  now: () => number,
+): () => Promise<T> {
+  let held: { value: T; at: number } | undefined;
+  let reading: Promise<T> | undefined;
+  return () => {
+    if (held && now() - held.at < BOOT_SERVICE_RECHECK_MS) return Promise.resolve(held.value);
+    reading ??= read()
+      .then(value => {
+        held = keep(value) ? { value, at: now() } : undefined;
+        return value;
+      })
+      .finally(() => (reading = undefined));
+    return reading;
   };
 }
 

@@ -8,6 +8,7 @@ import { BootPaths, bootToken, bootURL, verifyBootToken, type BootSession } from
 import type { HostProvisioning, PhysicalHost } from "../../../capabilities/api";
 import {
   foldReport,
+  BOOT_SERVICE_RECHECK_MS,
   secretBootAccess,
   withoutToken,
   type BootServiceAccess,
@@ -161,6 +162,36 @@ describe("secretBootAccess", () => {
       data: { "token-key": KEY.toString("base64") },
     })).state();
     expect(ok).toEqual({ ready: true, baseURL: BASE, key: KEY });
+  });
+});
+
+describe("secretBootAccess keeps what it read", () => {
+  it("reads a found key once per recheck period, a missing one every time, and the CA likewise", async () => {
+    let now = 0;
+    let stored: { data?: Record<string, string> } | undefined;
+    let keyReads = 0;
+    let caReads = 0;
+    const access = secretBootAccess(
+      BASE,
+      "ns",
+      async () => (keyReads++, stored),
+      async () => (caReads++, "CA PEM"),
+      () => now,
+    );
+    expect(await access.state()).toMatchObject({ ready: false });
+    expect(await access.state()).toMatchObject({ ready: false });
+    expect(keyReads).toBe(2);
+    stored = { data: { "token-key": KEY.toString("base64") } };
+    await Promise.all([access.state(), access.state()]);
+    expect(keyReads).toBe(3);
+    now = BOOT_SERVICE_RECHECK_MS - 1;
+    expect(await access.state()).toEqual({ ready: true, baseURL: BASE, key: KEY });
+    expect(keyReads).toBe(3);
+    now = BOOT_SERVICE_RECHECK_MS + 1;
+    stored = undefined; // deleted: seen at the next read
+    expect(await access.state()).toMatchObject({ ready: false });
+    expect(keyReads).toBe(4);
+    expect(caReads).toBe(0);
   });
 });
 
