@@ -2,6 +2,10 @@
 // watch's version is too old or the stream fails) and indexed by their system UUID (lowercase), bootstrap data read from the Secret a host's provisioning names, and
 // signals written to status.boot through the status subresource.
 //
+// Bootstrap data is read through a brief cache (bootstrap-cache.ts) keyed by the host's session
+// and the Secret: a BMC's many Range reads of a config volume are one GET, and a new session
+// (a new claim, maybe with a re-created Secret) always reads afresh.
+//
 // The index keeps a small view per host, not the objects themselves.
 // Two hosts reporting the same UUID are both refused (and counted): serving either could hand
 // one machine's bootstrap data to another.
@@ -18,6 +22,7 @@ import {
   type HostLookup,
   type HostView,
 } from "../boot/server";
+import { BootstrapCache } from "./bootstrap-cache";
 import { KubeError, type KubeClient } from "./kube";
 
 const PLURAL = Plurals.PhysicalHost;
@@ -51,6 +56,7 @@ export class KubeHostDirectory implements HostDirectory {
   constructor(
     private readonly kube: KubeClient,
     private readonly log: (entry: Record<string, unknown>) => void,
+    private readonly bootstrapCache = new BootstrapCache(),
   ) {}
 
   /** Starts listing and watching; resolves once the first list is indexed. */
@@ -134,6 +140,14 @@ export class KubeHostDirectory implements HostDirectory {
         `host ${host.key} has no bootstrap data (no spec.provisioning.bootstrapDataSecretRef)`,
       );
     const namespace = host.key.split("/")[0]!;
+    const read = () => this.#readBootstrapSecret(namespace, name);
+    const session = host.boot?.session;
+    // Without a session there is no burst to share (and no token opens such a host anyway).
+    return session ? this.bootstrapCache.get(`${session} ${namespace}/${name}`, read) : read();
+  }
+
+  /** The Secret's key "value", read from the API server. */
+  async #readBootstrapSecret(namespace: string, name: string): Promise<Buffer> {
     let secret: { data?: Record<string, string> };
     try {
       secret = await this.kube.request(
