@@ -137,6 +137,8 @@ export class Controller<T extends KubeObject> {
   /** The state of each object as last seen, for the by-state gauge. */
   readonly #states = new Map<string, string>();
   readonly #counts = new Map<string, number>();
+  /** Per object, the chain of its events being recorded (#report). */
+  readonly #reporting = new Map<string, Promise<void>>();
 
   constructor(def: ControllerDefinition<T>, services: () => Services = sharedServices) {
     this.#def = def;
@@ -183,15 +185,24 @@ export class Controller<T extends KubeObject> {
     return Object.fromEntries([...this.#counts].filter(([, n]) => n > 0));
   }
 
-  /** Resolves when nothing is ready or running. For tests and benchmarks. */
-  idle(): Promise<void> {
-    return this.#start().queue.idle();
+  /** Resolves when nothing is ready or running and every event is recorded. For tests. */
+  async idle(): Promise<void> {
+    await this.#start().queue.idle();
+    await this.#reported();
   }
 
   /** Stops the queue, waits up to timeoutMs for running work, then the controller's own hooks. */
   async shutdown(timeoutMs: number): Promise<void> {
     if (!this.#started) return;
+    const started = Date.now();
     await this.#started.queue.shutdown(timeoutMs);
+    // Events of the last runs, within what is left of the time allowed.
+    await Promise.race([
+      this.#reported(),
+      new Promise(resolve =>
+        setTimeout(resolve, Math.max(0, timeoutMs - (Date.now() - started))).unref(),
+      ),
+    ]);
     await this.#def.onShutdown?.();
   }
 
@@ -258,17 +269,22 @@ export class Controller<T extends KubeObject> {
     return result.requeueAfterMs === undefined ? {} : { requeueAfterMs: result.requeueAfterMs };
   }
 
-  /** Writes a result: status (one patch), annotations (one patch), events, and last the finalizer. */
+  /**
+   * Writes a result: status (one patch), annotations (one patch), and last the finalizer; its
+   * events are recorded after the writes, beside the object's next run.
+   */
   async #apply(obj: T, result: FinalizeResult, finalizing: boolean): Promise<void> {
-    const { kube, record } = this.#start();
+    const { kube } = this.#start();
     const path = this.#path(obj.metadata?.namespace, obj.metadata?.name ?? "");
     let latest: T = obj;
-    // Each write's resourceVersion goes to the queue: a watch event older than it is stale.
+    // Each write goes to the queue: a watch event older than it is stale, and a run that follows
+    // at once uses the object as written instead of reading it again.
     const written = (o: T) =>
       this.#start().queue.written(
         o.metadata?.namespace,
         o.metadata?.name ?? "",
         o.metadata?.resourceVersion,
+        o,
       );
     if (result.status && changes((obj.status ?? {}) as Record<string, unknown>, result.status)) {
       latest = await kube.mergePatch<T>(`${path}/status`, { status: result.status });
@@ -284,8 +300,31 @@ export class Controller<T extends KubeObject> {
         written(patched);
       }
     }
-    for (const event of result.events ?? []) await record(obj, event);
+    this.#report(obj, result.events ?? []);
     if (finalizing && result.done) await this.#removeFinalizer(path, latest);
+  }
+
+  /**
+   * Records a run's events after its writes, in order after the object's earlier events, without
+   * holding the run's slot: four events after a claim kept the host from its next run (and other
+   * hosts from the slot) for four API round trips. A failure to record is logged, never thrown.
+   */
+  #report(obj: T, events: EventInput[]): void {
+    if (!events.length) return;
+    const { record } = this.#start();
+    const key = keyOf(obj);
+    const after = (this.#reporting.get(key) ?? Promise.resolve()).then(async () => {
+      for (const event of events) await record(obj, event);
+    });
+    this.#reporting.set(key, after);
+    void after.finally(() => {
+      if (this.#reporting.get(key) === after) this.#reporting.delete(key);
+    });
+  }
+
+  /** Resolves when the events recorded so far are written. */
+  async #reported(): Promise<void> {
+    while (this.#reporting.size) await Promise.allSettled([...this.#reporting.values()]);
   }
 
   /**

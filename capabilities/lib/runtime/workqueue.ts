@@ -168,7 +168,11 @@ export class WorkQueue<T extends ObjectRef> {
     this.#enqueue(entry, first);
   }
 
-  /** Run the object again after a delay; an earlier pending time wins. */
+  /**
+   * Run the object again after a delay; an earlier pending time wins. A delayed run re-reads the
+   * object first (a periodic check also catches what a watch missed); one without delay runs on
+   * the newest copy held, which the watch and the reconcile's own writes keep current.
+   */
   addAfter(namespace: string | undefined, name: string, delayMs: number): void {
     if (this.#stopped) return;
     const entry = this.#entry(namespace, name);
@@ -179,7 +183,7 @@ export class WorkQueue<T extends ObjectRef> {
     entry.timer = setTimeout(() => {
       entry.timer = undefined;
       entry.dueAt = undefined;
-      entry.refetch = true;
+      if (delayMs > 0) entry.refetch = true;
       if (entry.active) entry.dirty = true;
       else this.#enqueue(entry);
     }, delayMs);
@@ -188,14 +192,24 @@ export class WorkQueue<T extends ObjectRef> {
 
   /**
    * A version of the object this process wrote (the reconcile's own status patch): events older
-   * than it are stale from now on, and the next run re-reads the object unless a newer event
-   * brings it.
+   * than it are stale from now on. Given the object as written (the write's response), the next
+   * run uses it; otherwise the next run re-reads the object unless a newer event brings it.
    */
-  written(namespace: string | undefined, name: string, resourceVersion: string | undefined): void {
+  written(
+    namespace: string | undefined,
+    name: string,
+    resourceVersion: string | undefined,
+    obj?: T,
+  ): void {
     const entry = this.#entries.get(`${namespace ?? ""}/${name}`);
     if (!entry || !resourceVersion || olderVersion(resourceVersion, entry.newest)) return;
     this.#saw(entry, resourceVersion);
-    if (olderVersion(entry.obj?.metadata?.resourceVersion, resourceVersion)) entry.refetch = true;
+    if (obj && obj.metadata?.resourceVersion === resourceVersion) {
+      entry.obj = obj;
+      entry.refetch = false;
+    } else if (olderVersion(entry.obj?.metadata?.resourceVersion, resourceVersion)) {
+      entry.refetch = true;
+    }
   }
 
   #saw(entry: Entry<T>, resourceVersion: string | undefined): void {

@@ -196,6 +196,51 @@ describe("Controller runtime", () => {
     expect(events).toHaveLength(2);
   });
 
+  it("records events in order beside the next run, which uses the object as written, unread", async () => {
+    const api = new FakeApi();
+    const recorded: string[] = [];
+    let release!: () => void;
+    const slowEvents = new Promise<void>(resolve => (release = resolve));
+    let runs = 0;
+    const c = new Controller<Widget>(
+      {
+        name: "widget",
+        resource: { group: "example.com", version: "v1", plural: "widgets" },
+        reconcile: async w => {
+          runs++;
+          const tries = (w.status?.tries ?? 0) + 1;
+          return {
+            status: { state: "Ready", tries },
+            events: [
+              { type: "Normal", reason: `run${tries}a`, message: "" },
+              { type: "Normal", reason: `run${tries}b`, message: "" },
+            ],
+            requeueAfterMs: tries < 2 ? 0 : undefined,
+          };
+        },
+        finalize: async () => ({ done: true }),
+        limits: { concurrency: 1, backoff: { baseMs: 20, maxMs: 40 } },
+      },
+      () => ({
+        kube: api.kube(),
+        record: async (_obj, event) => {
+          await slowEvents; // the API server is slow to take events
+          recorded.push(event.reason);
+        },
+      }),
+    );
+    c.enqueue(api.put(widget("a")));
+    // The follow-up run starts while the first run's events are still being recorded, and runs on
+    // the status patch's response: its tries count is 1, and nothing was read.
+    await until("the second run", () => runs === 2);
+    expect(recorded).toEqual([]);
+    release();
+    await c.idle();
+    expect(recorded).toEqual(["run1a", "run1b", "run2a", "run2b"]);
+    expect(api.calls).toEqual(["status a", "status a"]);
+    expect(api.objects.get("a")!.status).toEqual({ state: "Ready", tries: 2 });
+  });
+
   it("finalizes a deleting object instead of reconciling it, and removes the finalizer when done", async () => {
     const api = new FakeApi();
     const seen: string[] = [];
