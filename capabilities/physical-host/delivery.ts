@@ -14,6 +14,7 @@ import {
   type HardwareDetails,
   type HostProvisioning,
 } from "../api";
+import { missingBootCapability } from "../lib/boot-capability";
 
 export interface DeliveryInput {
   request: HostProvisioning;
@@ -41,6 +42,15 @@ const SLOTS_FOR_VOLUME = 2;
 
 export function chooseDelivery(input: DeliveryInput): DeliveryChoice {
   const { request } = input;
+  // The rule claiming applies too: such a host is only given this request by hand, or was claimed
+  // before its capabilities were recorded. Refused before any BMC action, not midway.
+  const lacks = missingBootCapability(input.capabilities, request);
+  if (lacks) {
+    return {
+      ok: false,
+      message: `this host's BMC cannot carry out a ${describeBoot(request)}: ${lacks} (status.hardwareDetails.bootCapabilities)`,
+    };
+  }
   const hasBootstrap = !!request.bootstrapDataSecretRef;
   const slots = input.capabilities?.virtualMediaSlots;
   const slotsText =
@@ -149,6 +159,12 @@ export function chooseDelivery(input: DeliveryInput): DeliveryChoice {
     reason: `${family} reads a volume labelled ${volume.label} with no kernel argument; ${slotsText}: the ISO boots unchanged and the configuration goes as that volume on the second slot`,
     usesBootService: true,
   };
+}
+
+function describeBoot(request: HostProvisioning): string {
+  return request.mode === HostBootMethod.Network
+    ? `network boot (${request.networkBootTarget ?? NetworkBootTarget.Pxe})`
+    : "virtual media boot";
 }
 
 function patched(reason: string): DeliveryChoice {

@@ -14,7 +14,11 @@ import {
   type BootServiceAccess,
 } from "../../../capabilities/physical-host/boot-session";
 import type { HostControllerDeps } from "../../../capabilities/physical-host/controller";
-import { chooseDelivery, bootSignalOf } from "../../../capabilities/physical-host/delivery";
+import {
+  chooseDelivery,
+  bootSignalOf,
+  type DeliveryInput,
+} from "../../../capabilities/physical-host/delivery";
 import { provisioningPlan } from "../../../capabilities/physical-host/states";
 import { BOOT_ISO, CONSUMER, HostHarness, NOW, condition, makeHost } from "./helpers";
 
@@ -23,10 +27,11 @@ const BASE = "https://boot.example:8443/prefix";
 const UUID = "4c4c4544-0033-3510-8052-b4c04f4e4a32";
 const CONFIG = "https://config.example/talos.yaml";
 
+/** A BMC offering every boot method, with `slots` virtual media slots (absent: not known). */
 const caps = (slots: number | undefined) =>
   slots === undefined
     ? undefined
-    : { bootTargets: ["Cd"], httpBootURI: false, virtualMediaSlots: slots };
+    : { bootTargets: ["Pxe", "Cd", "UefiHttp"], httpBootURI: true, virtualMediaSlots: slots };
 
 const vm = (extra: Partial<HostProvisioning> = {}): HostProvisioning => ({
   mode: "VirtualMedia",
@@ -34,6 +39,16 @@ const vm = (extra: Partial<HostProvisioning> = {}): HostProvisioning => ({
   bootstrapDataSecretRef: "worker-0-bootstrap",
   ...extra,
 });
+
+const NETWORK = {
+  Pxe: { mode: "Network", networkBootTarget: "Pxe", bootstrapDataSecretRef: "b" },
+  UefiHttp: {
+    mode: "Network",
+    networkBootTarget: "UefiHttp",
+    httpBootURI: "https://boot.example/ipxe.efi",
+    bootstrapDataSecretRef: "b",
+  },
+} satisfies Record<string, HostProvisioning>;
 
 describe("chooseDelivery", () => {
   const choose = (request: HostProvisioning, slots?: number, configured = true) =>
@@ -125,6 +140,30 @@ describe("chooseDelivery", () => {
       expect(bootSignalOf(request, "NetworkBoot")).toBe("reported");
     },
   );
+
+  it.each<[string, HostProvisioning, NonNullable<DeliveryInput["capabilities"]>, string]>([
+    ["virtual media", vm(), { virtualMedia: ["USB"], virtualMediaSlots: 1 }, "takes a CD"],
+    ["PXE", NETWORK.Pxe, { bootTargets: ["Cd", "UefiHttp"], httpBootURI: true }, "no Pxe"],
+    ["UEFI HTTP", NETWORK.UefiHttp, { bootTargets: ["Pxe", "Cd"] }, "no UefiHttp boot target"],
+    ["a UEFI HTTP URI", NETWORK.UefiHttp, { bootTargets: ["UefiHttp"], httpBootURI: false }, "URI"],
+  ])(
+    "refuses %s on a BMC that cannot do it, with what it lacks (the claim rule)",
+    (_what, request, capabilities, lacks) => {
+      const c = chooseDelivery({ request, capabilities, bootServiceConfigured: true });
+      expect(c).toEqual({ ok: false, message: expect.stringContaining(lacks) });
+      expect(c.ok || c.message).toContain("status.hardwareDetails.bootCapabilities");
+    },
+  );
+
+  it("tries where the BMC did not say: no capabilities recorded, or no boot targets listed", () => {
+    for (const request of [vm(), NETWORK.Pxe, NETWORK.UefiHttp]) {
+      expect(chooseDelivery({ request, bootServiceConfigured: true }).ok).toBe(true);
+      const silent = { bootTargets: [], httpBootURI: true };
+      expect(
+        chooseDelivery({ request, capabilities: silent, bootServiceConfigured: true }).ok,
+      ).toBe(true);
+    }
+  });
 
   it("the OS signals only where it fetches its configuration from the boot service", () => {
     expect(bootSignalOf(vm({ osFamily: "talos" }), "PatchedISO")).toBe("configFetched");
@@ -379,6 +418,29 @@ describe("PhysicalHost controller with the boot service", () => {
     };
     await h.reconcileUntil("Provisioned");
     expect(h.host.status?.hardwareDetails).toMatchObject({ memoryGiB: 8, cpu: { cores: 4 } });
+  });
+
+  it("a request the BMC cannot boot holds the host in Claimed, with what it lacks, before any BMC action", async () => {
+    const h = await claimedWith({
+      ...NETWORK.UefiHttp,
+      bootMode: "UEFI",
+      targetImageURL: "https://images.example/os.raw",
+      osFamily: "flatcar",
+    });
+    h.host.status!.hardwareDetails!.bootCapabilities = {
+      bootTargets: ["Pxe", "Cd", "Hdd"],
+      httpBootURI: false,
+    };
+    await h.reconcile();
+    await h.reconcile();
+    expect(h.host.status?.state).toBe("Claimed");
+    expect(condition(h.host.status, "BootDelivered")).toMatchObject({
+      status: "False",
+      reason: "BootConfigInvalid",
+      message: expect.stringContaining("network boot (UefiHttp): no UefiHttp boot target"),
+    });
+    expect(h.bmc.actions()).toEqual([]);
+    expect(h.host.status?.boot).toBeUndefined();
   });
 
   it("NetworkBoot: an OS that never reports (Talos, Flatcar) ends the wait by fetching its configuration", async () => {
