@@ -54,13 +54,22 @@ describe("SecretCache", () => {
     expect(s.reads).toHaveLength(2);
   });
 
-  it("keeps no copy of an unlabelled Secret, whose changes no watch reports", async () => {
+  it("uses a copy of an unlabelled Secret (a CA bundle), whose changes no watch reports, briefly", async () => {
     const s = store(false);
-    const cache = new SecretCache(s.read);
+    let now = 0;
+    const cache = new SecretCache(s.read, {
+      maxAgeMs: 10_000,
+      unwatchedMaxAgeMs: 1000,
+      now: () => now,
+    });
     await cache.read("lab", "bmc");
+    now = 999;
     await cache.read("lab", "bmc");
+    expect(s.reads).toHaveLength(1);
+    s.bump();
+    now = 1000;
+    expect(password(await cache.read("lab", "bmc"))).toBe("pw-2");
     expect(s.reads).toHaveLength(2);
-    expect(cache.size).toBe(0);
   });
 
   it("shares one read among hosts asking at once", async () => {
