@@ -35,15 +35,26 @@ export class KubeClient {
   readonly #kc: KubeConfig;
   readonly #server: URL;
   readonly #now: () => number;
+  readonly #maxSockets: number;
   #connection?: Promise<Connection>;
   #loadedAt = 0;
 
-  constructor(kc: KubeConfig = loadDefault(), now: () => number = Date.now) {
+  /**
+   * `maxSockets`: connections kept to the API server, each carrying one request at a time. The
+   * default matches the reconciles that may run at once (BESKAR7_MAX_CONCURRENT_RECONCILES), so a
+   * full set of runs never waits for a connection.
+   */
+  constructor(
+    kc: KubeConfig = loadDefault(),
+    now: () => number = Date.now,
+    { maxSockets = 64 }: { maxSockets?: number } = {},
+  ) {
     const cluster = kc.getCurrentCluster();
     if (!cluster) throw new Error("the kubeconfig has no current cluster");
     this.#kc = kc;
     this.#server = new URL(cluster.server);
     this.#now = now;
+    this.#maxSockets = maxSockets;
   }
 
   get<T>(path: string, accept = "application/json"): Promise<T> {
@@ -145,7 +156,11 @@ export class KubeClient {
     const agent =
       before && before.tlsKey === tlsKey
         ? before.agent
-        : new Agent({ keepAlive: true, maxSockets: 16, secureContext: createSecureContext(tls) });
+        : new Agent({
+            keepAlive: true,
+            maxSockets: this.#maxSockets,
+            secureContext: createSecureContext(tls),
+          });
     return {
       agent,
       headers: { ...(options.headers as Record<string, string> | undefined) },

@@ -114,11 +114,17 @@ export function sharedServices(): Services {
   if (!services) {
     const kube = new KubeClient();
     const log = Log.child({ component: "events" });
-    const record = apiServerEventRecorder(kube, (msg, err) =>
+    // Events have connections of their own: a burst of them never delays the work they report.
+    const eventsKube = new KubeClient(undefined, undefined, { maxSockets: 4 });
+    const record = apiServerEventRecorder(eventsKube, (msg, err) =>
       log.warn({ err: describeError(err) }, msg),
     );
     services = { kube, record };
-    onShutdown("api client", () => kube.close(), 2);
+    onShutdown(
+      "api client",
+      () => Promise.all([kube.close(), eventsKube.close()]).then(() => {}),
+      2,
+    );
   }
   return services;
 }
