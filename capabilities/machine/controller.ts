@@ -460,7 +460,8 @@ async function currentHost(
     const host = await port.host(namespace, ref);
     if (host && claimedBy(machine, host)) return host;
   }
-  // The index's copy is slim and may be stale: read the host itself.
+  // The index's copy is slim and may be stale: read the host itself (a claimed host's watched
+  // copy, else from the API server).
   const listed = (await port.hosts(namespace)).find(h => claimedBy(machine, h));
   const host = listed && (await port.host(namespace, listed.metadata!.name!));
   return host && claimedBy(machine, host) ? host : undefined;

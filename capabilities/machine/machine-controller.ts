@@ -36,6 +36,8 @@ const hosts = new HostIndex();
 /** Cluster API Machines whose infrastructure is a Beskar7Machine, and Clusters, as watched. */
 const capiMachines = new WatchedCopies<CapiMachine>();
 const clusters = new WatchedCopies<CapiCluster>();
+/** Hosts claimed by a Beskar7Machine, whole, as watched (the index keeps slim copies of all). */
+const claimedHosts = new WatchedCopies<PhysicalHost>();
 /** Machines (namespace/name) that hold no host yet, by namespace. */
 const waiting = new Map<string, Set<string>>();
 /** Machines by cluster (namespace/cluster), for Cluster events. */
@@ -83,17 +85,25 @@ function machinePort(): MachinePort {
         kube.get<CapiCluster>(paths.object(CAPI_GROUP, CAPI_VERSION, "clusters", namespace, name)),
       ),
     hosts: async namespace => hosts.list(namespace),
-    host: (namespace, name) => orUndefinedIfGone(kube.get<PhysicalHost>(hostPath(namespace, name))),
+    host: async (namespace, name) =>
+      claimedHosts.get(namespace, name) ??
+      orUndefinedIfGone(kube.get<PhysicalHost>(hostPath(namespace, name))),
     secretExists: async (namespace, name) =>
       !!(await orUndefinedIfGone(kube.get(paths.object("", "v1", "secrets", namespace, name)))),
     claim: async (host, consumer, request) => {
       try {
         // The resourceVersion makes this a conditional update: of machines racing for the host,
-        // one wins and the others get 409 and try their next candidate.
+        // one wins and the others get 409 and try their next candidate. The claim also carries
+        // clusterctl's block-move annotation, which a claimed host keeps while not paused
+        // (physical-host/move.ts): written here, the host's first run has no second write to make
+        // before its first BMC action.
         const claimed = await kube.mergePatch<PhysicalHost>(
           hostPath(host.metadata!.namespace!, host.metadata!.name!),
           {
-            metadata: { resourceVersion: host.metadata?.resourceVersion },
+            metadata: {
+              resourceVersion: host.metadata?.resourceVersion,
+              annotations: { [Annotations.blockMove]: "" },
+            },
             spec: { consumerRef: consumer, ...(request ? { provisioning: request } : {}) },
           },
         );
@@ -216,6 +226,7 @@ export function hostChanged(host: PhysicalHost): void {
   const ns = host.metadata?.namespace ?? "";
   const claimable = hosts.put(host);
   const consumer = host.spec?.consumerRef;
+  claimedHosts.put(host, consumer?.kind === Kinds.Beskar7Machine);
   if (consumer?.kind === Kinds.Beskar7Machine) {
     machineController.requeue(consumer.namespace ?? ns, consumer.name, 0);
   }
@@ -234,6 +245,7 @@ export function hostChanged(host: PhysicalHost): void {
 
 export function hostGone(host: PhysicalHost): void {
   hosts.remove(host);
+  claimedHosts.remove(host);
   const consumer = host.spec?.consumerRef;
   if (consumer?.kind === Kinds.Beskar7Machine) {
     machineController.requeue(consumer.namespace ?? host.metadata?.namespace, consumer.name, 0);
