@@ -7,7 +7,11 @@
 //   npx tsx scripts/bench-machines.ts [--machines 100] [--hosts 120] [--latency-ms 50]
 //       [--mode mixed|PreBakedISO|RemoteConfig|PXE|iPXE] [--os-family mixed|kairos|talos|...]
 //       [--timeout-minutes 15] [--stall-seconds 120] [--skip-build] [--json FILE]
-//       [--operator-log FILE]
+//       [--operator-log FILE] [--no-boot-service]
+//
+// --no-boot-service (with --mode PreBakedISO) runs without the boot service, as a site that
+// serves no configuration does: the claim's first run then reaches its first BMC action, where
+// with the service it first writes the boot session the service must see before any medium.
 //
 // Every server has an OS (scripts/lib/simulated-os.ts): when its BMC powers it on after its
 // provisioning actions, it does at once what the booted OS would at the boot service (reads the
@@ -136,6 +140,8 @@ interface Options {
   timeoutMinutes: number;
   stallSeconds: number;
   build: boolean;
+  /** Run without the boot service (PreBakedISO only): no boot session before the first action. */
+  bootService: boolean;
   json?: string;
   operatorLog?: string;
 }
@@ -151,6 +157,7 @@ function options(): Options {
       "timeout-minutes": { type: "string", default: "15" },
       "stall-seconds": { type: "string", default: "120" },
       "skip-build": { type: "boolean", default: false },
+      "no-boot-service": { type: "boolean", default: false },
       json: { type: "string" },
       "operator-log": { type: "string" },
     },
@@ -173,6 +180,11 @@ function options(): Options {
   if (!families.length) {
     throw new Error(`--os-family must be mixed or one of ${OsFamilies.join(", ")}`);
   }
+  if (values["no-boot-service"] && (modes.length !== 1 || modes[0] !== "PreBakedISO")) {
+    throw new Error(
+      "--no-boot-service needs --mode PreBakedISO (the other modes need the service)",
+    );
+  }
   const machines = Math.round(num("machines", values.machines!, 0, 5000));
   const hosts = Math.round(num("hosts", values.hosts!, 1, 5000));
   if (machines > hosts) throw new Error("--machines must not exceed --hosts");
@@ -185,6 +197,7 @@ function options(): Options {
     timeoutMinutes: num("timeout-minutes", values["timeout-minutes"]!, 1, 120),
     stallSeconds: num("stall-seconds", values["stall-seconds"]!, 10, 7200),
     build: !values["skip-build"],
+    bootService: !values["no-boot-service"],
     json: values.json,
     operatorLog: values["operator-log"],
   };
@@ -260,6 +273,7 @@ interface ObservedHost {
     errorReason?: string;
     errorMessage?: string;
     boot?: { delivery?: string };
+    provisioning?: { consumerUID?: string; startedTime?: string };
   };
 }
 
@@ -288,6 +302,14 @@ function observeHost(hosts: Map<string, HostRecord>, obj: ObservedHost): void {
   if (consumer?.uid && consumer.uid !== last?.uid) {
     record.consumers.push({ uid: consumer.uid, name: consumer.name ?? "?", at: now });
   }
+  // This watch can see a claim a second or more after it was written (the API server is busy),
+  // after the host's first BMC action even. The host controller stamps the provisioning it starts
+  // on the claim with its own clock (startedTime, ms, same machine): the claim is no later than
+  // either, so the earlier of the two is taken.
+  const started = obj.status?.provisioning;
+  const claim = record.consumers.find(c => c.uid === started?.consumerUID);
+  const stamped = started?.startedTime ? Date.parse(started.startedTime) : NaN;
+  if (claim && stamped < claim.at) claim.at = stamped;
 }
 
 function observeMachine(
@@ -475,32 +497,39 @@ async function main(): Promise<void> {
       {
         build: opts.build,
         logFile: operatorLog,
-        env: { BESKAR7_BOOT_URL: bootBase, BESKAR7_NAMESPACE: BOOT_NAMESPACE },
+        env: opts.bootService
+          ? { BESKAR7_BOOT_URL: bootBase, BESKAR7_NAMESPACE: BOOT_NAMESPACE }
+          : { BESKAR7_NAMESPACE: BOOT_NAMESPACE },
       },
       stop => guard.add(stop),
     );
     say(`operator ready: module pid ${operator.modulePid}; its log: ${operatorLog}`);
 
     // After the operator, which registers the CRDs and the namespace the service needs.
-    const bootLogFile = join(work, "boot-service.log");
-    const bootLog = createWriteStream(bootLogFile);
-    const boot = await startBootService({
-      kubeconfig: plane.kubeconfig,
-      url: bootBase,
-      plainHttp: true,
-      namespace: BOOT_NAMESPACE,
-      caFile: join(work, "boot-ca.crt"),
-      onLog: line => bootLog.write(`${line}\n`),
-    }).catch(async (err: unknown) => {
-      bootLog.end();
-      throw err;
-    });
-    guard.add(async () => {
-      await boot.stop();
-      await new Promise<void>(r => bootLog.end(r));
-    });
-    const bootPid = boot.child.pid!;
-    say(`boot service at ${bootBase} (pid ${bootPid}); its log: ${bootLogFile}`);
+    let bootPid: number | undefined;
+    if (opts.bootService) {
+      const bootLogFile = join(work, "boot-service.log");
+      const bootLog = createWriteStream(bootLogFile);
+      const boot = await startBootService({
+        kubeconfig: plane.kubeconfig,
+        url: bootBase,
+        plainHttp: true,
+        namespace: BOOT_NAMESPACE,
+        caFile: join(work, "boot-ca.crt"),
+        onLog: line => bootLog.write(`${line}\n`),
+      }).catch(async (err: unknown) => {
+        bootLog.end();
+        throw err;
+      });
+      guard.add(async () => {
+        await boot.stop();
+        await new Promise<void>(r => bootLog.end(r));
+      });
+      bootPid = boot.child.pid!;
+      say(`boot service at ${bootBase} (pid ${bootPid}); its log: ${bootLogFile}`);
+    } else {
+      say("no boot service (--no-boot-service): pre-baked ISOs boot without their bootstrap data");
+    }
     const pids = {
       module: operator.modulePid,
       apiserver: plane.pids.kubeApiserver,
@@ -638,7 +667,7 @@ async function main(): Promise<void> {
     // ---- the machines, all at once
     const loadMachines = loadAverage();
     const cpuStart = cpuSnapshot(pids);
-    const bootCpuStart = treeCpuSeconds(bootPid);
+    const bootCpu0 = bootPid === undefined ? 0 : treeCpuSeconds(bootPid);
     os.arm();
     const tm = Date.now();
     const eventsBefore = { ...watchEvents };
@@ -717,7 +746,7 @@ async function main(): Promise<void> {
     }
     const tEnd = Date.now();
     const cpuEnd = cpuSnapshot(pids);
-    const bootCpu = treeCpuSeconds(bootPid) - bootCpuStart;
+    const bootCpu = bootPid === undefined ? 0 : treeCpuSeconds(bootPid) - bootCpu0;
     const eventsDuring = {
       machines: watchEvents.machines - eventsBefore.machines,
       hosts: watchEvents.hosts - eventsBefore.hosts,
