@@ -77,10 +77,7 @@ describe("VMs booting through the boot service (patched ISO, plain HTTP)", () =>
     });
     origin.serve("/held/installer.iso", held.image);
     boot = await startVmBootService();
-    operator = await startOperator({
-      ...boot.operatorEnv,
-      BESKAR7_ALLOW_BMC_ADDRESSES: "loopback",
-    });
+    operator = await startOperator(boot.operatorEnv);
   }, 300_000);
 
   afterAll(async () => {

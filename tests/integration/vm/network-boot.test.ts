@@ -51,10 +51,7 @@ describe("VM network boot through the boot service (iPXE mode, kernel + initramf
     installer = await ensureInstaller(line => process.stderr.write(`[vm] ${line}\n`));
     files = await TestFileServer.start();
     boot = await startVmBootService();
-    operator = await startOperator({
-      ...boot.operatorEnv,
-      BESKAR7_ALLOW_BMC_ADDRESSES: "loopback",
-    });
+    operator = await startOperator(boot.operatorEnv);
   }, 300_000);
 
   afterAll(async () => {

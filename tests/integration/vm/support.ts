@@ -141,7 +141,7 @@ export interface VmBootService {
   guestURL: string;
   /** The forward each VM needs to reach the service at guestURL. */
   forward: GuestForward;
-  /** What startOperator needs to use it. */
+  /** What startOperator needs to use it and the VMs' BMCs (on 127.0.0.1). */
   operatorEnv: Record<string, string>;
   /** The token key the service and the operator share (read from the service's Secret). */
   tokenKey(): Promise<Buffer>;
@@ -170,7 +170,11 @@ export async function startVmBootService(): Promise<VmBootService> {
     hostURL,
     guestURL,
     forward,
-    operatorEnv: { BESKAR7_BOOT_URL: hostURL, BESKAR7_NAMESPACE: BOOT_NAMESPACE },
+    operatorEnv: {
+      BESKAR7_BOOT_URL: hostURL,
+      BESKAR7_NAMESPACE: BOOT_NAMESPACE,
+      BESKAR7_ALLOW_BMC_ADDRESSES: "loopback",
+    },
     async tokenKey() {
       const secret = await K8s(kind.Secret).InNamespace(BOOT_NAMESPACE).Get(SERVICE_SECRET);
       return Buffer.from(secret.data?.["token-key"] ?? "", "base64");
