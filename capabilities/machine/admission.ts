@@ -174,7 +174,9 @@ export function validateBeskar7MachineTemplate(
 export function machineDefaults(
   spec: Partial<Beskar7MachineSpec> | undefined,
 ): Partial<Beskar7MachineSpec> {
-  if (!spec || spec.provisioningMode) return {};
+  // Any value given, even an invalid one (false, 0, ""), is the user's: the schema judges it. A
+  // default written over it would have admitted it.
+  if (!spec || spec.provisioningMode !== undefined) return {};
   const hasAnyImage = !!(spec.imageURL || spec.inspectionImageURL || spec.configURL);
   if (!hasAnyImage) return {};
   if (spec.imageURL && spec.inspectionImageURL) return {}; // ambiguous: the CRD asks the user to choose

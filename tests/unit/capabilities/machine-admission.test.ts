@@ -395,6 +395,9 @@ describe("machineDefaults", () => {
   it.each<[string, Spec | undefined, Spec]>([
     ["no spec", undefined, {}],
     ["an explicit mode", { provisioningMode: "PXE", imageURL: ISO }, {}],
+    // Invalid values are left for the schema to refuse, not replaced by a default.
+    ["a mode of the wrong type", { provisioningMode: false as never, imageURL: ISO }, {}],
+    ["an empty mode", { provisioningMode: "" as never, imageURL: ISO }, {}],
     ["no image at all", { osFamily: "kairos" }, {}],
     ["an ISO", { imageURL: ISO }, { provisioningMode: "PreBakedISO" }],
     [
