@@ -18,6 +18,10 @@ export interface KubeError {
 
 export type JsonPatch = Array<{ op: "add" | "remove" | "replace"; path: string; value?: unknown }>;
 
+/** Connections to the API server by default: as many as reconciles may run at once
+ *  (BESKAR7_MAX_CONCURRENT_RECONCILES' default), so a full set of runs never waits for one. */
+export const DEFAULT_MAX_SOCKETS = 64;
+
 /** How long credentials from the kubeconfig are reused before it is consulted again: a rotated
  *  service-account token (kubelet refreshes the file well before expiry) is picked up within. */
 const AUTH_REFRESH_MS = 60_000;
@@ -39,15 +43,11 @@ export class KubeClient {
   #connection?: Promise<Connection>;
   #loadedAt = 0;
 
-  /**
-   * `maxSockets`: connections kept to the API server, each carrying one request at a time. The
-   * default matches the reconciles that may run at once (BESKAR7_MAX_CONCURRENT_RECONCILES), so a
-   * full set of runs never waits for a connection.
-   */
+  /** `maxSockets`: connections kept to the API server, each carrying one request at a time. */
   constructor(
     kc: KubeConfig = loadDefault(),
     now: () => number = Date.now,
-    { maxSockets = 64 }: { maxSockets?: number } = {},
+    { maxSockets = DEFAULT_MAX_SOCKETS }: { maxSockets?: number } = {},
   ) {
     const cluster = kc.getCurrentCluster();
     if (!cluster) throw new Error("the kubeconfig has no current cluster");
