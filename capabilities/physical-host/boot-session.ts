@@ -44,7 +44,15 @@ export type BootServiceState =
  * read or patch the source ISO, say), which a BMC would get too; a transport error proves nothing
  * (the operator may not reach the service's external URL the way BMCs do).
  */
-export type MediaProbe = { ok: true } | { ok: false; definite: boolean; message: string };
+export type MediaProbe =
+  | { ok: true }
+  | {
+      ok: false;
+      definite: boolean;
+      message: string;
+      /** The service answered 404: it knows no such host, session or token (yet). */
+      notFound?: boolean;
+    };
 
 /** What the controller knows of the boot service: its URL (if configured) and its key on demand. */
 export interface BootServiceAccess {
@@ -173,6 +181,7 @@ function probe(url: string, ca: string | undefined): Promise<MediaProbe> {
           resolve({
             ok: false,
             definite: true,
+            notFound: status === 404,
             message: `the boot service answered ${status} for this host's medium: ${said
               .toString()
               .trim()

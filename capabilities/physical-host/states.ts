@@ -572,6 +572,11 @@ function awaitSignal(
   };
 }
 
+/** How long after a session starts a 404 from the boot service is taken for its watch lagging. */
+const SESSION_PROPAGATION_MS = 30_000;
+/** How soon a probe is repeated meanwhile. */
+const SESSION_RECHECK_MS = 1_000;
+
 /**
  * Before the first BMC action of a provisioning whose media the boot service serves: read their
  * start as a BMC would. A medium the service refuses to serve (its source ISO 404s, is not
@@ -594,6 +599,14 @@ async function checkServedMedia(
   const served = delivery === BootDelivery.PatchedISO ? media.bootISO : media.configMediaURL;
   const probe = await access.probeMedia(served!);
   if (probe.ok || !probe.definite) return undefined;
+  // A session written a moment ago may not have reached the service yet (it learns of sessions
+  // through its watch of hosts, which lags the write under load); its 404 then means "not yet".
+  // Taken for a refusal, it held the host for a backoff, or sent a pre-baked ISO without its
+  // bootstrap data.
+  const issued = Date.parse(ctx.host.status?.boot?.issuedTime ?? "");
+  if (probe.notFound && ctx.now.getTime() - issued < SESSION_PROPAGATION_MS) {
+    return { state: HostState.Provisioning, requeueAfterMs: SESSION_RECHECK_MS };
+  }
   if (!request.osFamily) {
     // A pre-baked ISO boots by itself; its cidata volume only carries the bootstrap data. When
     // the boot service cannot serve that volume, the ISO goes alone and the host says why.

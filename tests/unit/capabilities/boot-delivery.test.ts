@@ -561,6 +561,51 @@ describe("PhysicalHost controller with the boot service", () => {
     ]);
   });
 
+  it("a 404 right after the session started is the service not having seen it yet: probed again within a second, nothing said, the bootstrap data kept", async () => {
+    const h = await claimedWith(vm(), 2);
+    let seen = false;
+    h.boot = {
+      baseURL: BASE,
+      state: async () => ({ ready: true, baseURL: BASE, key: KEY }),
+      probeMedia: async () =>
+        seen
+          ? { ok: true }
+          : { ok: false, definite: true, notFound: true, message: "answered 404" },
+    };
+    await h.reconcile(); // the session
+    expect(await h.reconcile()).toEqual({ requeueAfterMs: 1000 });
+    expect(h.bmc.actions()).toEqual([]);
+    expect(condition(h.host.status, "BootDelivered")?.reason).not.toBe("BootMediaUnavailable");
+    expect(h.events.map(e => e.type)).not.toContain("Warning");
+    seen = true;
+    await h.reconcileUntil("Provisioned");
+    expect(h.host.status?.boot?.delivery).toBe("ConfigVolume");
+  });
+
+  it("a 404 that lasts beyond the session's first 30 s is a refusal", async () => {
+    const h = await claimedWith(vm({ osFamily: "talos" }), 1);
+    h.boot = {
+      baseURL: BASE,
+      state: async () => ({ ready: true, baseURL: BASE, key: KEY }),
+      probeMedia: async () => ({
+        ok: false,
+        definite: true,
+        notFound: true,
+        message: "answered 404",
+      }),
+    };
+    await h.reconcile(); // the session, issued now
+    h.now = new Date(h.now.getTime() + 29_000);
+    expect(await h.reconcile()).toEqual({ requeueAfterMs: 1000 });
+    h.now = new Date(h.now.getTime() + 1_000);
+    await h.reconcile();
+    expect(condition(h.host.status, "BootDelivered")).toMatchObject({
+      reason: "BootMediaUnavailable",
+      message: "answered 404",
+    });
+    expect(h.bmc.actions()).toEqual([]);
+  });
+
   it("a host without a system UUID cannot use the boot service: SystemUUIDUnknown", async () => {
     const h = await claimedWith(vm({ osFamily: "kairos" }), 1);
     delete h.host.status!.hardwareDetails!.systemUUID;
