@@ -177,6 +177,10 @@ function probe(url: string, ca: string | undefined): Promise<MediaProbe> {
           if (status === 206 && body.toString("latin1", 32769, 32774) === "CD001") {
             return resolve({ ok: true });
           }
+          // The per-host iPXE script (no Range: it is a few hundred bytes).
+          if (status === 200 && body.toString("latin1", 0, 6) === "#!ipxe") {
+            return resolve({ ok: true });
+          }
           const said = status === 206 ? "an image without an ISO9660 volume descriptor" : body;
           resolve({
             ok: false,
@@ -283,6 +287,28 @@ export function bootMedia(
         bootISO: request.bootISO,
         configMediaURL: bootURL(service.baseURL, BootPaths.configIso(session.systemUUID, token)),
       };
+}
+
+/**
+ * What a machine fetches first from the boot service on this delivery path: the patched ISO, the
+ * config volume, or the per-host iPXE script; undefined where it fetches nothing from it.
+ */
+export function firstServedURL(
+  host: PhysicalHost,
+  request: HostProvisioning,
+  service: BootServiceState,
+): string | undefined {
+  const delivery = host.status?.boot?.delivery;
+  if (delivery === BootDelivery.NetworkBoot) {
+    const session = sessionOf(host);
+    return service.ready && session
+      ? bootURL(service.baseURL, BootPaths.ipxe(session.systemUUID))
+      : undefined;
+  }
+  const media = bootMedia(host, request, service);
+  if (delivery === BootDelivery.PatchedISO) return media.bootISO;
+  if (delivery === BootDelivery.ConfigVolume) return media.configMediaURL;
+  return undefined;
 }
 
 /** A text naming boot service media URLs with their token segment replaced by <token>. */

@@ -47,6 +47,7 @@ import { BmcFailure, cutText, type HostBmc, type HostInventory } from "./bmc";
 import {
   BootConfigError,
   bootMedia,
+  firstServedURL,
   foldReport,
   newBootStatus,
   notConfigured,
@@ -578,11 +579,12 @@ const SESSION_PROPAGATION_MS = 30_000;
 const SESSION_RECHECK_MS = 1_000;
 
 /**
- * Before the first BMC action of a provisioning whose media the boot service serves: read their
- * start as a BMC would. A medium the service refuses to serve (its source ISO 404s, is not
- * ISO9660, has no room for the arguments) keeps the host off the BMC, waiting with
- * BootMediaUnavailable and the service's reason, instead of powered on with a medium that cannot
- * boot. A probe that gets no answer proves nothing and does not hold the host.
+ * Before the first BMC action of a provisioning the boot service serves: read what the machine
+ * will fetch first (the start of its medium, or its iPXE script) as the machine would. What the
+ * service refuses to serve (its source ISO 404s, is not ISO9660, has no room for the arguments,
+ * the host has no target image) keeps the host off the BMC, waiting with BootMediaUnavailable and
+ * the service's reason, instead of powered on with something that cannot boot. A probe that gets
+ * no answer proves nothing and does not hold the host.
  */
 async function checkServedMedia(
   ctx: HostContext,
@@ -591,13 +593,19 @@ async function checkServedMedia(
   const access = ctx.bootService;
   const delivery = ctx.host.status?.boot?.delivery;
   if (!access?.probeMedia) return undefined;
-  if (delivery !== BootDelivery.PatchedISO && delivery !== BootDelivery.ConfigVolume) return;
+  if (
+    delivery !== BootDelivery.PatchedISO &&
+    delivery !== BootDelivery.ConfigVolume &&
+    delivery !== BootDelivery.NetworkBoot
+  ) {
+    return undefined;
+  }
   const service = await access.state();
   if (!service.ready)
     return bootWait(ctx, service.reason, service.message, false, HostState.Provisioning);
-  const media = bootMedia(ctx.host, request, service);
-  const served = delivery === BootDelivery.PatchedISO ? media.bootISO : media.configMediaURL;
-  const probe = await access.probeMedia(served!);
+  const served = firstServedURL(ctx.host, request, service);
+  if (!served) return undefined;
+  const probe = await access.probeMedia(served);
   if (probe.ok || !probe.definite) return undefined;
   // A session written a moment ago may not have reached the service yet (it learns of sessions
   // through its watch of hosts, which lags the write under load); its 404 then means "not yet".

@@ -582,6 +582,42 @@ describe("PhysicalHost controller with the boot service", () => {
     expect(h.host.status?.boot?.delivery).toBe("ConfigVolume");
   });
 
+  it("NetworkBoot: the iPXE script is fetched before the first BMC action, and a 404 while the service has not seen the session waits", async () => {
+    const h = await claimedWith(
+      {
+        mode: "Network",
+        networkBootTarget: "Pxe",
+        bootMode: "UEFI",
+        targetImageURL: "https://images.example/vmlinuz",
+        osFamily: "flatcar",
+        bootstrapDataSecretRef: "b",
+      },
+      0,
+    );
+    const probed: string[] = [];
+    let seen = false;
+    h.boot = {
+      baseURL: BASE,
+      state: async () => ({ ready: true, baseURL: BASE, key: KEY }),
+      probeMedia: async url => {
+        probed.push(url);
+        return seen
+          ? { ok: true }
+          : { ok: false, definite: true, notFound: true, message: "answered 404" };
+      },
+    };
+    await h.reconcile(); // the session
+    expect(await h.reconcile()).toEqual({ requeueAfterMs: 1000 });
+    expect(h.bmc.actions()).toEqual([]);
+    seen = true;
+    await h.reconcile();
+    expect(h.bmc.actions().length).toBeGreaterThan(0);
+    expect(probed).toEqual([
+      bootURL(BASE, BootPaths.ipxe(UUID)),
+      bootURL(BASE, BootPaths.ipxe(UUID)),
+    ]);
+  });
+
   it("a 404 that lasts beyond the session's first 30 s is a refusal", async () => {
     const h = await claimedWith(vm({ osFamily: "talos" }), 1);
     h.boot = {
