@@ -8,7 +8,7 @@
 // claimed through their PhysicalHosts as the machine controller would, one through a Cluster API
 // Machine owning a Beskar7Machine; all boot at once (it.concurrent). The service runs on plain
 // HTTP (busybox wget does no TLS) with a guest-facing base URL for the VMs and the operator's
-// host-facing one for the BMCs (startVmBootService explains why).
+// host-facing one for the BMCs (startVmBootService in support.ts explains why).
 import { createHash, randomBytes } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
@@ -28,12 +28,12 @@ import {
 } from "../physical-host/support";
 import { CANARY_BOOTSTRAP_MARK } from "../support/canary";
 import { createNamespace, createSecret, eventually } from "../support/kube";
-import { startOperator, type Operator } from "../support/operator";
 import {
   bootSeconds,
-  startVmBootService,
+  startVmProvisioning,
   TestFileServer,
   type VmBootService,
+  type VmProvisioning,
   VM_BOOT_TIMEOUT_MS,
   waitForPowerOff,
 } from "./support";
@@ -58,8 +58,8 @@ describe("VMs booting through the boot service (patched ISO, plain HTTP)", () =>
   let installer: Installer;
   let installerIso: Awaited<ReturnType<typeof fileSource>>;
   let origin: TestFileServer;
+  let provisioning: VmProvisioning;
   let boot: VmBootService;
-  let operator: Operator;
   const vms: VmBmc[] = [];
   const timings: string[] = [];
 
@@ -76,14 +76,13 @@ describe("VMs booting through the boot service (patched ISO, plain HTTP)", () =>
       name: "installer.iso",
     });
     origin.serve("/held/installer.iso", held.image);
-    boot = await startVmBootService();
-    operator = await startOperator(boot.operatorEnv);
+    provisioning = await startVmProvisioning();
+    boot = provisioning.boot;
   }, 300_000);
 
   afterAll(async () => {
     await Promise.all(vms.map(vm => vm.stop()));
-    await operator?.stop();
-    await boot?.service.stop();
+    await provisioning?.stop();
     await origin?.stop();
     await installerIso?.close();
     if (timings.length > 0) process.stderr.write(`[vm] boot times: ${timings.join(", ")}\n`);

@@ -21,12 +21,12 @@ import { macFor } from "../../../lab/vm/qemu";
 import { clusterFor, createMachine } from "../hardening/support";
 import { hostFor, inState, waitForHost } from "../physical-host/support";
 import { createNamespace, eventually } from "../support/kube";
-import { startOperator, type Operator } from "../support/operator";
 import {
   bootSeconds,
-  startVmBootService,
+  startVmProvisioning,
   TestFileServer,
   type VmBootService,
+  type VmProvisioning,
   VM_BOOT_TIMEOUT_MS,
   waitForPowerOff,
 } from "./support";
@@ -43,21 +43,20 @@ const sha256 = (data: Buffer | string) => createHash("sha256").update(data).dige
 describe("VM network boot through the boot service (iPXE mode, kernel + initramfs)", () => {
   let installer: Installer;
   let files: TestFileServer;
+  let provisioning: VmProvisioning;
   let boot: VmBootService;
-  let operator: Operator;
   const vms: VmBmc[] = [];
 
   beforeAll(async () => {
     installer = await ensureInstaller(line => process.stderr.write(`[vm] ${line}\n`));
     files = await TestFileServer.start();
-    boot = await startVmBootService();
-    operator = await startOperator(boot.operatorEnv);
+    provisioning = await startVmProvisioning();
+    boot = provisioning.boot;
   }, 300_000);
 
   afterAll(async () => {
     await Promise.all(vms.map(vm => vm.stop()));
-    await operator?.stop();
-    await boot?.service.stop();
+    await provisioning?.stop();
     await files?.stop();
   });
 

@@ -2,7 +2,8 @@
 // machine reads from (the installer ISO and volumes, served with Range requests as a BMC reads
 // them; configuration files) and posts to (reports, callbacks), with a log of what was asked. The
 // VMs reach it through their guest forward (http://10.0.2.100/...); the BMC reads it directly.
-// Also the boot service started for the VMs (startVmBootService).
+// Also the boot service started for the VMs (startVmBootService), and with the operator using it
+// (startVmProvisioning), as the tests that boot through the service run both.
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { K8s, kind } from "kubernetes-fluent-client";
@@ -17,6 +18,7 @@ import type { GuestForward, QemuMachine } from "../../../lab/vm/qemu";
 import { installBeskar7Crds } from "../api/kubectl";
 import { BOOT_NAMESPACE } from "../boot/service";
 import { kubectl } from "../support/kube";
+import { startOperator } from "../support/operator";
 
 export interface ServedRequest {
   method: string;
@@ -178,6 +180,27 @@ export async function startVmBootService(): Promise<VmBootService> {
     async tokenKey() {
       const secret = await K8s(kind.Secret).InNamespace(BOOT_NAMESPACE).Get(SERVICE_SECRET);
       return Buffer.from(secret.data?.["token-key"] ?? "", "base64");
+    },
+  };
+}
+
+/** The boot service for VMs and the operator set to use it; `stop` stops both, operator first. */
+export interface VmProvisioning {
+  boot: VmBootService;
+  stop(): Promise<void>;
+}
+
+export async function startVmProvisioning(): Promise<VmProvisioning> {
+  const boot = await startVmBootService();
+  const operator = await startOperator(boot.operatorEnv).catch(async (err: unknown) => {
+    await boot.service.stop();
+    throw err;
+  });
+  return {
+    boot,
+    async stop() {
+      await operator.stop();
+      await boot.service.stop();
     },
   };
 }
