@@ -40,15 +40,18 @@ const vm = (extra: Partial<HostProvisioning> = {}): HostProvisioning => ({
   ...extra,
 });
 
-const NETWORK = {
-  Pxe: { mode: "Network", networkBootTarget: "Pxe", bootstrapDataSecretRef: "b" },
-  UefiHttp: {
+/** A network boot request: UEFI HTTP with its boot URI, unless `extra` names another target. */
+const network = (extra: Partial<HostProvisioning> = {}): HostProvisioning => {
+  const target = extra.networkBootTarget ?? "UefiHttp";
+  return {
     mode: "Network",
-    networkBootTarget: "UefiHttp",
-    httpBootURI: "https://boot.example/ipxe.efi",
+    networkBootTarget: target,
+    httpBootURI: target === "UefiHttp" ? "https://boot.example/ipxe.efi" : undefined,
+    targetImageURL: "https://images.example/os.raw",
     bootstrapDataSecretRef: "b",
-  },
-} satisfies Record<string, HostProvisioning>;
+    ...extra,
+  };
+};
 
 describe("chooseDelivery", () => {
   const choose = (request: HostProvisioning, slots?: number, configured = true) =>
@@ -128,13 +131,7 @@ describe("chooseDelivery", () => {
   it.each(["Pxe", "UefiHttp"] as const)(
     "network boot (%s) is NetworkBoot, signalled by the report",
     target => {
-      const request: HostProvisioning = {
-        mode: "Network",
-        networkBootTarget: target,
-        httpBootURI: target === "UefiHttp" ? "https://boot.example/ipxe.efi" : undefined,
-        targetImageURL: "https://images.example/os.raw",
-        bootstrapDataSecretRef: "b",
-      };
+      const request = network({ networkBootTarget: target });
       const c = choose(request, 0);
       expect(c).toMatchObject({ ok: true, delivery: "NetworkBoot", usesBootService: true });
       expect(bootSignalOf(request, "NetworkBoot")).toBe("reported");
@@ -143,9 +140,14 @@ describe("chooseDelivery", () => {
 
   it.each<[string, HostProvisioning, NonNullable<DeliveryInput["capabilities"]>, string]>([
     ["virtual media", vm(), { virtualMedia: ["USB"], virtualMediaSlots: 1 }, "takes a CD"],
-    ["PXE", NETWORK.Pxe, { bootTargets: ["Cd", "UefiHttp"], httpBootURI: true }, "no Pxe"],
-    ["UEFI HTTP", NETWORK.UefiHttp, { bootTargets: ["Pxe", "Cd"] }, "no UefiHttp boot target"],
-    ["a UEFI HTTP URI", NETWORK.UefiHttp, { bootTargets: ["UefiHttp"], httpBootURI: false }, "URI"],
+    [
+      "PXE",
+      network({ networkBootTarget: "Pxe" }),
+      { bootTargets: ["Cd", "UefiHttp"], httpBootURI: true },
+      "no Pxe",
+    ],
+    ["UEFI HTTP", network(), { bootTargets: ["Pxe", "Cd"] }, "no UefiHttp boot target"],
+    ["a UEFI HTTP URI", network(), { bootTargets: ["UefiHttp"], httpBootURI: false }, "URI"],
   ])(
     "refuses %s on a BMC that cannot do it, with what it lacks (the claim rule)",
     (_what, request, capabilities, lacks) => {
@@ -156,7 +158,7 @@ describe("chooseDelivery", () => {
   );
 
   it("tries where the BMC did not say: no capabilities recorded, or no boot targets listed", () => {
-    for (const request of [vm(), NETWORK.Pxe, NETWORK.UefiHttp]) {
+    for (const request of [vm(), network({ networkBootTarget: "Pxe" }), network()]) {
       expect(chooseDelivery({ request, bootServiceConfigured: true }).ok).toBe(true);
       const silent = { bootTargets: [], httpBootURI: true };
       expect(
@@ -394,18 +396,7 @@ describe("PhysicalHost controller with the boot service", () => {
   });
 
   it("NetworkBoot: waits in Provisioning for the report, folds it, and the requirements see it", async () => {
-    const h = await claimedWith(
-      {
-        mode: "Network",
-        networkBootTarget: "UefiHttp",
-        httpBootURI: "https://boot.example/ipxe.efi",
-        bootMode: "UEFI",
-        targetImageURL: "https://images.example/os.raw",
-        osFamily: "flatcar",
-        bootstrapDataSecretRef: "b",
-      },
-      0,
-    );
+    const h = await claimedWith(network({ bootMode: "UEFI", osFamily: "flatcar" }), 0);
     for (let i = 0; i < 12 && h.host.status?.provisioning?.currentStep !== "AwaitInspection"; i++) {
       await h.reconcile();
     }
@@ -421,12 +412,7 @@ describe("PhysicalHost controller with the boot service", () => {
   });
 
   it("a request the BMC cannot boot holds the host in Claimed, with what it lacks, before any BMC action", async () => {
-    const h = await claimedWith({
-      ...NETWORK.UefiHttp,
-      bootMode: "UEFI",
-      targetImageURL: "https://images.example/os.raw",
-      osFamily: "flatcar",
-    });
+    const h = await claimedWith(network({ bootMode: "UEFI", osFamily: "flatcar" }));
     h.host.status!.hardwareDetails!.bootCapabilities = {
       bootTargets: ["Pxe", "Cd", "Hdd"],
       httpBootURI: false,
@@ -445,16 +431,12 @@ describe("PhysicalHost controller with the boot service", () => {
 
   it("NetworkBoot: an OS that never reports (Talos, Flatcar) ends the wait by fetching its configuration", async () => {
     const h = await claimedWith(
-      {
-        mode: "Network",
-        networkBootTarget: "UefiHttp",
-        httpBootURI: "https://boot.example/ipxe.efi",
+      network({
         bootMode: "UEFI",
         targetImageURL: "https://images.example/flatcar_production_pxe.vmlinuz",
         targetInitrdURL: "https://images.example/flatcar_production_pxe_image.cpio.gz",
         osFamily: "flatcar",
-        bootstrapDataSecretRef: "b",
-      },
+      }),
       0,
     );
     for (let i = 0; i < 12 && h.host.status?.provisioning?.currentStep !== "AwaitInspection"; i++) {
@@ -584,14 +566,12 @@ describe("PhysicalHost controller with the boot service", () => {
 
   it("NetworkBoot: the iPXE script is fetched before the first BMC action, and a 404 while the service has not seen the session waits", async () => {
     const h = await claimedWith(
-      {
-        mode: "Network",
+      network({
         networkBootTarget: "Pxe",
         bootMode: "UEFI",
         targetImageURL: "https://images.example/vmlinuz",
         osFamily: "flatcar",
-        bootstrapDataSecretRef: "b",
-      },
+      }),
       0,
     );
     const probed: string[] = [];
