@@ -6,6 +6,7 @@
 // the OS fetches its configuration soon after. With 100 machines at once, those per-request GETs
 // were a large share of the API server's load, the benchmark's bottleneck.
 //
+// The cache is boot/single-flight-cache.ts with these settings:
 //   - Single-flight: concurrent reads of one key share one load.
 //   - Entries live TTL_MS (10 s): long enough for one BMC's Range reads of a volume and the OS's
 //     fetch right after, short enough that a changed Secret is served within seconds and the
@@ -18,6 +19,7 @@
 //
 // Callers get the cached Buffer itself and must not modify it. Keys name no secret; values are
 // never logged or put into errors here.
+import { SingleFlightCache } from "../boot/single-flight-cache";
 
 /** 10 s: one burst (a BMC's Range reads, the operator's probe, the OS's fetch), not longer. */
 export const TTL_MS = 10_000;
@@ -34,79 +36,26 @@ export interface BootstrapCacheOptions {
   now?: () => number;
 }
 
-interface Entry {
-  data: Buffer;
-  expires: number;
-}
-
 export class BootstrapCache {
-  readonly #ttlMs: number;
-  readonly #maxEntries: number;
-  readonly #maxBytes: number;
-  readonly #now: () => number;
-  /** In insertion order, which is expiry order (one TTL for all): the oldest come first. */
-  readonly #entries = new Map<string, Entry>();
-  readonly #loading = new Map<string, Promise<Buffer>>();
-  #bytes = 0;
+  readonly #cache: SingleFlightCache<Buffer>;
 
   constructor(options: BootstrapCacheOptions = {}) {
-    this.#ttlMs = options.ttlMs ?? TTL_MS;
-    this.#maxEntries = options.maxEntries ?? MAX_ENTRIES;
-    this.#maxBytes = options.maxBytes ?? MAX_BYTES;
-    this.#now = options.now ?? Date.now;
+    this.#cache = new SingleFlightCache({
+      ttlMs: options.ttlMs ?? TTL_MS,
+      maxEntries: options.maxEntries ?? MAX_ENTRIES,
+      maxWeight: options.maxBytes ?? MAX_BYTES,
+      weigh: data => data.length,
+      now: options.now,
+    });
   }
 
   /** The value of `key`: kept, being loaded, or loaded now with `load` (and kept on success). */
   get(key: string, load: () => Promise<Buffer>): Promise<Buffer> {
-    this.#dropExpired();
-    const kept = this.#entries.get(key);
-    if (kept) return Promise.resolve(kept.data);
-    const pending = this.#loading.get(key);
-    if (pending) return pending;
-    const loading = load().then(
-      data => {
-        this.#loading.delete(key);
-        this.#keep(key, data);
-        return data;
-      },
-      (err: unknown) => {
-        this.#loading.delete(key);
-        throw err;
-      },
-    );
-    this.#loading.set(key, loading);
-    return loading;
+    return this.#cache.get(key, load);
   }
 
   /** Entries and bytes kept (for tests and metrics). */
   size(): { entries: number; bytes: number } {
-    this.#dropExpired();
-    return { entries: this.#entries.size, bytes: this.#bytes };
-  }
-
-  #keep(key: string, data: Buffer): void {
-    if (data.length > this.#maxBytes) return;
-    this.#delete(key);
-    this.#entries.set(key, { data, expires: this.#now() + this.#ttlMs });
-    this.#bytes += data.length;
-    for (const oldest of this.#entries.keys()) {
-      if (this.#entries.size <= this.#maxEntries && this.#bytes <= this.#maxBytes) break;
-      this.#delete(oldest);
-    }
-  }
-
-  #dropExpired(): void {
-    const now = this.#now();
-    for (const [key, entry] of this.#entries) {
-      if (entry.expires > now) break;
-      this.#delete(key);
-    }
-  }
-
-  #delete(key: string): void {
-    const entry = this.#entries.get(key);
-    if (!entry) return;
-    this.#entries.delete(key);
-    this.#bytes -= entry.data.length;
+    return { entries: this.#cache.size, bytes: this.#cache.weight };
   }
 }

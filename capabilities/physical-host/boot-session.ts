@@ -17,6 +17,7 @@ import {
   TOKEN_KEY_BYTES,
   type BootSession,
 } from "../../boot";
+import { SingleFlightCache } from "../../boot/single-flight-cache";
 import {
   BootDelivery,
   BootServiceSecret,
@@ -129,18 +130,11 @@ function keptFor<T>(
   keep: (value: T) => boolean,
   now: () => number,
 ): () => Promise<T> {
-  let held: { value: T; at: number } | undefined;
-  let reading: Promise<T> | undefined;
-  return () => {
-    if (held && now() - held.at < BOOT_SERVICE_RECHECK_MS) return Promise.resolve(held.value);
-    reading ??= read()
-      .then(value => {
-        held = keep(value) ? { value, at: now() } : undefined;
-        return value;
-      })
-      .finally(() => (reading = undefined));
-    return reading;
-  };
+  const held = new SingleFlightCache<T>({
+    ttlMs: value => (keep(value) ? BOOT_SERVICE_RECHECK_MS : 0),
+    now,
+  });
+  return () => held.get("", read);
 }
 
 /** Bytes a probe reads: up to the first ISO9660 volume descriptor (sector 16). */

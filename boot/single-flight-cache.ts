@@ -1,0 +1,134 @@
+// A cache of values loaded on demand and kept for a while, for reads that bursts of callers make
+// at once: the operator's credentials Secrets (capabilities/physical-host/secret-cache.ts) and the
+// boot service's key and CA (capabilities/physical-host/boot-session.ts), and the boot service's
+// bootstrap data (boot-service/bootstrap-cache.ts). Each wrote the same idea once; this is it.
+//
+//   - Single-flight: concurrent gets of one key share one load.
+//   - A loaded value is kept for a TTL from the end of its load, fixed or chosen per value; a TTL
+//     of 0 keeps nothing (a missing Secret, say, is read again next time).
+//   - A failed load is not kept: the next get loads again (an error must not outlive its cause).
+//   - delete() drops a key's value and its load under way: that load still answers its callers,
+//     but what it read is not kept (a change reported while reading may have overtaken it).
+//   - Optionally bounded by entry count and total weight (bytes, say): the oldest go first, and
+//     a value heavier than the bound is returned but not kept.
+//
+// It lives in boot/ because boot/ is the standalone library (no Kubernetes, Pepr or operator
+// imports, per eslint.config.mjs) that both capabilities/ and boot-service/ may import; the boot
+// service may not import capabilities/ beyond capabilities/api. Values are never logged here.
+
+export interface SingleFlightCacheOptions<V> {
+  /** How long a loaded value is kept, in ms, or a function choosing it per value; 0 keeps none. */
+  ttlMs: number | ((value: V) => number);
+  /** At most this many values are kept (default: no bound). */
+  maxEntries?: number;
+  /** At most this total weight is kept, weighed by `weigh` (default: no bound). */
+  maxWeight?: number;
+  /** A value's weight for maxWeight (default 0). */
+  weigh?: (value: V) => number;
+  /** The clock (tests move it). */
+  now?: () => number;
+}
+
+interface Entry<V> {
+  value: V;
+  expires: number;
+  weight: number;
+}
+
+export class SingleFlightCache<V> {
+  readonly #ttlMs: (value: V) => number;
+  readonly #maxEntries: number;
+  readonly #maxWeight: number;
+  readonly #weigh: (value: V) => number;
+  readonly #now: () => number;
+  /** In insertion order: eviction drops the oldest first. */
+  readonly #entries = new Map<string, Entry<V>>();
+  readonly #loading = new Map<string, Promise<V>>();
+  #weight = 0;
+  /** The earliest expiry of any entry: nothing is scanned for expiry before then. */
+  #nextExpiry = Infinity;
+
+  constructor(options: SingleFlightCacheOptions<V>) {
+    const { ttlMs } = options;
+    this.#ttlMs = typeof ttlMs === "number" ? () => ttlMs : ttlMs;
+    this.#maxEntries = options.maxEntries ?? Infinity;
+    this.#maxWeight = options.maxWeight ?? Infinity;
+    this.#weigh = options.weigh ?? (() => 0);
+    this.#now = options.now ?? Date.now;
+  }
+
+  /** The value of `key`: kept, being loaded, or loaded now with `load` (and kept on success). */
+  get(key: string, load: () => Promise<V>): Promise<V> {
+    this.#dropExpired();
+    const kept = this.#entries.get(key);
+    if (kept) return Promise.resolve(kept.value);
+    const pending = this.#loading.get(key);
+    if (pending) return pending;
+    const loading = load().then(
+      value => {
+        // Kept only if delete() did not drop this load while it ran.
+        if (this.#loading.get(key) === loading) {
+          this.#loading.delete(key);
+          this.#keep(key, value);
+        }
+        return value;
+      },
+      (err: unknown) => {
+        if (this.#loading.get(key) === loading) this.#loading.delete(key);
+        throw err;
+      },
+    );
+    this.#loading.set(key, loading);
+    return loading;
+  }
+
+  /** Forgets `key`: the next get loads it again, and a load under way is not kept. */
+  delete(key: string): void {
+    this.#remove(key);
+    this.#loading.delete(key);
+  }
+
+  /** Values kept. */
+  get size(): number {
+    this.#dropExpired();
+    return this.#entries.size;
+  }
+
+  /** Total weight of the values kept. */
+  get weight(): number {
+    this.#dropExpired();
+    return this.#weight;
+  }
+
+  #keep(key: string, value: V): void {
+    const ttl = this.#ttlMs(value);
+    const weight = this.#weigh(value);
+    if (!(ttl > 0) || weight > this.#maxWeight) return;
+    this.#remove(key);
+    const expires = this.#now() + ttl;
+    this.#entries.set(key, { value, expires, weight });
+    this.#weight += weight;
+    this.#nextExpiry = Math.min(this.#nextExpiry, expires);
+    for (const oldest of this.#entries.keys()) {
+      if (this.#entries.size <= this.#maxEntries && this.#weight <= this.#maxWeight) break;
+      this.#remove(oldest);
+    }
+  }
+
+  #dropExpired(): void {
+    const now = this.#now();
+    if (now < this.#nextExpiry) return;
+    this.#nextExpiry = Infinity;
+    for (const [key, entry] of this.#entries) {
+      if (entry.expires <= now) this.#remove(key);
+      else this.#nextExpiry = Math.min(this.#nextExpiry, entry.expires);
+    }
+  }
+
+  #remove(key: string): void {
+    const entry = this.#entries.get(key);
+    if (!entry) return;
+    this.#entries.delete(key);
+    this.#weight -= entry.weight;
+  }
+}
