@@ -93,10 +93,11 @@ export interface RedfishSystem {
   allowedResetTypes(): Promise<ResetType[]>;
   /** Sends one ComputerSystem.Reset; UnsupportedOperationError if the type is not offered. */
   reset(type: ResetType): Promise<void>;
-  /** Powers on and waits until the BMC reports On. No-op when already on. */
-  powerOn(): Promise<void>;
-  /** Graceful shutdown, waits, then ForceOff; waits until Off. No-op when already off. */
-  powerOff(options?: PowerOffOptions): Promise<void>;
+  /** Powers on and waits until the BMC reports On. No-op when already on: then false. */
+  powerOn(): Promise<boolean>;
+  /** Graceful shutdown, waits, then ForceOff; waits until Off. No-op when already off: then
+   *  false. One read of the system tells the power state and the reset types. */
+  powerOff(options?: PowerOffOptions): Promise<boolean>;
   /** Restart: GracefulRestart/ForceRestart; when off, powers on. */
   restart(options?: { force?: boolean }): Promise<void>;
   /** PowerCycle where offered, else off then on. */

@@ -111,11 +111,11 @@ export class RedfishSystemImpl implements RedfishSystem, SystemContext {
     return sendReset(this, type);
   }
 
-  powerOn(): Promise<void> {
+  powerOn(): Promise<boolean> {
     return powerOn(this);
   }
 
-  powerOff(options?: PowerOffOptions): Promise<void> {
+  powerOff(options?: PowerOffOptions): Promise<boolean> {
     return powerOff(this, options);
   }
 

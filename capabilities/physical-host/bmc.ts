@@ -100,10 +100,11 @@ export interface BootOverrideRequest {
 export interface HostBmc {
   inventory(): Promise<HostInventory>;
   powerState(): Promise<PowerStateName>;
-  /** Powers on and waits until the BMC reports On; no-op when on. */
-  powerOn(): Promise<void>;
-  /** Graceful shutdown (unless forced), then ForceOff; waits until Off. */
-  powerOff(options?: { force?: boolean; gracefulTimeoutMs?: number }): Promise<void>;
+  /** Powers on and waits until the BMC reports On; false (nothing sent) when already on. */
+  powerOn(): Promise<boolean>;
+  /** Graceful shutdown (unless forced), then ForceOff; waits until Off; false (nothing sent) when
+   *  already off. Reads the power state itself: no powerState() call is needed before it. */
+  powerOff(options?: { force?: boolean; gracefulTimeoutMs?: number }): Promise<boolean>;
   restart(options?: { force?: boolean }): Promise<void>;
   virtualMedia(): Promise<MediaSlot[]>;
   /** Inserts into a free slot for `kind` and verifies it shows as inserted. */

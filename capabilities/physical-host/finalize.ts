@@ -108,9 +108,7 @@ export async function finalizeHost(
       const bmc = abortable(connection.bmc, signal);
       if ((await bmc.virtualMedia()).some(s => s.inserted)) await bmc.ejectMedia();
       if ((await bmc.bootOverride()).enabled !== "Disabled") await bmc.clearBootOverride();
-      if ((await bmc.powerState()) !== "Off") {
-        await bmc.powerOff({ gracefulTimeoutMs: deps.config.gracefulShutdownTimeoutMs });
-      }
+      await bmc.powerOff({ gracefulTimeoutMs: deps.config.gracefulShutdownTimeoutMs });
     } finally {
       connection.release();
     }

@@ -699,10 +699,10 @@ export async function runStep(
 ): Promise<StepOutcome> {
   switch (step) {
     case ProvisioningStep.PowerOff: {
-      if ((await bmc.powerState()) === "Off") return { power: "Off" };
-      // The host is about to be re-imaged: nothing on it needs a graceful shutdown.
-      await bmc.powerOff({ force: true });
-      return { note: "powered off", power: "Off" };
+      // The host is about to be re-imaged: nothing on it needs a graceful shutdown. One read of
+      // the system: it tells the power state and the reset types.
+      const sent = await bmc.powerOff({ force: true });
+      return sent ? { note: "powered off", power: "Off" } : { power: "Off" };
     }
     case ProvisioningStep.EjectMedia: {
       // Media this request inserts itself stay: a step replayed after a lost status patch (or
@@ -734,9 +734,8 @@ export async function runStep(
     }
     case ProvisioningStep.PowerOn: {
       // PowerOff ran first in this plan, so On here means this step already powered it on.
-      if ((await bmc.powerState()) === "On") return { power: "On" };
-      await bmc.powerOn();
-      return { note: "powered on", power: "On" };
+      const sent = await bmc.powerOn();
+      return sent ? { note: "powered on", power: "On" } : { power: "On" };
     }
     default:
       throw new Error(`provisioning step ${step} is not run by the PhysicalHost controller`);
@@ -788,8 +787,7 @@ async function deprovisioning(ctx: HostContext): Promise<Transition> {
     await bmc.clearBootOverride();
     done.push("cleared the boot override");
   }
-  if ((await bmc.powerState()) !== "Off") {
-    await bmc.powerOff({ gracefulTimeoutMs: ctx.config.gracefulShutdownTimeoutMs });
+  if (await bmc.powerOff({ gracefulTimeoutMs: ctx.config.gracefulShutdownTimeoutMs })) {
     done.push("powered off");
   }
   const host: PhysicalHost = {

@@ -1,6 +1,6 @@
 // Power state and ComputerSystem.Reset, with the reset types taken from what the BMC advertises
 // (ResetType@Redfish.AllowableValues, else the @Redfish.ActionInfo parameters).
-import type { ActionInfo } from "../resources/schema";
+import type { ActionInfo, ComputerSystem } from "../resources/schema";
 import { UnsupportedOperationError, VerificationError } from "../errors";
 import { stringOf, stringsOf } from "../resources/common";
 import type { PowerOffOptions, PowerState, ResetType } from "../types";
@@ -18,10 +18,13 @@ interface ResetAction {
   allowed: ResetType[];
 }
 
-/** The Reset action's target and allowed types; read once per system handle. */
-async function resetAction(context: SystemContext): Promise<ResetAction> {
+/**
+ * The Reset action's target and allowed types; read once per system handle, from `body` when the
+ * caller has just read the system anyway (one GET tells both the power state and the action).
+ */
+async function resetAction(context: SystemContext, body?: ComputerSystem): Promise<ResetAction> {
   return context.memo("resetAction", async () => {
-    const system = await context.systemBody();
+    const system = body ?? (await context.systemBody());
     const action = record(record(system.Actions)?.["#ComputerSystem.Reset"]);
     const target = stringOf(action?.target);
     if (!action || !target) {
@@ -70,9 +73,11 @@ async function waitForPower(context: SystemContext, wanted: PowerState, timeoutM
   );
 }
 
-export async function powerOn(context: SystemContext): Promise<void> {
-  if ((await readPowerState(context)) === "On") return;
-  const action = await resetAction(context);
+/** Powers on; false when the system was already on (nothing sent). */
+export async function powerOn(context: SystemContext): Promise<boolean> {
+  const system = await context.systemBody();
+  if (toPowerState(system.PowerState) === "On") return false;
+  const action = await resetAction(context, system);
   const type = (["On", "ForceOn", "PushPowerButton"] as ResetType[]).find(candidate =>
     offers(action, candidate),
   );
@@ -81,19 +86,22 @@ export async function powerOn(context: SystemContext): Promise<void> {
   if (!(await waitForPower(context, "On", context.client.settings.verifyTimeoutMs))) {
     throw new VerificationError(`power on (${type}) sent but the system did not report On`);
   }
+  return true;
 }
 
+/** Powers off (gracefully first unless forced); false when the system was already off. */
 export async function powerOff(
   context: SystemContext,
   options: PowerOffOptions = {},
-): Promise<void> {
-  if ((await readPowerState(context)) === "Off") return;
-  const action = await resetAction(context);
+): Promise<boolean> {
+  const system = await context.systemBody();
+  if (toPowerState(system.PowerState) === "Off") return false;
+  const action = await resetAction(context, system);
   const { settings } = context.client;
   if (!options.force && offers(action, "GracefulShutdown")) {
     await sendReset(context, "GracefulShutdown");
     const timeout = options.gracefulTimeoutMs ?? settings.gracefulShutdownTimeoutMs;
-    if (await waitForPower(context, "Off", timeout)) return;
+    if (await waitForPower(context, "Off", timeout)) return true;
     context.client.logger?.warn("graceful shutdown timed out; forcing power off", {
       timeoutMs: timeout,
     });
@@ -102,12 +110,16 @@ export async function powerOff(
   if (!(await waitForPower(context, "Off", settings.verifyTimeoutMs))) {
     throw new VerificationError("ForceOff sent but the system did not report Off");
   }
+  return true;
 }
 
 export async function restart(context: SystemContext, force = false): Promise<void> {
-  const state = await readPowerState(context);
-  if (state === "Off") return powerOn(context);
-  const action = await resetAction(context);
+  const system = await context.systemBody();
+  if (toPowerState(system.PowerState) === "Off") {
+    await powerOn(context);
+    return;
+  }
+  const action = await resetAction(context, system);
   const type: ResetType =
     !force && offers(action, "GracefulRestart") ? "GracefulRestart" : "ForceRestart";
   if (offers(action, type)) return sendReset(context, type);
@@ -119,7 +131,10 @@ export async function restart(context: SystemContext, force = false): Promise<vo
 export async function powerCycle(context: SystemContext): Promise<void> {
   const action = await resetAction(context);
   if (action.allowed.includes("PowerCycle")) {
-    if ((await readPowerState(context)) === "Off") return powerOn(context);
+    if ((await readPowerState(context)) === "Off") {
+      await powerOn(context);
+      return;
+    }
     return sendReset(context, "PowerCycle");
   }
   // HPE, Lenovo and AMI offer no PowerCycle (QUIRKS: HPE | reset, Lenovo | reset, AMI | reset).

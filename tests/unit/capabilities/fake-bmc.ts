@@ -47,6 +47,8 @@ const ALL_METHODS: readonly BmcMethod[] = [
 export interface BmcCall {
   method: BmcMethod;
   args: unknown[];
+  /** A power call that found the power already as asked: the driver sends nothing then. */
+  noop?: boolean;
 }
 
 /** A plausible two-socket server as the driver reports it. */
@@ -131,9 +133,10 @@ export class FakeBmc implements HostBmc {
     return this;
   }
 
-  /** The state-changing calls made, in order, e.g. ["powerOff", "insertMedia"]. */
+  /** The state-changing calls made, in order, e.g. ["powerOff", "insertMedia"]; a power call
+   *  that found the power as asked sent nothing and is not one. */
   actions(): BmcMethod[] {
-    return this.log.filter(c => ACTIONS.includes(c.method)).map(c => c.method);
+    return this.log.filter(c => ACTIONS.includes(c.method) && !c.noop).map(c => c.method);
   }
 
   argsOf(method: BmcMethod): unknown[][] {
@@ -191,14 +194,20 @@ export class FakeBmc implements HostBmc {
     return this.power;
   }
 
-  async powerOn(): Promise<void> {
+  async powerOn(): Promise<boolean> {
     this.enter("powerOn", []);
+    const sent = this.power !== "On";
+    if (!sent) this.log[this.log.length - 1]!.noop = true;
     this.power = "On";
+    return sent;
   }
 
-  async powerOff(options?: { force?: boolean; gracefulTimeoutMs?: number }): Promise<void> {
+  async powerOff(options?: { force?: boolean; gracefulTimeoutMs?: number }): Promise<boolean> {
     this.enter("powerOff", [options]);
+    const sent = this.power !== "Off";
+    if (!sent) this.log[this.log.length - 1]!.noop = true;
     this.power = "Off";
+    return sent;
   }
 
   async restart(options?: { force?: boolean }): Promise<void> {
