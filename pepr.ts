@@ -6,6 +6,7 @@ import cfg from "./package.json";
 import { capabilities } from "./capabilities";
 import { config } from "./capabilities/lib/config";
 import { takeOverShutdown } from "./capabilities/lib/runtime";
+import { startWithWebhookKeepAlive } from "./capabilities/lib/webhook-keep-alive";
 
 // deferStart lets the webhook port come from configuration (operator:local picks a free one);
 // in build mode `pepr build` only collects the bindings, so there is no server to start.
@@ -13,6 +14,6 @@ const module = new PeprModule(cfg, capabilities, { deferStart: true });
 // After start, so the runtime's graceful shutdown (controllers stopped, BMC sessions logged out)
 // runs before Pepr's own SIGTERM handler closes the server and exits.
 if (process.env.PEPR_MODE !== "build") {
-  module.start(config.webhookPort);
+  startWithWebhookKeepAlive(() => module.start(config.webhookPort));
   takeOverShutdown();
 }

@@ -150,15 +150,21 @@ async function searchMetricsForCanary(operator: Operator, label: string): Promis
   recordCanaryHits(inject("runDir"), findCanary(`${label} metrics`, metrics));
 }
 
-/** The operator module's Prometheus metrics, read from its webhook port. */
-export async function scrapeMetrics(operator: Operator): Promise<string> {
+/** The port of the operator module's webhook server (Pepr's HTTPS server, on 127.0.0.1). */
+export function webhookPort(operator: Operator): number {
   const port = /ready: webhooks at https:\/\/127\.0\.0\.1:(\d+)/.exec(operator.output())?.[1];
   if (!port) throw new Error("the operator printed no webhook port");
+  return Number(port);
+}
+
+/** The operator module's Prometheus metrics, read from its webhook port. */
+export async function scrapeMetrics(operator: Operator): Promise<string> {
+  const port = webhookPort(operator);
   const { request } = await import("node:https");
   return new Promise<string>((resolve, reject) => {
     // The module's own per-run certificate; this is a loopback read of its content.
     const req = request(
-      { host: "127.0.0.1", port: Number(port), path: "/metrics", rejectUnauthorized: false },
+      { host: "127.0.0.1", port, path: "/metrics", rejectUnauthorized: false },
       res => {
         let text = "";
         res.on("data", d => (text += d));
