@@ -93,6 +93,8 @@ export interface HostContext {
   bmc(): Promise<HostBmc>;
   /** Where the boot service is and its key (not configured when omitted). */
   bootService?: BootServiceAccess;
+  /** Status an earlier handler of this reconcile decided (andThen), not yet written. */
+  unwritten?: StatusUpdate;
 }
 
 type Handler = (ctx: HostContext) => Promise<Transition>;
@@ -217,9 +219,10 @@ async function claimed(ctx: HostContext): Promise<Transition> {
         ],
         requeueAfterMs: 0,
       };
-  // A new boot session is written before any BMC action: a BMC fetches a medium as soon as it is
-  // inserted, and the boot service refuses it for a host whose session it has not seen yet.
-  if (start.state !== HostState.Provisioning || start.status?.boot) return start;
+  // A new boot session goes on to the steps that clear the host (power off, eject) in this run;
+  // the first step that gives the host what the service serves waits until the session is
+  // written (checkServedMedia), since the service refuses media of a session it has not seen.
+  if (start.state !== HostState.Provisioning) return start;
   return andThen(ctx, start, provisioning);
 }
 
@@ -357,6 +360,7 @@ async function andThen(ctx: HostContext, first: Transition, next: Handler): Prom
   const second = await next({
     ...ctx,
     host: { ...ctx.host, status: status as PhysicalHostStatus },
+    unwritten: { ...ctx.unwritten, ...first.status },
   });
   return {
     ...second,
@@ -367,6 +371,12 @@ async function andThen(ctx: HostContext, first: Transition, next: Handler): Prom
   };
 }
 
+/** The first steps of every plan: they leave the host off with nothing inserted. */
+const CLEARING_STEPS: readonly ProvisioningStepName[] = [
+  ProvisioningStep.PowerOff,
+  ProvisioningStep.EjectMedia,
+];
+
 /**
  * The steps that execute a provisioning request, in order, for the delivery path its boot session
  * recorded: a config volume adds its insert, a signal the OS gives adds the wait for it.
@@ -375,7 +385,7 @@ export function provisioningPlan(
   request: HostProvisioning,
   delivery?: BootDeliveryName,
 ): ProvisioningStepName[] {
-  const steps: ProvisioningStepName[] = [ProvisioningStep.PowerOff, ProvisioningStep.EjectMedia];
+  const steps: ProvisioningStepName[] = [...CLEARING_STEPS];
   if (request.mode === HostBootMethod.VirtualMedia) {
     steps.push(ProvisioningStep.InsertBootMedia);
     if (request.configMediaURL || delivery === BootDelivery.ConfigVolume) {
@@ -411,7 +421,10 @@ async function provisioning(ctx: HostContext): Promise<Transition> {
     const waiting = awaitSignal(ctx, next);
     if (waiting) return waiting;
   }
-  if (next !== undefined && done.size === 0) {
+  // Powering off and ejecting change nothing the host boots: they run while the boot service
+  // learns of a new session; the first step after them is where served media come in.
+  const clearing = (step: ProvisioningStepName) => CLEARING_STEPS.includes(step);
+  if (next !== undefined && !clearing(next) && [...done].every(clearing)) {
     const unservable = await checkServedMedia(ctx, request);
     if (unservable) return unservable;
   }
@@ -575,16 +588,17 @@ function awaitSignal(
 
 /** How long after a session starts a 404 from the boot service is taken for its watch lagging. */
 const SESSION_PROPAGATION_MS = 30_000;
-/** How soon a probe is repeated meanwhile. */
-const SESSION_RECHECK_MS = 1_000;
+/** How soon a probe is repeated meanwhile (the service re-reads a host whose session it lacks). */
+const SESSION_RECHECK_MS = 250;
 
 /**
- * Before the first BMC action of a provisioning the boot service serves: read what the machine
- * will fetch first (the start of its medium, or its iPXE script) as the machine would. What the
- * service refuses to serve (its source ISO 404s, is not ISO9660, has no room for the arguments,
- * the host has no target image) keeps the host off the BMC, waiting with BootMediaUnavailable and
- * the service's reason, instead of powered on with something that cannot boot. A probe that gets
- * no answer proves nothing and does not hold the host.
+ * Before the first step that gives the host what the boot service serves (after power-off and
+ * eject): read what the machine will fetch first (the start of its medium, or its iPXE script) as
+ * the machine would. What the service refuses to serve (its source ISO 404s, is not ISO9660, has
+ * no room for the arguments, the host has no target image) holds the host, off with nothing
+ * inserted, with BootMediaUnavailable and the service's reason, instead of powered on with
+ * something that cannot boot. A probe that gets no answer proves nothing and does not hold the
+ * host. A session decided in this reconcile is written first: the service cannot know it yet.
  */
 async function checkServedMedia(
   ctx: HostContext,
@@ -605,6 +619,7 @@ async function checkServedMedia(
     return bootWait(ctx, service.reason, service.message, false, HostState.Provisioning);
   const served = firstServedURL(ctx.host, request, service);
   if (!served) return undefined;
+  if (ctx.unwritten?.boot) return { state: HostState.Provisioning, requeueAfterMs: 0 };
   const probe = await access.probeMedia(served);
   if (probe.ok || !probe.definite) return undefined;
   // A session written a moment ago may not have reached the service yet (it learns of sessions

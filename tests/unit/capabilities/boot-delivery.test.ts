@@ -21,6 +21,7 @@ import {
 } from "../../../capabilities/physical-host/delivery";
 import { provisioningPlan } from "../../../capabilities/physical-host/states";
 import { BOOT_ISO, CONSUMER, HostHarness, NOW, condition, makeHost } from "./helpers";
+import { FakeBmc } from "./fake-bmc";
 
 const KEY = Buffer.alloc(32, 7);
 const BASE = "https://boot.example:8443/prefix";
@@ -282,8 +283,12 @@ class BootHarness extends HostHarness {
   }
 }
 
-async function claimedWith(request: HostProvisioning, slots?: number): Promise<BootHarness> {
-  const h = new BootHarness(makeHost());
+async function claimedWith(
+  request: HostProvisioning,
+  slots?: number,
+  bmc = new FakeBmc(),
+): Promise<BootHarness> {
+  const h = new BootHarness(makeHost(), bmc);
   await h.reconcile(); // enrolled
   h.host = {
     ...h.host,
@@ -543,7 +548,7 @@ describe("PhysicalHost controller with the boot service", () => {
     ]);
   });
 
-  it("a 404 right after the session started is the service not having seen it yet: probed again within a second, nothing said, the bootstrap data kept", async () => {
+  it("a 404 right after the session started is the service not having seen it yet: probed again within a quarter second, nothing said, the bootstrap data kept", async () => {
     const h = await claimedWith(vm(), 2);
     let seen = false;
     h.boot = {
@@ -555,7 +560,7 @@ describe("PhysicalHost controller with the boot service", () => {
           : { ok: false, definite: true, notFound: true, message: "answered 404" },
     };
     await h.reconcile(); // the session
-    expect(await h.reconcile()).toEqual({ requeueAfterMs: 1000 });
+    expect(await h.reconcile()).toEqual({ requeueAfterMs: 250 });
     expect(h.bmc.actions()).toEqual([]);
     expect(condition(h.host.status, "BootDelivered")?.reason).not.toBe("BootMediaUnavailable");
     expect(h.events.map(e => e.type)).not.toContain("Warning");
@@ -587,7 +592,7 @@ describe("PhysicalHost controller with the boot service", () => {
       },
     };
     await h.reconcile(); // the session
-    expect(await h.reconcile()).toEqual({ requeueAfterMs: 1000 });
+    expect(await h.reconcile()).toEqual({ requeueAfterMs: 250 });
     expect(h.bmc.actions()).toEqual([]);
     seen = true;
     await h.reconcile();
@@ -596,6 +601,51 @@ describe("PhysicalHost controller with the boot service", () => {
       bootURL(BASE, BootPaths.ipxe(UUID)),
       bootURL(BASE, BootPaths.ipxe(UUID)),
     ]);
+  });
+
+  it("a running host is powered off in the run that starts its session, before the service can know it; the probe comes before the first insert", async () => {
+    const h = await claimedWith(vm({ osFamily: "talos" }), 1, new FakeBmc({ power: "On" }));
+    const probed: string[] = [];
+    h.boot = {
+      baseURL: BASE,
+      state: async () => ({ ready: true, baseURL: BASE, key: KEY }),
+      probeMedia: async url => {
+        probed.push(url);
+        return { ok: false, definite: true, message: "the source ISO answered 404" };
+      },
+    };
+    await h.reconcile(); // claim, session and power-off in one run
+    expect(h.host.status?.boot?.session).toMatch(/^[0-9a-f]{32}$/);
+    expect(h.bmc.actions()).toEqual(["powerOff"]);
+    expect(probed).toEqual([]);
+    await h.reconcile(); // nothing to eject; the patched ISO is probed and refused
+    expect(probed).toHaveLength(1);
+    expect(condition(h.host.status, "BootDelivered")).toMatchObject({
+      reason: "BootMediaUnavailable",
+      message: "the source ISO answered 404",
+    });
+    // Held off with nothing inserted, as a released host is.
+    expect(h.bmc.actions()).toEqual(["powerOff"]);
+    expect(h.bmc.power).toBe("Off");
+  });
+
+  it("a session decided in a run whose clearing steps send nothing is written before the probe", async () => {
+    const h = await claimedWith(vm({ osFamily: "talos" }), 1);
+    let probes = 0;
+    h.boot = {
+      baseURL: BASE,
+      state: async () => ({ ready: true, baseURL: BASE, key: KEY }),
+      probeMedia: async () => {
+        probes++;
+        return { ok: true };
+      },
+    };
+    expect(await h.reconcile()).toEqual({ requeueAfterMs: 0 });
+    expect(h.host.status?.boot?.session).toMatch(/^[0-9a-f]{32}$/);
+    expect(probes).toBe(0);
+    await h.reconcile();
+    expect(probes).toBe(1);
+    expect(h.bmc.actions()).toEqual(["insertMedia"]);
   });
 
   it("a 404 that lasts beyond the session's first 30 s is a refusal", async () => {
@@ -612,7 +662,7 @@ describe("PhysicalHost controller with the boot service", () => {
     };
     await h.reconcile(); // the session, issued now
     h.now = new Date(h.now.getTime() + 29_000);
-    expect(await h.reconcile()).toEqual({ requeueAfterMs: 1000 });
+    expect(await h.reconcile()).toEqual({ requeueAfterMs: 250 });
     h.now = new Date(h.now.getTime() + 1_000);
     await h.reconcile();
     expect(condition(h.host.status, "BootDelivered")).toMatchObject({
