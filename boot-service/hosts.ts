@@ -10,6 +10,12 @@
 // Two hosts reporting the same UUID are both refused (and counted): serving either could hand
 // one machine's bootstrap data to another.
 //
+// A request refused for a session or state the index lacks re-reads that one host (refresh): the
+// host controller writes a session and at once reads what the service serves for it, and the
+// watch brings the write later under load. Bounded per host and in all, since anyone can send such
+// requests. A watch event older than a re-read may briefly put the older view back; the watch then
+// delivers the newer one, and a request meanwhile re-reads again.
+//
 // Signals are JSON patches that first test status.boot.session: a fetch or report that arrives
 // as the host is released (session removed) or re-provisioned (new session) changes nothing.
 import { API_GROUP, API_VERSION, Plurals } from "../capabilities/api/constants";
@@ -28,6 +34,10 @@ import { KubeError, type KubeClient } from "./kube";
 const PLURAL = Plurals.PhysicalHost;
 const HOSTS_PATH = `/apis/${API_GROUP}/${API_VERSION}/${PLURAL}`;
 const RETRY_MS = 2000;
+/** A host is re-read at most this often for refused requests (the operator probes every 250 ms). */
+const REFRESH_INTERVAL_MS = 200;
+/** Re-reads in flight at once, over all hosts. */
+const REFRESH_MAX_IN_FLIGHT = 8;
 
 /** The fields of a PhysicalHost this service reads. */
 interface PhysicalHostObject {
@@ -49,6 +59,10 @@ interface PhysicalHostObject {
 export class KubeHostDirectory implements HostDirectory {
   readonly #views = new Map<string, HostView>();
   readonly #byUUID = new Map<string, Set<string>>();
+  /** metadata.resourceVersion of each indexed host, to tell whether a re-read changed it. */
+  readonly #versions = new Map<string, string>();
+  readonly #refreshes = new Map<string, { at: number; done: Promise<boolean> }>();
+  #refreshing = 0;
   readonly #stop = new AbortController();
   #synced = false;
   #running?: Promise<void>;
@@ -99,8 +113,10 @@ export class KubeHostDirectory implements HostDirectory {
             HOSTS_PATH,
             version,
             event => {
-              if (event.type === "DELETED") this.#remove(keyOf(event.object));
-              else this.#put(event.object);
+              if (event.type === "DELETED") {
+                this.#remove(keyOf(event.object));
+                this.#refreshes.delete(keyOf(event.object));
+              } else this.#put(event.object);
             },
             signal,
           );
@@ -131,6 +147,40 @@ export class KubeHostDirectory implements HostDirectory {
     if (!keys || keys.size === 0) return { missing: true };
     if (keys.size > 1) return { duplicate: keys.size };
     return { found: this.#views.get([...keys][0]!)! };
+  }
+
+  refresh(uuid: string): Promise<boolean> {
+    const keys = this.#byUUID.get(uuid);
+    if (!keys || keys.size !== 1) return Promise.resolve(false);
+    const key = [...keys][0]!;
+    const last = this.#refreshes.get(key);
+    if (last && Date.now() - last.at < REFRESH_INTERVAL_MS) return last.done;
+    if (this.#refreshing >= REFRESH_MAX_IN_FLIGHT) return Promise.resolve(false);
+    this.#refreshing++;
+    const done = this.#reread(key).finally(() => this.#refreshing--);
+    this.#refreshes.set(key, { at: Date.now(), done });
+    return done;
+  }
+
+  /** GETs one host and indexes it; whether its resourceVersion moved. Never throws. */
+  async #reread(key: string): Promise<boolean> {
+    const [namespace, name] = key.split("/") as [string, string];
+    try {
+      const host = await this.kube.request<PhysicalHostObject>(
+        "GET",
+        `/apis/${API_GROUP}/${API_VERSION}/namespaces/${namespace}/${PLURAL}/${encodeURIComponent(name)}`,
+      );
+      if (host.metadata?.resourceVersion === this.#versions.get(key)) return false;
+      this.#put(host);
+      return true;
+    } catch (err) {
+      this.log({
+        msg: "re-reading a PhysicalHost failed",
+        host: key,
+        error: String((err as Error).message ?? err),
+      });
+      return false;
+    }
   }
 
   async bootstrapData(host: HostView): Promise<Buffer> {
@@ -211,6 +261,7 @@ export class KubeHostDirectory implements HostDirectory {
       ...(host.spec?.provisioning ? { provisioning: { ...host.spec.provisioning } } : {}),
     };
     this.#views.set(key, view);
+    if (host.metadata.resourceVersion) this.#versions.set(key, host.metadata.resourceVersion);
     let keys = this.#byUUID.get(systemUUID);
     if (!keys) this.#byUUID.set(systemUUID, (keys = new Set()));
     keys.add(key);
@@ -226,6 +277,7 @@ export class KubeHostDirectory implements HostDirectory {
     const old = this.#views.get(key);
     if (!old) return;
     this.#views.delete(key);
+    this.#versions.delete(key);
     const keys = this.#byUUID.get(old.systemUUID);
     keys?.delete(key);
     if (keys?.size === 0) this.#byUUID.delete(old.systemUUID);

@@ -59,6 +59,13 @@ export interface HostDirectory {
   bootstrapData(host: HostView): Promise<Buffer>;
   /** Records a signal on the host; throws when the write fails. */
   recordSignal(host: HostView, signal: BootSignal): Promise<void>;
+  /**
+   * Reads the host carrying `uuid` afresh, for a request refused on a view that may lag (the
+   * host controller writes a session and at once reads what the service serves for it); resolves
+   * whether the view changed. Optional: a directory that is always current needs none. The
+   * implementation bounds how often it reads, since anyone can send such requests.
+   */
+  refresh?(uuid: string): Promise<boolean>;
 }
 
 /** The host has no bootstrap data to serve (no Secret named, Secret or key missing). */

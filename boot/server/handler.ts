@@ -60,6 +60,9 @@ export interface BootHandler {
 }
 
 const NOT_FOUND = "not found\n";
+/** Refusals a lagging view of the host explains (a session written a moment ago): the host is
+ *  read afresh once before such a refusal stands (HostDirectory.refresh). */
+const LAGGING_VIEW: readonly RefusalReason[] = ["not-provisioning", "no-session", "bad-token"];
 const ISO_TYPE = "application/x-iso9660-image";
 
 type Route =
@@ -195,7 +198,7 @@ export function createBootHandler(options: BootHandlerOptions): BootHandler {
       return fail(405, "method", `${method} is not allowed here; use ${allowed.join(" or ")}`);
     }
     const uuid = canonicalUUID(route.uuid);
-    const access =
+    const check = () =>
       route.kind === "ipxe"
         ? provisioningHost(options, uuid)
         : authorize(
@@ -204,11 +207,19 @@ export function createBootHandler(options: BootHandlerOptions): BootHandler {
             route.kind === "config" ? "bootstrap" : route.kind === "report" ? "report" : "media",
             route.token,
           );
-    if ("refused" in access) return refuse(access.refused);
-    const host = access.host;
-    const delivery = host.boot!.delivery;
 
     const serve = async (): Promise<void> => {
+      let access = check();
+      if (
+        "refused" in access &&
+        LAGGING_VIEW.includes(access.refused) &&
+        (await options.directory.refresh?.(uuid))
+      ) {
+        access = check();
+      }
+      if ("refused" in access) return refuse(access.refused);
+      const host = access.host;
+      const delivery = host.boot!.delivery;
       switch (route.kind) {
         case "boot.iso":
           if (delivery !== "PatchedISO") return refuse("wrong-delivery");
@@ -306,7 +317,11 @@ export function createBootHandler(options: BootHandlerOptions): BootHandler {
     };
 
     const acceptReport = async (rq: IncomingMessage, rs: ServerResponse, h: HostView) => {
-      if (h.state !== "Provisioning" || delivery !== "NetworkBoot" || h.boot!.reportedTime) {
+      if (
+        h.state !== "Provisioning" ||
+        h.boot!.delivery !== "NetworkBoot" ||
+        h.boot!.reportedTime
+      ) {
         metrics.inc("beskar7_boot_refusals_total", { reason: "not-inspecting" });
         rq.resume();
         return text(rs, 409, "this host is not waiting for an inspection report\n");

@@ -157,6 +157,39 @@ describe("boot server access rules", () => {
     expect(server.metrics.get("beskar7_boot_refusals_total", { reason: "wrong-delivery" })).toBe(2);
   });
 
+  it("re-reads a host whose view lacks the session a token is for, once, before refusing", async () => {
+    const written = provisioningHost();
+    // The directory still shows the host as it was before its session was written.
+    const stale: typeof written = { ...written, state: "Claimed" };
+    delete stale.boot;
+    directory.put(stale);
+    directory.data.set(written.key, secretData);
+    const refreshed: string[] = [];
+    directory.refresh = async uuid => {
+      refreshed.push(uuid);
+      directory.put(written);
+      return true;
+    };
+    try {
+      const good = await get(configURL(written.systemUUID, token(written, "bootstrap")));
+      expect(good.status).toBe(200);
+      expect(good.body.equals(secretData)).toBe(true);
+      expect(refreshed).toEqual([written.systemUUID]);
+      // A view that is current needs no re-read; a wrong token is still refused after one.
+      await get(configURL(written.systemUUID, token(written, "bootstrap")));
+      expect(refreshed).toHaveLength(1);
+      const before = server.metrics.get("beskar7_boot_refusals_total", { reason: "bad-token" });
+      const wrong = await get(configURL(written.systemUUID, randomBytes(32).toString("base64url")));
+      expect(wrong.status).toBe(404);
+      expect(refreshed).toHaveLength(2);
+      expect(server.metrics.get("beskar7_boot_refusals_total", { reason: "bad-token" })).toBe(
+        before + 1,
+      );
+    } finally {
+      delete directory.refresh;
+    }
+  });
+
   it("never logs a token or bootstrap bytes, and shows paths with <token>", async () => {
     const logged = JSON.stringify(server.logs);
     for (const host of directory.hosts.values()) {

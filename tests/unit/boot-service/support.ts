@@ -20,6 +20,8 @@ import { newTokenKey } from "../../../boot/session";
 
 export class MemoryDirectory implements HostDirectory {
   readonly hosts = new Map<string, HostView>();
+  /** Set by a test that plays a lagging view. */
+  refresh?: (uuid: string) => Promise<boolean>;
   readonly data = new Map<string, Buffer>();
   readonly signals: Array<{ host: string; signal: BootSignal }> = [];
 

@@ -1,0 +1,102 @@
+// KubeHostDirectory.refresh: a request the index refuses (the host controller has just written a
+// session the watch has not brought yet) re-reads that one host from the API server. Checked with
+// an API client that holds one host object and counts its GETs: a re-read indexes the newer
+// object, requests arriving together share one GET, a host is read at most once per 200 ms, an
+// unchanged object says "no change", and an unknown UUID costs nothing.
+import { afterEach, describe, expect, it } from "vitest";
+
+import { KubeHostDirectory } from "../../../boot-service/hosts";
+import type { KubeClient } from "../../../boot-service/kube";
+
+const UUID = "4c4c4544-0000-1000-8000-00000000abcd";
+const HOST_PATH =
+  "/apis/infrastructure.cluster.x-k8s.io/v1beta1/namespaces/team-a/physicalhosts/host-1";
+
+interface HostObject {
+  metadata: { name: string; namespace: string; uid: string; resourceVersion: string };
+  status: Record<string, unknown>;
+}
+
+function hostObject(resourceVersion: string, session?: string): HostObject {
+  return {
+    metadata: { name: "host-1", namespace: "team-a", uid: "uid-1", resourceVersion },
+    status: {
+      state: session ? "Provisioning" : "Claimed",
+      hardwareDetails: { systemUUID: UUID.toUpperCase() },
+      ...(session
+        ? {
+            boot: {
+              session,
+              issuedTime: new Date().toISOString(),
+              delivery: "PatchedISO",
+            },
+          }
+        : {}),
+    },
+  };
+}
+
+/** An API server holding one PhysicalHost; the watch stays silent until stopped. */
+function fakeKube(initial: HostObject) {
+  const api = { current: initial, gets: [] as string[] };
+  const kube = {
+    async request(method: string, path: string) {
+      if (path.endsWith("/physicalhosts")) {
+        return { metadata: { resourceVersion: "1" }, items: [api.current] };
+      }
+      api.gets.push(`${method} ${path}`);
+      await new Promise(r => setTimeout(r, 5));
+      return structuredClone(api.current);
+    },
+    watch(_path: string, version: string, _onEvent: unknown, signal: AbortSignal) {
+      return new Promise<string>(resolve =>
+        signal.addEventListener("abort", () => resolve(version)),
+      );
+    },
+  } as unknown as KubeClient;
+  return { api, kube };
+}
+
+describe("KubeHostDirectory.refresh", () => {
+  let directory: KubeHostDirectory | undefined;
+  afterEach(() => directory?.stop());
+
+  it("indexes the host's newer object, shares one GET among requests arriving together, and reads a host at most once per 200 ms", async () => {
+    const { api, kube } = fakeKube(hostObject("10"));
+    directory = new KubeHostDirectory(kube, () => undefined);
+    await directory.start();
+    const before = directory.lookup(UUID);
+    expect("found" in before && before.found.boot).toBeUndefined();
+
+    api.current = hostObject("11", "s-new");
+    const together = await Promise.all([directory.refresh(UUID), directory.refresh(UUID)]);
+    expect(together).toEqual([true, true]);
+    expect(api.gets).toEqual([`GET ${HOST_PATH}`]);
+    const after = directory.lookup(UUID);
+    expect("found" in after && after.found.boot?.session).toBe("s-new");
+    expect("found" in after && after.found.state).toBe("Provisioning");
+
+    // Within the interval: the last answer, no GET.
+    api.current = hostObject("12", "s-newer");
+    expect(await directory.refresh(UUID)).toBe(true);
+    expect(api.gets).toHaveLength(1);
+    await new Promise(r => setTimeout(r, 220));
+    expect(await directory.refresh(UUID)).toBe(true);
+    expect(api.gets).toHaveLength(2);
+    const newest = directory.lookup(UUID);
+    expect("found" in newest && newest.found.boot?.session).toBe("s-newer");
+
+    // Nothing new on the server: no change.
+    await new Promise(r => setTimeout(r, 220));
+    expect(await directory.refresh(UUID)).toBe(false);
+    expect(api.gets).toHaveLength(3);
+  });
+
+  it("costs nothing for a UUID no host carries", async () => {
+    const { api, kube } = fakeKube(hostObject("10"));
+    directory = new KubeHostDirectory(kube, () => undefined);
+    await directory.start();
+    expect(await directory.refresh("4c4c4544-0000-1000-8000-000000000000")).toBe(false);
+    expect(api.gets).toEqual([]);
+  });
+});
