@@ -228,54 +228,33 @@ export async function createMachine(
       infrastructureRef: { apiGroup: API_GROUP, kind: Kinds.Beskar7Machine, name },
     },
   });
-  await retryingWebhookResets(() =>
-    K8s(Beskar7Machine).Create({
-      apiVersion: `${API_GROUP}/${API_VERSION}`,
-      kind: Kinds.Beskar7Machine,
-      metadata: {
-        name,
-        namespace: ns,
-        labels: { [Labels.clusterName]: CLUSTER },
-        ownerReferences: [
-          {
-            apiVersion: `${CAPI_GROUP}/${CAPI_VERSION}`,
-            kind: "Machine",
-            name,
-            uid: owner.metadata!.uid!,
-            controller: true,
-            blockOwnerDeletion: true,
-          },
-        ],
-      },
-      spec,
-    } as Beskar7Machine),
-  );
-}
-
-/**
- * Runs an API call again when the API server could not reach the module's webhook for a moment:
- * Node's HTTP server closes an idle keep-alive connection while the API server may be sending on
- * it ("connection reset by peer"), a refusal of the request that a client retries, as kubectl's
- * user or Cluster API would. Every other error is thrown.
- */
-async function retryingWebhookResets<T>(call: () => Promise<T>, attempts = 3): Promise<T> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await call();
-    } catch (err) {
-      const said = JSON.stringify((err as { data?: unknown }).data ?? "");
-      const reset = /failed calling webhook/.test(said) && /connection reset|EOF/.test(said);
-      if (!reset || attempt >= attempts) throw err;
-      await new Promise(resolve => setTimeout(resolve, 200));
-    }
-  }
+  await K8s(Beskar7Machine).Create({
+    apiVersion: `${API_GROUP}/${API_VERSION}`,
+    kind: Kinds.Beskar7Machine,
+    metadata: {
+      name,
+      namespace: ns,
+      labels: { [Labels.clusterName]: CLUSTER },
+      ownerReferences: [
+        {
+          apiVersion: `${CAPI_GROUP}/${CAPI_VERSION}`,
+          kind: "Machine",
+          name,
+          uid: owner.metadata!.uid!,
+          controller: true,
+          blockOwnerDeletion: true,
+        },
+      ],
+    },
+    spec,
+  } as Beskar7Machine);
 }
 
 /** Deletes a machine as Cluster API does: the Beskar7Machine, then (no garbage collector runs
  *  in the test control plane) its Machine. */
 export async function deleteMachine(ns: string, name: string): Promise<void> {
-  await retryingWebhookResets(() => K8s(Beskar7Machine).InNamespace(ns).Delete(name));
-  await retryingWebhookResets(() => K8s(CapiMachine).InNamespace(ns).Delete(name));
+  await K8s(Beskar7Machine).InNamespace(ns).Delete(name);
+  await K8s(CapiMachine).InNamespace(ns).Delete(name);
 }
 
 /** Waits until the namespace has no Beskar7Machine left; the failure describes the rest. */
