@@ -243,6 +243,8 @@ export interface InsertMediaResult {
   slot: VirtualMediaSlot;
   /** Action parameter names (or PATCH properties) in the request the BMC accepted. */
   parametersSent: string[];
+  /** The image was in a slot already: nothing was sent. */
+  alreadyInserted?: boolean;
 }
 
 export interface BiosSettings {

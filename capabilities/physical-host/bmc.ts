@@ -108,7 +108,10 @@ export interface HostBmc {
   restart(options?: { force?: boolean }): Promise<void>;
   virtualMedia(): Promise<MediaSlot[]>;
   /** Inserts into a free slot for `kind` and verifies it shows as inserted. */
-  insertMedia(request: { image: string; kind: "cd" | "usb" }): Promise<{ slot: MediaSlot }>;
+  insertMedia(request: {
+    image: string;
+    kind: "cd" | "usb";
+  }): Promise<{ slot: MediaSlot; alreadyInserted: boolean }>;
   /** Ejects every slot. */
   ejectMedia(): Promise<void>;
   bootOverride(): Promise<BootOverride>;
@@ -158,7 +161,10 @@ export function hostBmc(system: RedfishSystem, deadline?: number): HostBmc {
     restart: options => translated(() => system.restart(options)),
     virtualMedia: () => translated(async () => (await system.virtualMedia()).map(toMediaSlot)),
     insertMedia: request =>
-      translated(async () => ({ slot: toMediaSlot((await system.insertMedia(request)).slot) })),
+      translated(async () => {
+        const result = await system.insertMedia(request);
+        return { slot: toMediaSlot(result.slot), alreadyInserted: !!result.alreadyInserted };
+      }),
     ejectMedia: () =>
       translated(async () => {
         await system.ejectMedia();

@@ -758,9 +758,9 @@ export async function runStep(
 }
 
 async function insertOnce(bmc: HostBmc, image: string, kind: "cd" | "usb"): Promise<StepOutcome> {
-  const slots = await bmc.virtualMedia();
-  if (slots.some(s => s.inserted && s.image === image)) return {};
+  // The driver looks first: an image already in a slot (a step replayed) is not sent again.
   const result = await bmc.insertMedia({ image, kind });
+  if (result.alreadyInserted) return {};
   return { note: withoutToken(displayURLs(`inserted ${image} into ${result.slot.id}`)) };
 }
 

@@ -254,7 +254,9 @@ export async function insertMedia(
   if (choice.error && !request.slot && collections.length > 1) {
     choice = chooseSlots(await readSlots(context, collections), request, kind, vendor);
   }
-  if (choice.already) return { slot: publicSlot(choice.already), parametersSent: [] };
+  if (choice.already) {
+    return { slot: publicSlot(choice.already), parametersSent: [], alreadyInserted: true };
+  }
   if (choice.error) throw choice.error;
   const candidates = choice.candidates;
 

@@ -47,7 +47,7 @@ const ALL_METHODS: readonly BmcMethod[] = [
 export interface BmcCall {
   method: BmcMethod;
   args: unknown[];
-  /** A power call that found the power already as asked: the driver sends nothing then. */
+  /** A call that found the BMC already as asked (power, an inserted image): nothing was sent. */
   noop?: boolean;
 }
 
@@ -133,8 +133,8 @@ export class FakeBmc implements HostBmc {
     return this;
   }
 
-  /** The state-changing calls made, in order, e.g. ["powerOff", "insertMedia"]; a power call
-   *  that found the power as asked sent nothing and is not one. */
+  /** The state-changing calls made, in order, e.g. ["powerOff", "insertMedia"]; a call that
+   *  found the BMC as asked (power, an inserted image) sent nothing and is not one. */
   actions(): BmcMethod[] {
     return this.log.filter(c => ACTIONS.includes(c.method) && !c.noop).map(c => c.method);
   }
@@ -220,12 +220,20 @@ export class FakeBmc implements HostBmc {
     return clone(this.slots);
   }
 
-  async insertMedia(request: { image: string; kind: MediaKind }): Promise<{ slot: MediaSlot }> {
+  async insertMedia(request: {
+    image: string;
+    kind: MediaKind;
+  }): Promise<{ slot: MediaSlot; alreadyInserted: boolean }> {
     this.enter("insertMedia", [request]);
+    const already = this.slots.find(s => s.inserted && s.image === request.image);
+    if (already) {
+      this.log[this.log.length - 1]!.noop = true;
+      return { slot: clone(already), alreadyInserted: true };
+    }
     const s = this.slotFor(request.kind);
     s.inserted = true;
     s.image = request.image;
-    return { slot: clone(s) };
+    return { slot: clone(s), alreadyInserted: false };
   }
 
   async ejectMedia(): Promise<void> {

@@ -89,12 +89,20 @@ describe("power", () => {
     expect(await client.system().powerState()).toBe("Off");
   });
 
-  it("is a no-op when already in the wanted state and verifies power on", async () => {
+  it("is a no-op when already in the wanted state, says so, and verifies power on", async () => {
     const { bmc, client } = await setup(DELL);
-    await client.system().powerOn();
+    expect(await client.system().powerOn()).toBe(false);
     expect(posts(bmc, "ComputerSystem.Reset")).toHaveLength(0);
-    await client.system().powerOff({ force: true });
-    await client.system().powerOn();
+    const from = bmc.requests.length;
+    expect(await client.system().powerOff({ force: true })).toBe(true);
+    // One read of the system told the power state and the reset types before the ForceOff.
+    const during = bmc.requests.slice(from);
+    const beforeReset = during.slice(
+      0,
+      during.findIndex(r => r.method === "POST"),
+    );
+    expect(beforeReset.map(r => r.method)).toEqual(["GET"]);
+    expect(await client.system().powerOn()).toBe(true);
     expect(posts(bmc, "ComputerSystem.Reset")).toEqual([
       { ResetType: "ForceOff" },
       { ResetType: "On" },
@@ -242,6 +250,13 @@ describe("virtual media", () => {
     expect(cfg.slot.mediaTypes).toContain("USBStick");
     expect(iso.slot.path).not.toBe(cfg.slot.path);
     expect(iso.parametersSent).toEqual(["Image"]);
+    expect(iso.alreadyInserted).toBeUndefined();
+    // Again: found in its slot, nothing sent.
+    const postsBefore = bmc.requests.filter(r => r.method === "POST").length;
+    const again = await system.insertMedia({ image: "http://10.0.0.1/boot.iso", kind: "cd" });
+    expect(again).toMatchObject({ alreadyInserted: true, parametersSent: [] });
+    expect(again.slot.path).toBe(iso.slot.path);
+    expect(bmc.requests.filter(r => r.method === "POST")).toHaveLength(postsBefore);
     const ejected = await system.ejectMedia();
     expect(ejected).toHaveLength(2);
     expect(posts(bmc, "VirtualMedia.EjectMedia")).toEqual([{}, {}]);
