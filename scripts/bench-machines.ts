@@ -7,11 +7,16 @@
 //   npx tsx scripts/bench-machines.ts [--machines 100] [--hosts 120] [--latency-ms 50]
 //       [--mode mixed|PreBakedISO|RemoteConfig|PXE|iPXE] [--os-family mixed|kairos|talos|...]
 //       [--timeout-minutes 15] [--stall-seconds 120] [--skip-build] [--json FILE]
-//       [--operator-log FILE] [--no-boot-service]
+//       [--operator-log FILE] [--no-boot-service] [--powered-off]
 //
 // --no-boot-service (with --mode PreBakedISO) runs without the boot service, as a site that
 // serves no configuration does: the claim's first run then reaches its first BMC action, where
 // with the service it first writes the boot session the service must see before any medium.
+//
+// --powered-off powers every server off at its BMC before the machines are created, as a released
+// host is left: a claim's first BMC action is then its first insert (or a network boot's
+// override), which follows the boot session's write and the probe of what the service serves,
+// instead of a ForceOff, which needs neither.
 //
 // Every server has an OS (scripts/lib/simulated-os.ts): when its BMC powers it on after its
 // provisioning actions, it does at once what the booted OS would at the boot service (reads the
@@ -142,6 +147,7 @@ interface Options {
   build: boolean;
   /** Run without the boot service (PreBakedISO only): no boot session before the first action. */
   bootService: boolean;
+  poweredOff: boolean;
   json?: string;
   operatorLog?: string;
 }
@@ -158,6 +164,7 @@ function options(): Options {
       "stall-seconds": { type: "string", default: "120" },
       "skip-build": { type: "boolean", default: false },
       "no-boot-service": { type: "boolean", default: false },
+      "powered-off": { type: "boolean", default: false },
       json: { type: "string" },
       "operator-log": { type: "string" },
     },
@@ -198,6 +205,7 @@ function options(): Options {
     stallSeconds: num("stall-seconds", values["stall-seconds"]!, 10, 7200),
     build: !values["skip-build"],
     bootService: !values["no-boot-service"],
+    poweredOff: values["powered-off"]!,
     json: values.json,
     operatorLog: values["operator-log"],
   };
@@ -396,6 +404,9 @@ interface BenchResult {
   latencyMs: number;
   modes: string[];
   osFamilies: string[];
+  bootService: boolean;
+  /** Every server was powered off at its BMC before the machines (--powered-off). */
+  poweredOff: boolean;
   timedOut: false | "timeout" | "stalled";
   /** Watch events the benchmark received from the machines' creation to the end of the wait. */
   watchEvents: { machines: number; hosts: number };
@@ -614,6 +625,11 @@ async function main(): Promise<void> {
     const allAvailableSeconds = (Math.max(...records.map(r => r.availableAt!)) - t0) / 1000;
     say(`all ${opts.hosts} hosts Available after ${fmt(allAvailableSeconds)} s; waiting for quiet`);
     await waitQuiet(bmcs);
+    if (opts.poweredOff) {
+      // At the BMC, unseen by the operator until its next power check (5 min away).
+      for (const r of records) r.bmc.setPowerState("Off");
+      say("every server powered off at its BMC (--powered-off)");
+    }
     const rssAllAvailable = memory(operator.modulePid).rss;
     say(`module RSS with every host Available, no machine: ${fmt(rssAllAvailable / MiB, 0)} MiB`);
 
@@ -883,6 +899,8 @@ async function main(): Promise<void> {
       latencyMs: opts.latencyMs,
       modes: opts.modes,
       osFamilies: opts.families,
+      bootService: opts.bootService,
+      poweredOff: opts.poweredOff,
       timedOut,
       watchEvents: eventsDuring,
       waitSeconds: (tEnd - tm) / 1000,
