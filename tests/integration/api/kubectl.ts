@@ -61,10 +61,19 @@ export async function generatedCrdFiles(): Promise<string[]> {
   return (await readdir(dir)).filter(name => name.endsWith(".yaml")).map(name => join(dir, name));
 }
 
-/** Applies the committed CRDs with server-side apply and waits until they are served. */
+/**
+ * Applies the committed CRDs with server-side apply and waits until they are served. The files
+ * share one API server: a file that installed the release with clusterctl (field manager
+ * "clusterctl") must not make a later file's apply fail on a conflict, hence --force-conflicts.
+ */
 export async function installBeskar7Crds(): Promise<void> {
   const files = await generatedCrdFiles();
-  await mustKubectl(["apply", "--server-side", ...files.flatMap(file => ["-f", file])]);
+  await mustKubectl([
+    "apply",
+    "--server-side",
+    "--force-conflicts",
+    ...files.flatMap(file => ["-f", file]),
+  ]);
   await mustKubectl([
     "wait",
     "--for=condition=Established",
