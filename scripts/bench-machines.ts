@@ -419,6 +419,8 @@ interface BenchResult {
   machinesCreateSeconds: number;
   allProvisionedSeconds: number;
   claimToFirstActionSeconds: Row;
+  /** Every machine's claim to first BMC action, ascending (how many miss 1 s, and by how much). */
+  claimToFirstActionSamples: number[];
   claimToFirstRequestSeconds: Row;
   createdToClaimSeconds: Row;
   createdToProvisionedSeconds: Row[];
@@ -912,6 +914,7 @@ async function main(): Promise<void> {
       machinesCreateSeconds,
       allProvisionedSeconds: opts.machines ? (Math.max(...allProvisioned) - tm) / 1000 : NaN,
       claimToFirstActionSeconds: row("claim to first BMC action", claimToAction),
+      claimToFirstActionSamples: [...claimToAction].sort((a, b) => a - b),
       claimToFirstRequestSeconds: row("claim to first BMC request", claimToRequest),
       createdToClaimSeconds: row("created to claimed", createdToClaim),
       createdToProvisionedSeconds: rows(createdToProvisioned, MODES),
