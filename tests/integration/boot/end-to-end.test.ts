@@ -287,7 +287,7 @@ describe("boot service end to end", () => {
     ["an ISO URL that 404s", "/missing.iso", "404"],
     ["an image that is not ISO9660", "/not-an-iso.iso", "ISO9660"],
   ])(
-    "%s: the boot service refuses the patched ISO, so the host waits with its reason and the BMC is never touched",
+    "%s: the boot service refuses the patched ISO, so the host waits off with nothing inserted and its reason",
     async (_what, path, why) => {
       const name = `bad-${path.replace(/[^a-z]/g, "")}`;
       const { bmc } = await provision(name, DELL, {
@@ -305,10 +305,15 @@ describe("boot service end to end", () => {
       const condition = host.status?.conditions?.find(c => c.type === "BootDelivered");
       expect(condition?.message).toContain(why);
       expect(host.status?.state).toBe("Provisioning");
-      expect(host.status?.provisioning?.completedSteps ?? []).toEqual([]);
-      // No half-provisioned host: nothing inserted, never powered on, no override.
+      // Power-off and eject run before the probe (they change nothing the host boots); the
+      // refused medium stops the rest: nothing inserted, never powered on, no override.
+      expect(host.status?.provisioning?.completedSteps?.map(s => s.step)).toEqual([
+        "PowerOff",
+        "EjectMedia",
+      ]);
       expect(bmc.actionsOf("insert")).toEqual([]);
-      expect(bmc.actionsOf("reset")).toEqual([]);
+      expect(bmc.actionsOf("reset").map(a => a.resetType)).not.toContain("On");
+      expect(bmc.powerState()).toBe("Off");
       expect(bmc.actionsOf("boot")).toEqual([]);
       // Released, it deprovisions cleanly and ends the session.
       await releaseHost(ns, name);
