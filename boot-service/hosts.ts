@@ -164,12 +164,8 @@ export class KubeHostDirectory implements HostDirectory {
 
   /** GETs one host and indexes it; whether its resourceVersion moved. Never throws. */
   async #reread(key: string): Promise<boolean> {
-    const [namespace, name] = key.split("/") as [string, string];
     try {
-      const host = await this.kube.request<PhysicalHostObject>(
-        "GET",
-        `/apis/${API_GROUP}/${API_VERSION}/namespaces/${namespace}/${PLURAL}/${encodeURIComponent(name)}`,
-      );
+      const host = await this.kube.request<PhysicalHostObject>("GET", hostPath(key));
       if (host.metadata?.resourceVersion === this.#versions.get(key)) return false;
       this.#put(host);
       return true;
@@ -218,7 +214,6 @@ export class KubeHostDirectory implements HostDirectory {
   }
 
   async recordSignal(host: HostView, signal: BootSignal): Promise<void> {
-    const [namespace, name] = host.key.split("/") as [string, string];
     const body = [
       { op: "test", path: "/status/boot/session", value: host.boot?.session },
       ...Object.entries(signal).map(([field, value]) => ({
@@ -229,7 +224,7 @@ export class KubeHostDirectory implements HostDirectory {
     ];
     await this.kube.request(
       "PATCH",
-      `/apis/${API_GROUP}/${API_VERSION}/namespaces/${namespace}/${PLURAL}/${name}/status`,
+      `${hostPath(host.key)}/status`,
       body,
       "application/json-patch+json",
     );
@@ -282,6 +277,12 @@ export class KubeHostDirectory implements HostDirectory {
     keys?.delete(key);
     if (keys?.size === 0) this.#byUUID.delete(old.systemUUID);
   }
+}
+
+/** The API path of the host a key (namespace/name) names. */
+function hostPath(key: string): string {
+  const [namespace, name] = key.split("/") as [string, string];
+  return `/apis/${API_GROUP}/${API_VERSION}/namespaces/${namespace}/${PLURAL}/${encodeURIComponent(name)}`;
 }
 
 function keyOf(host: PhysicalHostObject): string {

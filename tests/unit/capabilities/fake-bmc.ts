@@ -180,6 +180,10 @@ export class FakeBmc implements HostBmc {
     if (err) throw toBmcFailure(err);
   }
 
+  private lastCallSentNothing(): void {
+    this.log[this.log.length - 1]!.noop = true;
+  }
+
   private slotFor(kind: MediaKind): MediaSlot {
     return kind === "usb" ? this.slots[1]! : this.slots[0]!;
   }
@@ -197,7 +201,7 @@ export class FakeBmc implements HostBmc {
   async powerOn(): Promise<boolean> {
     this.enter("powerOn", []);
     const sent = this.power !== "On";
-    if (!sent) this.log[this.log.length - 1]!.noop = true;
+    if (!sent) this.lastCallSentNothing();
     this.power = "On";
     return sent;
   }
@@ -205,7 +209,7 @@ export class FakeBmc implements HostBmc {
   async powerOff(options?: { force?: boolean; gracefulTimeoutMs?: number }): Promise<boolean> {
     this.enter("powerOff", [options]);
     const sent = this.power !== "Off";
-    if (!sent) this.log[this.log.length - 1]!.noop = true;
+    if (!sent) this.lastCallSentNothing();
     this.power = "Off";
     return sent;
   }
@@ -227,7 +231,7 @@ export class FakeBmc implements HostBmc {
     this.enter("insertMedia", [request]);
     const already = this.slots.find(s => s.inserted && s.image === request.image);
     if (already) {
-      this.log[this.log.length - 1]!.noop = true;
+      this.lastCallSentNothing();
       return { slot: clone(already), alreadyInserted: true };
     }
     const s = this.slotFor(request.kind);
