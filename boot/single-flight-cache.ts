@@ -6,6 +6,10 @@
 //   - Single-flight: concurrent gets of one key share one load.
 //   - A loaded value is kept for a TTL from the end of its load, fixed or chosen per value; a TTL
 //     of 0 keeps nothing (a missing Secret, say, is read again next time).
+//   - Optionally stale-while-revalidate: for `staleMs` after its TTL a value is still returned at
+//     once while one load refreshes it in the background, so a burst of callers after a quiet
+//     spell does not wait on the read (a claimed host's first BMC request waited on a CA bundle's).
+//     A refresh that fails drops the value: the next get loads, and sees the failure.
 //   - A failed load is not kept: the next get loads again (an error must not outlive its cause).
 //   - delete() drops a key's value and its load under way: that load still answers its callers,
 //     but what it read is not kept (a change reported while reading may have overtaken it).
@@ -19,6 +23,11 @@
 export interface SingleFlightCacheOptions<V> {
   /** How long a loaded value is kept, in ms, or a function choosing it per value; 0 keeps none. */
   ttlMs: number | ((value: V) => number);
+  /**
+   * For this long after its TTL a value is still returned, while one background load refreshes
+   * it (default 0: an expired value is never returned), fixed or chosen per value.
+   */
+  staleMs?: number | ((value: V) => number);
   /** At most this many values are kept (default: no bound). */
   maxEntries?: number;
   /** At most this total weight is kept, weighed by `weigh` (default: no bound). */
@@ -31,12 +40,16 @@ export interface SingleFlightCacheOptions<V> {
 
 interface Entry<V> {
   value: V;
+  /** Fresh until then. */
   expires: number;
+  /** Returned (and refreshed) until then; dropped after. */
+  staleUntil: number;
   weight: number;
 }
 
 export class SingleFlightCache<V> {
   readonly #ttlMs: (value: V) => number;
+  readonly #staleMs: (value: V) => number;
   readonly #maxEntries: number;
   readonly #maxWeight: number;
   readonly #weigh: (value: V) => number;
@@ -51,19 +64,34 @@ export class SingleFlightCache<V> {
   constructor(options: SingleFlightCacheOptions<V>) {
     const { ttlMs } = options;
     this.#ttlMs = typeof ttlMs === "number" ? () => ttlMs : ttlMs;
+    const staleMs = options.staleMs ?? 0;
+    this.#staleMs = typeof staleMs === "number" ? () => staleMs : staleMs;
     this.#maxEntries = options.maxEntries ?? Infinity;
     this.#maxWeight = options.maxWeight ?? Infinity;
     this.#weigh = options.weigh ?? (() => 0);
     this.#now = options.now ?? Date.now;
   }
 
-  /** The value of `key`: kept, being loaded, or loaded now with `load` (and kept on success). */
+  /**
+   * The value of `key`: kept (a stale one refreshed in the background), being loaded, or loaded
+   * now with `load` (and kept on success).
+   */
   get(key: string, load: () => Promise<V>): Promise<V> {
     this.#dropExpired();
     const kept = this.#entries.get(key);
-    if (kept) return Promise.resolve(kept.value);
-    const pending = this.#loading.get(key);
-    if (pending) return pending;
+    if (kept) {
+      if (kept.expires <= this.#now() && !this.#loading.has(key)) {
+        // Nobody waits on a refresh: its failure is only the stale value's end.
+        this.#load(key, load).catch(() => {
+          if (this.#entries.get(key) === kept) this.#remove(key);
+        });
+      }
+      return Promise.resolve(kept.value);
+    }
+    return this.#loading.get(key) ?? this.#load(key, load);
+  }
+
+  #load(key: string, load: () => Promise<V>): Promise<V> {
     const loading = load().then(
       value => {
         // Kept only if delete() did not drop this load while it ran.
@@ -80,6 +108,12 @@ export class SingleFlightCache<V> {
     );
     this.#loading.set(key, loading);
     return loading;
+  }
+
+  /** The value kept for `key` (fresh or stale), without loading it. */
+  peek(key: string): V | undefined {
+    this.#dropExpired();
+    return this.#entries.get(key)?.value;
   }
 
   /** Forgets `key`: the next get loads it again, and a load under way is not kept. */
@@ -103,12 +137,13 @@ export class SingleFlightCache<V> {
   #keep(key: string, value: V): void {
     const ttl = this.#ttlMs(value);
     const weight = this.#weigh(value);
-    if (!(ttl > 0) || weight > this.#maxWeight) return;
     this.#remove(key);
+    if (!(ttl > 0) || weight > this.#maxWeight) return;
     const expires = this.#now() + ttl;
-    this.#entries.set(key, { value, expires, weight });
+    const staleUntil = expires + Math.max(0, this.#staleMs(value));
+    this.#entries.set(key, { value, expires, staleUntil, weight });
     this.#weight += weight;
-    this.#nextExpiry = Math.min(this.#nextExpiry, expires);
+    this.#nextExpiry = Math.min(this.#nextExpiry, staleUntil);
     for (const oldest of this.#entries.keys()) {
       if (this.#entries.size <= this.#maxEntries && this.#weight <= this.#maxWeight) break;
       this.#remove(oldest);
@@ -120,8 +155,8 @@ export class SingleFlightCache<V> {
     if (now < this.#nextExpiry) return;
     this.#nextExpiry = Infinity;
     for (const [key, entry] of this.#entries) {
-      if (entry.expires <= now) this.#remove(key);
-      else this.#nextExpiry = Math.min(this.#nextExpiry, entry.expires);
+      if (entry.staleUntil <= now) this.#remove(key);
+      else this.#nextExpiry = Math.min(this.#nextExpiry, entry.staleUntil);
     }
   }
 

@@ -8,6 +8,8 @@ import type { RedfishClient } from "./api";
 import { createRedfishClient } from "./client";
 import type { RedfishClientOptions } from "./types";
 
+export const DEFAULT_SOCKET_LINGER_MS = 2000;
+
 /** What identifies a pooled client: no systemId, pass that to `client.system(id)`. */
 export type PooledClientOptions = Omit<RedfishClientOptions, "systemId">;
 
@@ -15,11 +17,20 @@ export interface RedfishClientPoolOptions {
   /** Close a client (log out) after it has been unused this long. Default 10 minutes. */
   idleTimeoutMs?: number;
   /**
-   * Close a client's idle sockets as soon as nobody holds it (default true). An operator's work on
-   * one BMC comes in bursts minutes apart; an idle TLS socket per BMC in between costs native
-   * memory (tens of KiB each, a thousand BMCs) and the BMC closes it anyway. The session stays.
+   * Close a client's idle sockets once nobody has held it for `socketLingerMs` (default true). An
+   * operator's work on one BMC comes in bursts minutes apart; an idle TLS socket per BMC in
+   * between costs native memory (tens of KiB each, a thousand BMCs) and the BMC closes it anyway.
+   * The session stays.
    */
   closeIdleSockets?: boolean;
+  /**
+   * How long a released client keeps its idle sockets for the next holder (default 2 s). The runs
+   * of one provisioning follow each other within a second or two: closing at once made each of
+   * them open a new TLS connection (a handshake on both sides, most of the operator's TLS work in
+   * a burst of claims). Shorter than the keep-alive timeouts BMCs close idle sockets after (5 s
+   * and up), so the client, not the BMC, ends a socket it no longer needs.
+   */
+  socketLingerMs?: number;
   /** Defaults merged under each request's options (timeouts, logger, retry policy). */
   defaults?: Partial<Omit<RedfishClientOptions, "address" | "credentials" | "systemId">>;
   /** For tests: build clients differently. */
@@ -56,18 +67,21 @@ interface PoolEntry {
   client: RedfishClient;
   holders: number;
   idleTimer?: NodeJS.Timeout;
+  socketTimer?: NodeJS.Timeout;
 }
 
 export class RedfishClientPool {
   private readonly entries = new Map<string, PoolEntry>();
   private readonly idleTimeoutMs: number;
   private readonly closeIdleSockets: boolean;
+  private readonly socketLingerMs: number;
   private readonly defaults: RedfishClientPoolOptions["defaults"];
   private readonly factory: (options: RedfishClientOptions) => RedfishClient;
 
   constructor(options: RedfishClientPoolOptions = {}) {
     this.idleTimeoutMs = options.idleTimeoutMs ?? 10 * 60_000;
     this.closeIdleSockets = options.closeIdleSockets ?? true;
+    this.socketLingerMs = options.socketLingerMs ?? DEFAULT_SOCKET_LINGER_MS;
     this.defaults = options.defaults;
     this.factory = options.factory ?? createRedfishClient;
   }
@@ -88,10 +102,9 @@ export class RedfishClientPool {
       entry = { client: this.factory(withDefaults(options, this.defaults)), holders: 0 };
       this.entries.set(key, entry);
     }
-    if (entry.idleTimer) {
-      clearTimeout(entry.idleTimer);
-      entry.idleTimer = undefined;
-    }
+    clearTimeout(entry.idleTimer);
+    clearTimeout(entry.socketTimer);
+    entry.idleTimer = entry.socketTimer = undefined;
     entry.holders += 1;
     const held = entry;
     let released = false;
@@ -100,7 +113,7 @@ export class RedfishClientPool {
       released = true;
       held.holders -= 1;
       if (held.holders === 0) {
-        if (this.closeIdleSockets) held.client.closeIdleConnections();
+        if (this.closeIdleSockets) this.scheduleSocketClose(held);
         this.scheduleIdleClose(key, held);
       }
     };
@@ -113,7 +126,8 @@ export class RedfishClientPool {
     const entry = this.entries.get(key);
     if (!entry) return;
     this.entries.delete(key);
-    if (entry.idleTimer) clearTimeout(entry.idleTimer);
+    clearTimeout(entry.idleTimer);
+    clearTimeout(entry.socketTimer);
     await entry.client.close();
   }
 
@@ -121,8 +135,23 @@ export class RedfishClientPool {
   async closeAll(): Promise<void> {
     const entries = [...this.entries.values()];
     this.entries.clear();
-    for (const entry of entries) if (entry.idleTimer) clearTimeout(entry.idleTimer);
+    for (const entry of entries) {
+      clearTimeout(entry.idleTimer);
+      clearTimeout(entry.socketTimer);
+    }
     await Promise.allSettled(entries.map(entry => entry.client.close()));
+  }
+
+  private scheduleSocketClose(entry: PoolEntry): void {
+    if (this.socketLingerMs <= 0) {
+      entry.client.closeIdleConnections();
+      return;
+    }
+    entry.socketTimer = setTimeout(() => {
+      entry.socketTimer = undefined;
+      if (entry.holders === 0) entry.client.closeIdleConnections();
+    }, this.socketLingerMs);
+    entry.socketTimer.unref();
   }
 
   private scheduleIdleClose(key: string, entry: PoolEntry): void {

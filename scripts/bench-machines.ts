@@ -93,7 +93,7 @@ import {
 import { OsFamilies, type OsFamily } from "../boot/os";
 import { startBootService } from "../boot-service/start";
 import { listMockups } from "../lab/bmc/mockup-store";
-import type { TestBmc } from "../lab/bmc/server";
+import type { BmcAction, TestBmc } from "../lab/bmc/server";
 import { freePort, startControlPlane } from "../lab/controlplane/controlplane";
 import { imageServer } from "../lab/image-server";
 import { buildIso } from "../lab/xorriso";
@@ -248,9 +248,9 @@ interface HostRecord {
   availableAt?: number;
   errorSeen?: string;
   /** Every consumer the host's spec.consumerRef named, in order, with when the watch saw it. */
-  consumers: Array<{ uid: string; name: string; at: number }>;
-  /** Wall-clock times (Date.now(), as bmc.actions) of the BMC's requests once machines exist. */
-  requestTimes: number[];
+  consumers: Array<{ uid: string; name: string; at: number; seenAt: number; startedAt?: number }>;
+  /** The BMC's requests once machines exist, with their wall-clock time (Date.now(), as bmc.actions). */
+  requestLog: Array<{ at: number; method: string; path: string }>;
   /** bmc.actions.length and the request counter when the machines were created. */
   actionsBefore?: number;
   requestsBefore?: number;
@@ -308,7 +308,7 @@ function observeHost(hosts: Map<string, HostRecord>, obj: ObservedHost): void {
   const consumer = obj.spec?.consumerRef;
   const last = record.consumers[record.consumers.length - 1];
   if (consumer?.uid && consumer.uid !== last?.uid) {
-    record.consumers.push({ uid: consumer.uid, name: consumer.name ?? "?", at: now });
+    record.consumers.push({ uid: consumer.uid, name: consumer.name ?? "?", at: now, seenAt: now });
   }
   // This watch can see a claim a second or more after it was written (the API server is busy),
   // after the host's first BMC action even. The host controller stamps the provisioning it starts
@@ -317,6 +317,7 @@ function observeHost(hosts: Map<string, HostRecord>, obj: ObservedHost): void {
   const started = obj.status?.provisioning;
   const claim = record.consumers.find(c => c.uid === started?.consumerUID);
   const stamped = started?.startedTime ? Date.parse(started.startedTime) : NaN;
+  if (claim && !Number.isNaN(stamped)) claim.startedAt = stamped;
   if (claim && stamped < claim.at) claim.at = stamped;
 }
 
@@ -392,6 +393,42 @@ function row(group: string, values: number[]): Row {
   };
 }
 
+/**
+ * One claim's timeline, in ms from the claim (the earlier of the benchmark's watch seeing it and
+ * the host controller's stamp): when each saw it, and the BMC's requests up to the first action.
+ */
+interface ClaimTrace {
+  machine: string;
+  host: string;
+  mockup: string;
+  firstActionMs: number;
+  firstActionKind: string;
+  watchSawMs: number;
+  hostStartedMs?: number;
+  requests: string[];
+}
+
+function claimTrace(
+  machine: string,
+  host: HostRecord,
+  claim: HostRecord["consumers"][number],
+  action: BmcAction,
+): ClaimTrace {
+  const ms = (t: number) => Math.round(t - claim.at);
+  return {
+    machine,
+    host: host.name,
+    mockup: short(host.mockup),
+    firstActionMs: ms(action.at),
+    firstActionKind: action.kind,
+    watchSawMs: ms(claim.seenAt),
+    hostStartedMs: claim.startedAt === undefined ? undefined : ms(claim.startedAt),
+    requests: host.requestLog
+      .filter(r => r.at >= claim.at && r.at <= action.at)
+      .map(r => `${ms(r.at)} ${r.method} ${r.path}`),
+  };
+}
+
 interface BenchResult {
   command: string;
   date: string;
@@ -422,6 +459,8 @@ interface BenchResult {
   /** Every machine's claim to first BMC action, ascending (how many miss 1 s, and by how much). */
   claimToFirstActionSamples: number[];
   claimToFirstRequestSeconds: Row;
+  /** The slowest claims' timelines (ms from the claim): where the time to the first action went. */
+  slowestClaims: ClaimTrace[];
   createdToClaimSeconds: Row;
   createdToProvisionedSeconds: Row[];
   /** By the host's status.boot.delivery: what the boot service served. */
@@ -560,7 +599,7 @@ async function main(): Promise<void> {
         mockup: mockups[i % mockups.length]!,
         uuid: uuids[i]!,
         consumers: [],
-        requestTimes: [],
+        requestLog: [],
       });
     });
     const machines = new Map<string, MachineRecord>();
@@ -677,7 +716,7 @@ async function main(): Promise<void> {
       const counter = r.bmc.requests;
       const record = counter.record.bind(counter);
       counter.record = (method: string, path: string) => {
-        r.requestTimes.push(Date.now());
+        r.requestLog.push({ at: Date.now(), method, path });
         record(method, path);
       };
     }
@@ -812,6 +851,7 @@ async function main(): Promise<void> {
     // ---- per machine figures
     const claimToAction: number[] = [];
     const claimToRequest: number[] = [];
+    const claimTraces: ClaimTrace[] = [];
     const createdToClaim: number[] = [];
     const createdToProvisioned = new Map<string, number[]>();
     const requestsByCapture = new Map<string, number[]>();
@@ -850,8 +890,9 @@ async function main(): Promise<void> {
           .slice(host.actionsBefore)
           .find(a => a.kind !== "session-create" && a.kind !== "session-delete");
         if (action) claimToAction.push((action.at - claim.at) / 1000);
-        const request = host.requestTimes.find(t => t >= claim.at);
-        if (request !== undefined) claimToRequest.push((request - claim.at) / 1000);
+        const request = host.requestLog.find(r => r.at >= claim.at);
+        if (request !== undefined) claimToRequest.push((request.at - claim.at) / 1000);
+        if (action) claimTraces.push(claimTrace(m.name, host, claim, action));
       }
       if (m.provisionedAt !== undefined) {
         push(createdToProvisioned, m.mode, (m.provisionedAt - m.createdAt!) / 1000);
@@ -916,6 +957,7 @@ async function main(): Promise<void> {
       claimToFirstActionSeconds: row("claim to first BMC action", claimToAction),
       claimToFirstActionSamples: [...claimToAction].sort((a, b) => a - b),
       claimToFirstRequestSeconds: row("claim to first BMC request", claimToRequest),
+      slowestClaims: claimTraces.sort((a, b) => b.firstActionMs - a.firstActionMs).slice(0, 10),
       createdToClaimSeconds: row("created to claimed", createdToClaim),
       createdToProvisionedSeconds: rows(createdToProvisioned, MODES),
       createdToProvisionedByDeliverySeconds: rows(byDelivery, DELIVERIES),

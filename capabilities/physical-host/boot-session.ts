@@ -74,10 +74,14 @@ export const notConfigured: BootServiceAccess = {
 /**
  * How long the service's key and CA, once read, are used without reading them again. The boot
  * service creates both once and never rotates them itself; each provisioning step read the key
- * anew, a thousand reads of one Secret when a hundred machines provision at once. A key replaced
- * by hand (with the service restarted) is used at most this much later.
+ * anew, a thousand reads of one Secret when a hundred machines provision at once. Past this, for
+ * up to BOOT_SERVICE_STALE_MS, the copy is still used while one read refreshes it in the
+ * background, so the first claim after a quiet spell does not wait on the read. A key replaced by
+ * hand (with the service restarted) is thus used by the runs of the next 30 s and by the first
+ * run after that.
  */
 export const BOOT_SERVICE_RECHECK_MS = 30_000;
+export const BOOT_SERVICE_STALE_MS = 10 * 60_000;
 
 /**
  * Access through the service's Secret: `readKey` returns the Secret's data (base64 values, as
@@ -123,8 +127,9 @@ export function secretBootAccess(
   };
 }
 
-/** A read whose answer, when `keep` accepts it, is reused for BOOT_SERVICE_RECHECK_MS; calls
- *  made while it is under way share it. */
+/** A read whose answer, when `keep` accepts it, is reused for BOOT_SERVICE_RECHECK_MS (then
+ *  refreshed in the background, for BOOT_SERVICE_STALE_MS); calls made while it is under way
+ *  share it. */
 function keptFor<T>(
   read: () => Promise<T>,
   keep: (value: T) => boolean,
@@ -132,6 +137,7 @@ function keptFor<T>(
 ): () => Promise<T> {
   const held = new SingleFlightCache<T>({
     ttlMs: value => (keep(value) ? BOOT_SERVICE_RECHECK_MS : 0),
+    staleMs: BOOT_SERVICE_STALE_MS,
     now,
   });
   return () => held.get("", read);

@@ -20,7 +20,7 @@ import {
 import { BmcFailure } from "./failure";
 
 export interface SecretData {
-  metadata?: { name?: string; labels?: Record<string, string> };
+  metadata?: { name?: string; resourceVersion?: string; labels?: Record<string, string> };
   data?: Record<string, string>;
 }
 

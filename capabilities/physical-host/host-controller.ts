@@ -146,7 +146,7 @@ export function hostGone(host: PhysicalHost): void {
  * for the host's backoff. An unlabelled Secret is not seen; its host retries on its backoff.
  */
 export function credentialsChanged(secret: ObjectMetadata, deleted: boolean): void {
-  secretCache?.changed(secret.namespace, secret.name);
+  secretCache?.changed(secret.namespace, secret.name, secret.resourceVersion, deleted);
   for (const name of secrets.changed(secret, deleted)) {
     hostController.requeue(secret.namespace, name, 0);
   }

@@ -4,19 +4,23 @@
 // largest part of the time from a claim to the BMC's first action (docs/benchmarks/machines.md).
 // A Secret carrying the bmc-credentials label has every change and deletion reported by the
 // metadata watch (host-controller.ts): the report drops its copy, a read overtaken by a report is
-// not kept, and the copy is otherwise used for up to maxAgeMs (a watch that failed silently costs
+// not kept, and the copy is otherwise fresh for maxAgeMs (a watch that failed silently costs
 // at most that much staleness; the Redfish client pool holds the same credentials as long). An
-// unlabelled Secret (a CA bundle needs no label) is not watched: its copy is used for
-// unwatchedMaxAgeMs only, so a changed CA reaches the BMC client within that. Only the fields
-// bmcAccess reads are kept. The cache itself is boot/single-flight-cache.ts: hosts using one
-// Secret share one read, a failed read is not kept, and a report drops a read under way.
+// unlabelled Secret (a CA bundle needs no label) is not watched: its copy is fresh for
+// unwatchedMaxAgeMs only. Past that, a copy is still used for maxAgeMs while one read refreshes
+// it in the background: the first claims after a quiet spell used to wait on that read (the CA
+// bundle's, 0.2-0.8 s in a burst), now a changed Secret reaches the BMC client by the run after the
+// one that noticed its age. Only the fields bmcAccess reads are kept. The cache itself is
+// boot/single-flight-cache.ts: hosts using one Secret share one read, a failed read is not kept,
+// and a report drops a read under way.
 import { SingleFlightCache } from "../../boot/single-flight-cache";
 import { Labels } from "../api";
 import type { SecretData, SecretReader } from "./credentials";
 
-/** How long a copy is used without a fresh read: the client pool's idle lifetime. */
+/** How long a copy is fresh (the client pool's idle lifetime), and how long it is used stale
+ *  while a background read refreshes it. */
 export const SECRET_COPY_MAX_AGE_MS = 10 * 60_000;
-/** The same for a Secret no watch reports changes of. */
+/** How long a copy of a Secret no watch reports changes of is fresh. */
 export const UNWATCHED_SECRET_COPY_MAX_AGE_MS = 60_000;
 
 export class SecretCache {
@@ -38,6 +42,8 @@ export class SecretCache {
           : Labels.bmcCredentials in (secret.metadata?.labels ?? {})
             ? maxAgeMs
             : unwatchedMaxAgeMs,
+      // A missing Secret is never kept, so never stale.
+      staleMs: maxAgeMs,
       now: options.now,
     });
   }
@@ -49,9 +55,22 @@ export class SecretCache {
     );
   }
 
-  /** The watch reported a change or deletion of the Secret: the next read goes to the API server. */
-  changed(namespace: string | undefined, name: string): void {
-    this.#copies.delete(`${namespace ?? ""}/${name}`);
+  /**
+   * The watch reported the Secret (added, changed or deleted): unless the copy is of the version
+   * reported, the next read goes to the API server. The watch's list at its (re)start reports
+   * every Secret as it is; it used to drop the copies the first hosts had just read, and the first
+   * claims of a burst then read their Secrets again.
+   */
+  changed(
+    namespace: string | undefined,
+    name: string,
+    resourceVersion?: string,
+    deleted = false,
+  ): void {
+    const key = `${namespace ?? ""}/${name}`;
+    const kept = this.#copies.peek(key)?.metadata?.resourceVersion;
+    if (!deleted && resourceVersion !== undefined && kept === resourceVersion) return;
+    this.#copies.delete(key);
   }
 
   /** Copies held (tests). */
@@ -62,7 +81,11 @@ export class SecretCache {
 
 function slim(secret: SecretData): SecretData {
   return {
-    metadata: { name: secret.metadata?.name, labels: secret.metadata?.labels },
+    metadata: {
+      name: secret.metadata?.name,
+      resourceVersion: secret.metadata?.resourceVersion,
+      labels: secret.metadata?.labels,
+    },
     data: secret.data,
   };
 }

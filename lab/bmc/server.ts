@@ -272,6 +272,7 @@ export class TestBmc {
   private readonly topology: Topology;
   private readonly tlsMaterial: TlsMaterial | undefined;
   private server: http.Server | undefined;
+  private connectionCount = 0;
   private portNumber: number;
   private readonly sockets = new Set<Socket>();
   private faults: (Fault & { remaining: number })[] = [];
@@ -378,6 +379,7 @@ export class TestBmc {
         )
       : http.createServer(handler);
     server.on("connection", socket => {
+      this.connectionCount++;
       this.sockets.add(socket);
       socket.on("close", () => this.sockets.delete(socket));
     });
@@ -497,6 +499,11 @@ export class TestBmc {
   /** TCP connections clients hold open to this BMC now. */
   get openConnections(): number {
     return this.sockets.size;
+  }
+
+  /** TCP connections accepted since the start (each a TLS handshake over HTTPS). */
+  get connectionsAccepted(): number {
+    return this.connectionCount;
   }
 
   get activeSessions(): number {

@@ -1,7 +1,8 @@
 // The shared single-flight TTL cache (boot/single-flight-cache.ts) on its own, with a clock the
 // test moves and loads the test holds open: one load per key for concurrent gets, expiry at the
 // TTL (fixed or chosen per value, 0 keeping nothing), failures never kept, delete() dropping a
-// value and a load under way, and the entry and weight bounds dropping the oldest first.
+// value and a load under way, the entry and weight bounds dropping the oldest first, and a stale
+// value answered at once while one background load refreshes it.
 import { describe, expect, it } from "vitest";
 
 import { SingleFlightCache } from "../../../boot/single-flight-cache";
@@ -154,5 +155,69 @@ describe("SingleFlightCache", () => {
     expect([cache.size, cache.weight]).toEqual([2, 80]);
     t.advance(1000);
     expect([cache.size, cache.weight]).toEqual([0, 0]);
+  });
+
+  describe("stale-while-revalidate (staleMs)", () => {
+    const settled = () => new Promise(resolve => setImmediate(resolve));
+
+    it("answers at once from a stale value while one load refreshes it, then from the refreshed one", async () => {
+      const t = clock();
+      const cache = new SingleFlightCache<string>({ ttlMs: 1000, staleMs: 5000, now: t.now });
+      const l = heldLoad<string>();
+      const first = cache.get("k", l.load);
+      l.resolve("v1");
+      expect(await first).toBe("v1");
+      t.advance(1000);
+      // Stale: two gets, the old value for both, one refresh between them.
+      expect(await cache.get("k", l.load)).toBe("v1");
+      expect(await cache.get("k", l.load)).toBe("v1");
+      expect(l.calls()).toBe(2);
+      l.resolve("v2");
+      await settled();
+      expect(await cache.get("k", l.load)).toBe("v2");
+      expect(l.calls()).toBe(2);
+    });
+
+    it("waits on a load once the stale window is over", async () => {
+      const t = clock();
+      const cache = new SingleFlightCache<string>({ ttlMs: 1000, staleMs: 5000, now: t.now });
+      await cache.get("k", async () => "v1");
+      t.advance(6000);
+      expect(cache.size).toBe(0);
+      expect(await cache.get("k", async () => "v2")).toBe("v2");
+    });
+
+    it("drops the stale value when its refresh fails or finds nothing to keep", async () => {
+      const t = clock();
+      const cache = new SingleFlightCache<string | undefined>({
+        ttlMs: v => (v === undefined ? 0 : 1000),
+        staleMs: 5000,
+        now: t.now,
+      });
+      await cache.get("fails", async () => "v1");
+      await cache.get("gone", async () => "v1");
+      t.advance(1000);
+      expect(await cache.get("fails", () => Promise.reject(new Error("read failed")))).toBe("v1");
+      expect(await cache.get("gone", async () => undefined)).toBe("v1");
+      await settled();
+      expect(cache.size).toBe(0);
+      await expect(
+        cache.get("fails", () => Promise.reject(new Error("still failing"))),
+      ).rejects.toThrow("still failing");
+    });
+
+    it("keeps no refresh that delete() overtook", async () => {
+      const t = clock();
+      const cache = new SingleFlightCache<string>({ ttlMs: 1000, staleMs: 5000, now: t.now });
+      const l = heldLoad<string>();
+      await cache.get("k", async () => "v1");
+      t.advance(1000);
+      expect(await cache.get("k", l.load)).toBe("v1");
+      cache.delete("k"); // a change reported while the refresh reads
+      l.resolve("v2 (overtaken)");
+      await settled();
+      expect(cache.size).toBe(0);
+      expect(await cache.get("k", async () => "v3")).toBe("v3");
+    });
   });
 });

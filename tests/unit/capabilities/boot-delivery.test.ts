@@ -9,6 +9,7 @@ import type { HostProvisioning, PhysicalHost } from "../../../capabilities/api";
 import {
   foldReport,
   BOOT_SERVICE_RECHECK_MS,
+  BOOT_SERVICE_STALE_MS,
   secretBootAccess,
   withoutToken,
   type BootServiceAccess,
@@ -208,7 +209,7 @@ describe("secretBootAccess", () => {
 });
 
 describe("secretBootAccess keeps what it read", () => {
-  it("reads a found key once per recheck period, a missing one every time, and the CA likewise", async () => {
+  it("reads a found key once per recheck period (then refreshes it behind the stale copy), a missing one every time, and the CA likewise", async () => {
     let now = 0;
     let stored: { data?: Record<string, string> } | undefined;
     let keyReads = 0;
@@ -230,9 +231,19 @@ describe("secretBootAccess keeps what it read", () => {
     expect(await access.state()).toEqual({ ready: true, baseURL: BASE, key: KEY });
     expect(keyReads).toBe(3);
     now = BOOT_SERVICE_RECHECK_MS + 1;
-    stored = undefined; // deleted: seen at the next read
-    expect(await access.state()).toMatchObject({ ready: false });
+    stored = undefined; // deleted: the stale copy answers while the refresh reads, then it is gone
+    expect(await access.state()).toEqual({ ready: true, baseURL: BASE, key: KEY });
     expect(keyReads).toBe(4);
+    await new Promise(resolve => setImmediate(resolve));
+    expect(await access.state()).toMatchObject({ ready: false });
+    expect(keyReads).toBe(5);
+    now += BOOT_SERVICE_RECHECK_MS + BOOT_SERVICE_STALE_MS;
+    stored = { data: { "token-key": KEY.toString("base64") } };
+    await access.state();
+    now += BOOT_SERVICE_RECHECK_MS + BOOT_SERVICE_STALE_MS; // past the stale window: waits on the read
+    stored = undefined;
+    expect(await access.state()).toMatchObject({ ready: false });
+    expect(keyReads).toBe(7);
     expect(caReads).toBe(0);
   });
 });

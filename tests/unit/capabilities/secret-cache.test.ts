@@ -37,6 +37,9 @@ function store(labelled = true) {
   };
 }
 
+/** Lets a background refresh finish. */
+const settled = () => new Promise(resolve => setImmediate(resolve));
+
 const password = (s: SecretData | undefined) =>
   Buffer.from(s?.data?.password ?? "", "base64").toString("utf8");
 
@@ -54,7 +57,7 @@ describe("SecretCache", () => {
     expect(s.reads).toHaveLength(2);
   });
 
-  it("uses a copy of an unlabelled Secret (a CA bundle), whose changes no watch reports, briefly", async () => {
+  it("refreshes a copy of an unlabelled Secret (a CA bundle), whose changes no watch reports, after a short age", async () => {
     const s = store(false);
     let now = 0;
     const cache = new SecretCache(s.read, {
@@ -68,8 +71,58 @@ describe("SecretCache", () => {
     expect(s.reads).toHaveLength(1);
     s.bump();
     now = 1000;
+    // Stale: answered at once from the copy while one read refreshes it.
+    expect(password(await cache.read("lab", "bmc"))).toBe("pw-1");
+    expect(s.reads).toHaveLength(2);
+    await settled();
     expect(password(await cache.read("lab", "bmc"))).toBe("pw-2");
     expect(s.reads).toHaveLength(2);
+  });
+
+  it("does not make a run wait on a stale copy's refresh, and drops the copy when the refresh fails", async () => {
+    let now = 0;
+    let fail = false;
+    let reads = 0;
+    const gate: { open?: () => void } = {};
+    const cache = new SecretCache(
+      async () => {
+        reads++;
+        if (reads > 1) await new Promise<void>(resolve => (gate.open = resolve));
+        if (fail) throw Object.assign(new Error("apiserver down"), { status: 503 });
+        return { metadata: { name: "bmc", labels: { [Labels.bmcCredentials]: "" } }, data: {} };
+      },
+      { maxAgeMs: 1000, now: () => now },
+    );
+    await cache.read("lab", "bmc");
+    now = 1500;
+    fail = true;
+    // The refresh is held open: both reads answer from the copy, and share the one refresh.
+    expect(await cache.read("lab", "bmc")).toBeDefined();
+    expect(await cache.read("lab", "bmc")).toBeDefined();
+    expect(reads).toBe(2);
+    gate.open!();
+    await settled();
+    expect(cache.size).toBe(0);
+    gate.open = undefined;
+    const next = cache.read("lab", "bmc");
+    gate.open!();
+    await expect(next).rejects.toThrow("apiserver down");
+  });
+
+  it("keeps its copy when the watch reports the version it holds (the watch's list), not when it reports another or a deletion", async () => {
+    const s = store();
+    const cache = new SecretCache(s.read);
+    await cache.read("lab", "bmc");
+    cache.changed("lab", "bmc", "1"); // the list at the watch's start: the version read
+    await cache.read("lab", "bmc");
+    expect(s.reads).toHaveLength(1);
+    cache.changed("lab", "bmc", "1", true);
+    await cache.read("lab", "bmc");
+    expect(s.reads).toHaveLength(2);
+    s.bump();
+    cache.changed("lab", "bmc", "2");
+    expect(password(await cache.read("lab", "bmc"))).toBe("pw-2");
+    expect(s.reads).toHaveLength(3);
   });
 
   it("shares one read among hosts asking at once", async () => {
@@ -95,7 +148,7 @@ describe("SecretCache", () => {
     expect(password(await cache.read("lab", "bmc"))).toBe("pw-2");
   });
 
-  it("reads again once a copy is older than its maximum age", async () => {
+  it("refreshes a copy older than its maximum age, and waits on the read once it is twice that old", async () => {
     const s = store();
     let now = 0;
     const cache = new SecretCache(s.read, { maxAgeMs: 1000, now: () => now });
@@ -103,9 +156,19 @@ describe("SecretCache", () => {
     now = 999;
     await cache.read("lab", "bmc");
     expect(s.reads).toHaveLength(1);
+    s.bump();
     now = 1000;
-    await cache.read("lab", "bmc");
+    expect(password(await cache.read("lab", "bmc"))).toBe("pw-1");
     expect(s.reads).toHaveLength(2);
+    await settled();
+    // The refresh ended at 1000: fresh until 2000, then stale until 3000.
+    s.bump();
+    now = 3000;
+    const release = s.hold();
+    const waited = cache.read("lab", "bmc");
+    release();
+    expect(password(await waited)).toBe("pw-3");
+    expect(s.reads).toHaveLength(3);
   });
 
   it("keeps nothing of a failed read, and keeps only what bmcAccess uses", async () => {
@@ -126,7 +189,11 @@ describe("SecretCache", () => {
     fail = false;
     await cache.read("lab", "bmc");
     expect(await cache.read("lab", "bmc")).toEqual({
-      metadata: { name: "bmc", labels: { [Labels.bmcCredentials]: "" } },
+      metadata: {
+        name: "bmc",
+        resourceVersion: undefined,
+        labels: { [Labels.bmcCredentials]: "" },
+      },
       data: { username: "YQ==" },
     });
   });

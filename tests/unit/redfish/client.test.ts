@@ -486,11 +486,12 @@ describe("system selection and pool", () => {
   });
 
   it.each([true, false])(
-    "closes a released client's idle sockets but keeps its session (closeIdleSockets %s)",
+    "closes a released client's idle sockets after the linger but keeps its session (closeIdleSockets %s)",
     async closeIdleSockets => {
       const bmc = await TestBmc.start({ mockup: DMTF });
       const pool = new RedfishClientPool({
         closeIdleSockets,
+        socketLingerMs: 50,
         defaults: { tls: { insecure: true } },
       });
       cleanups.push(async () => {
@@ -505,6 +506,8 @@ describe("system selection and pool", () => {
       await held.client.system().powerState();
       expect(bmc.openConnections).toBe(1);
       held.release();
+      await new Promise(resolve => setTimeout(resolve, 10));
+      expect(bmc.openConnections).toBe(1);
       await new Promise(resolve => setTimeout(resolve, 100));
       expect(bmc.openConnections).toBe(closeIdleSockets ? 0 : 1);
       expect(bmc.activeSessions).toBe(1);
@@ -515,6 +518,31 @@ describe("system selection and pool", () => {
       again.release();
     },
   );
+
+  it("hands a holder that comes within the linger the released client's open socket", async () => {
+    const bmc = await TestBmc.start({ mockup: DMTF });
+    const pool = new RedfishClientPool({
+      socketLingerMs: 200,
+      defaults: { tls: { insecure: true } },
+    });
+    cleanups.push(async () => {
+      await pool.closeAll();
+      await bmc.stop();
+    });
+    const options = {
+      address: bmc.url,
+      credentials: { username: bmc.username, password: bmc.password },
+    };
+    for (let run = 0; run < 3; run++) {
+      const held = pool.acquire(options);
+      await held.client.system().powerState();
+      held.release();
+      await new Promise(resolve => setTimeout(resolve, 50));
+    }
+    expect(bmc.connectionsAccepted).toBe(1);
+    await new Promise(resolve => setTimeout(resolve, 300));
+    expect(bmc.openConnections).toBe(0);
+  });
 
   it("shares one client per BMC and credentials, and closes it when evicted", async () => {
     const bmc = await startMock({ mockup: DMTF });
