@@ -12,7 +12,8 @@
 //     A refresh that fails drops the value: the next get loads, and sees the failure.
 //   - A failed load is not kept: the next get loads again (an error must not outlive its cause).
 //   - delete() drops a key's value and its load under way: that load still answers its callers,
-//     but what it read is not kept (a change reported while reading may have overtaken it).
+//     but what it read is not kept (a change reported while reading may have overtaken it), unless
+//     the report said which value is current and the value passes.
 //   - Optionally bounded by entry count and total weight (bytes, say): the oldest go first, and
 //     a value heavier than the bound is returned but not kept.
 //
@@ -57,6 +58,8 @@ export class SingleFlightCache<V> {
   /** In insertion order: eviction drops the oldest first. */
   readonly #entries = new Map<string, Entry<V>>();
   readonly #loading = new Map<string, Promise<V>>();
+  /** What a load under way must pass to be kept: set by delete() with `current`. */
+  readonly #admits = new Map<Promise<V>, (value: V) => boolean>();
   #weight = 0;
   /** The earliest expiry of any entry: nothing is scanned for expiry before then. */
   #nextExpiry = Infinity;
@@ -94,14 +97,18 @@ export class SingleFlightCache<V> {
   #load(key: string, load: () => Promise<V>): Promise<V> {
     const loading = load().then(
       value => {
-        // Kept only if delete() did not drop this load while it ran.
+        // Kept only if delete() did not drop this load while it ran, nor ask for another value.
+        const admit = this.#admits.get(loading);
+        this.#admits.delete(loading);
         if (this.#loading.get(key) === loading) {
           this.#loading.delete(key);
-          this.#keep(key, value);
+          if (!admit || admit(value)) this.#keep(key, value);
+          else this.#remove(key);
         }
         return value;
       },
       (err: unknown) => {
+        this.#admits.delete(loading);
         if (this.#loading.get(key) === loading) this.#loading.delete(key);
         throw err;
       },
@@ -110,16 +117,23 @@ export class SingleFlightCache<V> {
     return loading;
   }
 
-  /** The value kept for `key` (fresh or stale), without loading it. */
-  peek(key: string): V | undefined {
-    this.#dropExpired();
-    return this.#entries.get(key)?.value;
-  }
-
-  /** Forgets `key`: the next get loads it again, and a load under way is not kept. */
-  delete(key: string): void {
-    this.#remove(key);
-    this.#loading.delete(key);
+  /**
+   * Forgets `key`: the next get loads it again, and a load under way is not kept. With `current`
+   * (a change report naming the version it saw), a value that passes it is what was reported and
+   * stays: the kept one, or a load under way once it ends.
+   */
+  delete(key: string, current?: (value: V) => boolean): void {
+    const kept = this.#entries.get(key);
+    if (!current || !kept || !current(kept.value)) this.#remove(key);
+    const loading = this.#loading.get(key);
+    if (!loading) return;
+    if (!current) {
+      this.#loading.delete(key);
+      this.#admits.delete(loading);
+      return;
+    }
+    const before = this.#admits.get(loading);
+    this.#admits.set(loading, before ? value => before(value) && current(value) : current);
   }
 
   /** Values kept. */

@@ -56,10 +56,10 @@ export class SecretCache {
   }
 
   /**
-   * The watch reported the Secret (added, changed or deleted): unless the copy is of the version
-   * reported, the next read goes to the API server. The watch's list at its (re)start reports
-   * every Secret as it is; it used to drop the copies the first hosts had just read, and the first
-   * claims of a burst then read their Secrets again.
+   * The watch reported the Secret (added, changed or deleted): unless the copy (or the read under
+   * way) is of the version reported, the next read goes to the API server. The watch's list at its
+   * (re)start reports every Secret as it is; it used to drop the copies the first hosts were
+   * reading, and the first claims of a burst then read their Secrets again.
    */
   changed(
     namespace: string | undefined,
@@ -67,10 +67,11 @@ export class SecretCache {
     resourceVersion?: string,
     deleted = false,
   ): void {
-    const key = `${namespace ?? ""}/${name}`;
-    const kept = this.#copies.peek(key)?.metadata?.resourceVersion;
-    if (!deleted && resourceVersion !== undefined && kept === resourceVersion) return;
-    this.#copies.delete(key);
+    const reported =
+      deleted || resourceVersion === undefined
+        ? undefined
+        : (copy: SecretData | undefined) => copy?.metadata?.resourceVersion === resourceVersion;
+    this.#copies.delete(`${namespace ?? ""}/${name}`, reported);
   }
 
   /** Copies held (tests). */

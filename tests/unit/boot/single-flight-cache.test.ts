@@ -157,6 +157,29 @@ describe("SingleFlightCache", () => {
     expect([cache.size, cache.weight]).toEqual([0, 0]);
   });
 
+  it("keeps, on a delete() naming the current value, a kept value or a load under way that is it", async () => {
+    const cache = new SingleFlightCache<{ v: string }>({ ttlMs: 60_000 });
+    const l = heldLoad<{ v: string }>();
+    const isV2 = (x: { v: string }) => x.v === "v2";
+    await cache.get("kept", async () => ({ v: "v2" }));
+    cache.delete("kept", isV2);
+    expect(await cache.get("kept", async () => ({ v: "reloaded" }))).toEqual({ v: "v2" });
+    cache.delete("kept", x => x.v === "v3");
+    expect(await cache.get("kept", async () => ({ v: "v3" }))).toEqual({ v: "v3" });
+
+    const current = cache.get("loading", l.load);
+    cache.delete("loading", isV2); // reported while the load reads: it reads v2, so it stays
+    l.resolve({ v: "v2" });
+    expect(await current).toEqual({ v: "v2" });
+    expect(await cache.get("loading", l.load)).toEqual({ v: "v2" });
+    const older = cache.get("older", l.load);
+    cache.delete("older", isV2); // the load reads v1, older than reported: answered, not kept
+    l.resolve({ v: "v1" });
+    expect(await older).toEqual({ v: "v1" });
+    expect(cache.size).toBe(2);
+    expect(l.calls()).toBe(2);
+  });
+
   describe("stale-while-revalidate (staleMs)", () => {
     const settled = () => new Promise(resolve => setImmediate(resolve));
 

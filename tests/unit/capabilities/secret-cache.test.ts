@@ -125,6 +125,19 @@ describe("SecretCache", () => {
     expect(s.reads).toHaveLength(3);
   });
 
+  it("keeps a read under way when the watch reports the version it reads", async () => {
+    const s = store();
+    const cache = new SecretCache(s.read);
+    const release = s.hold();
+    const reading = cache.read("lab", "bmc");
+    cache.changed("lab", "bmc", "1");
+    release();
+    expect(password(await reading)).toBe("pw-1");
+    expect(cache.size).toBe(1);
+    await cache.read("lab", "bmc");
+    expect(s.reads).toHaveLength(1);
+  });
+
   it("shares one read among hosts asking at once", async () => {
     const s = store();
     const cache = new SecretCache(s.read);
