@@ -15,7 +15,7 @@ import {
 import { isRedfishError } from "../errors";
 import { bootTargetCapabilities } from "./boot";
 import { MEDIA_COLLECTIONS, mediaCollectionPaths } from "./media";
-import { toPowerState } from "./power";
+import { learnResetAction, toPowerState } from "./power";
 import type { DiskInfo, Health, HostInventory, NicInfo, ProcessorInfo } from "../types";
 import { type SystemContext, record } from "./context";
 
@@ -35,6 +35,7 @@ export async function readInventory(context: SystemContext): Promise<HostInvento
     readMemory(context, system, warnings),
     readNics(context, system, warnings),
     readDisks(context, system, warnings),
+    learnResetAction(context, system),
   ]);
 
   // Some BMCs leave identity on the chassis only; one extra GET, and only then.

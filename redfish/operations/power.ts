@@ -42,6 +42,19 @@ async function resetAction(context: SystemContext, body?: ComputerSystem): Promi
   });
 }
 
+/**
+ * Reads the Reset action's allowed types into the handle's memo from a system body in hand (the
+ * inventory's), so a host's first power action after its claim sends its reset without the
+ * ActionInfo GET some BMCs need (Supermicro, OpenBMC): one request off the claim's first action,
+ * taken at enrolment instead. A system without the action is left for the action to report.
+ */
+export async function learnResetAction(
+  context: SystemContext,
+  body: ComputerSystem,
+): Promise<void> {
+  await resetAction(context, body).catch(() => undefined);
+}
+
 export async function readPowerState(context: SystemContext): Promise<PowerState> {
   return toPowerState((await context.systemBody()).PowerState);
 }

@@ -134,10 +134,10 @@ describe("$expand: the query follows the advertised features", () => {
       expect(diskIds(walked.inventory)).toEqual(diskIds(expanded.inventory));
       expect(walked.inventory).toEqual(expanded.inventory);
       // root, login, Systems, system, manager, Processors + 2, EthernetInterfaces + 12,
-      // Storage + 1 controller + 8 drives
-      expect(walked.bmc.requests.total).toBe(5 + 3 + 13 + 10);
+      // Storage + 1 controller + 8 drives, the reset action's ActionInfo
+      expect(walked.bmc.requests.total).toBe(5 + 3 + 13 + 10 + 1);
     }
-    expect(expanded.bmc.requests.total).toBe(7);
+    expect(expanded.bmc.requests.total).toBe(7 + 1);
   });
 });
 

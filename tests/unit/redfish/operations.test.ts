@@ -56,6 +56,19 @@ describe("power", () => {
     expect(smc.bmc.log()).toContain("GET /redfish/v1/Systems/1/ResetActionInfo");
   });
 
+  it("learns the reset types in the inventory: a reset after it sends no ActionInfo GET (Supermicro)", async () => {
+    const smc = await setup(SUPERMICRO);
+    const system = smc.client.system();
+    await system.inventory();
+    const actionInfoGets = () =>
+      smc.bmc.requests.filter(r => r.method === "GET" && r.path.endsWith("/ResetActionInfo"))
+        .length;
+    expect(actionInfoGets()).toBe(1);
+    await system.reset("ForceOff");
+    expect(actionInfoGets()).toBe(1);
+    expect(posts(smc.bmc, "/Actions/ComputerSystem.Reset")).toEqual([{ ResetType: "ForceOff" }]);
+  });
+
   it("refuses a reset type the BMC does not offer (HPE has no PowerCycle)", async () => {
     const { client } = await setup(HPE);
     await expect(client.system().reset("PowerCycle")).rejects.toBeInstanceOf(
