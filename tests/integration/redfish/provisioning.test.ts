@@ -26,8 +26,9 @@ const enrollCost: Record<string, number> = {
   "nvidia-libredfish_dell_poweredge-r750_idrac9-6.00.30": 7,
   "nvidia-libredfish_hpe_proliant-dl385-gen10plus-v2_ilo5-2.72": 24,
   "nvidia-libredfish_lenovo_thinksystem-sr670-v2_xcc-2.83": 7,
-  "nvidia-libredfish_nvidia_bluefield3-dpu-bmc_openbmc": 7,
-  "nvidia-libredfish_supermicro_sys-821ge-tnhr-x13_bmc-11.01": 7,
+  // The reset action's ActionInfo, read at enrolment so the first power action needs no GET of it.
+  "nvidia-libredfish_nvidia_bluefield3-dpu-bmc_openbmc": 8,
+  "nvidia-libredfish_supermicro_sys-821ge-tnhr-x13_bmc-11.01": 8,
 };
 
 /**
