@@ -12,8 +12,8 @@
 //
 // A request refused for a session or state the index lacks re-reads that one host (refresh): the
 // host controller writes a session and at once reads what the service serves for it, and the
-// watch brings the write later under load. Bounded per host and in all, since anyone can send such
-// requests. A watch event older than a re-read may briefly put the older view back; the watch then
+// watch brings the write later under load. Bounded per host and in all (a few in flight, more
+// waiting their turn, the rest answered at once), since anyone can send such requests. A watch event older than a re-read may briefly put the older view back; the watch then
 // delivers the newer one, and a request meanwhile re-reads again.
 //
 // Signals are JSON patches that first test status.boot.session: a fetch or report that arrives
@@ -36,8 +36,9 @@ const HOSTS_PATH = `/apis/${API_GROUP}/${API_VERSION}/${PLURAL}`;
 const RETRY_MS = 2000;
 /** A host is re-read at most this often for refused requests (the operator probes every 250 ms). */
 const REFRESH_INTERVAL_MS = 200;
-/** Re-reads in flight at once, over all hosts. */
+/** Re-reads in flight at once, over all hosts, and waiting for one of those slots. */
 const REFRESH_MAX_IN_FLIGHT = 8;
+const REFRESH_MAX_WAITING = 128;
 
 /** The fields of a PhysicalHost this service reads. */
 interface PhysicalHostObject {
@@ -63,6 +64,7 @@ export class KubeHostDirectory implements HostDirectory {
   readonly #versions = new Map<string, string>();
   readonly #refreshes = new Map<string, { at: number; done: Promise<boolean> }>();
   #refreshing = 0;
+  readonly #slotWaiters: (() => void)[] = [];
   readonly #stop = new AbortController();
   #synced = false;
   #running?: Promise<void>;
@@ -155,11 +157,32 @@ export class KubeHostDirectory implements HostDirectory {
     const key = [...keys][0]!;
     const last = this.#refreshes.get(key);
     if (last && Date.now() - last.at < REFRESH_INTERVAL_MS) return last.done;
-    if (this.#refreshing >= REFRESH_MAX_IN_FLIGHT) return Promise.resolve(false);
-    this.#refreshing++;
-    const done = this.#reread(key).finally(() => this.#refreshing--);
+    if (
+      this.#refreshing >= REFRESH_MAX_IN_FLIGHT &&
+      this.#slotWaiters.length >= REFRESH_MAX_WAITING
+    ) {
+      return Promise.resolve(false);
+    }
+    // Over the bound, a re-read waits for a slot rather than answering 404 at once: the operator
+    // would only ask again a moment later, through a whole reconcile.
+    const done = this.#slot().then(() => this.#reread(key).finally(() => this.#release()));
     this.#refreshes.set(key, { at: Date.now(), done });
     return done;
+  }
+
+  #slot(): Promise<void> {
+    if (this.#refreshing < REFRESH_MAX_IN_FLIGHT) {
+      this.#refreshing++;
+      return Promise.resolve();
+    }
+    return new Promise(resolve => this.#slotWaiters.push(resolve));
+  }
+
+  /** Hands the slot to the next waiter, or frees it. */
+  #release(): void {
+    const next = this.#slotWaiters.shift();
+    if (next) next();
+    else this.#refreshing--;
   }
 
   /** GETs one host and indexes it; whether its resourceVersion moved. Never throws. */

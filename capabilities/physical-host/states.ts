@@ -371,6 +371,17 @@ async function andThen(ctx: HostContext, first: Transition, next: Handler): Prom
   };
 }
 
+/**
+ * The step that hands the BMC what the boot service serves, per delivery path (none for a
+ * pre-baked ISO without a volume): the patched ISO, the configuration volume, the network boot's
+ * override (the firmware then fetches the iPXE script).
+ */
+const SERVED_BY: Readonly<Record<string, ProvisioningStepName>> = {
+  [BootDelivery.PatchedISO]: ProvisioningStep.InsertBootMedia,
+  [BootDelivery.ConfigVolume]: ProvisioningStep.InsertConfigMedia,
+  [BootDelivery.NetworkBoot]: ProvisioningStep.SetBootOverride,
+};
+
 /** The first steps of every plan: they leave the host off with nothing inserted. */
 const CLEARING_STEPS: readonly ProvisioningStepName[] = [
   ProvisioningStep.PowerOff,
@@ -421,10 +432,10 @@ async function provisioning(ctx: HostContext): Promise<Transition> {
     const waiting = awaitSignal(ctx, next);
     if (waiting) return waiting;
   }
-  // Powering off and ejecting change nothing the host boots: they run while the boot service
-  // learns of a new session; the first step after them is where served media come in.
-  const clearing = (step: ProvisioningStepName) => CLEARING_STEPS.includes(step);
-  if (next !== undefined && !clearing(next) && [...done].every(clearing)) {
+  // What the boot service serves is read as the BMC would right before the step that hands it
+  // over; every step before it (power-off, eject, an unchanged ISO beside a configuration volume)
+  // runs while the service learns of the new session.
+  if (next !== undefined && next === SERVED_BY[host.status?.boot?.delivery ?? ""]) {
     const unservable = await checkServedMedia(ctx, request);
     if (unservable) return unservable;
   }

@@ -2,7 +2,8 @@
 // session the watch has not brought yet) re-reads that one host from the API server. Checked with
 // an API client that holds one host object and counts its GETs: a re-read indexes the newer
 // object, requests arriving together share one GET, a host is read at most once per 200 ms, an
-// unchanged object says "no change", and an unknown UUID costs nothing.
+// unchanged object says "no change", an unknown UUID costs nothing, and past 8 re-reads at once
+// the others wait for a slot rather than being refused.
 import { afterEach, describe, expect, it } from "vitest";
 
 import { KubeHostDirectory } from "../../../boot-service/hosts";
@@ -98,5 +99,46 @@ describe("KubeHostDirectory.refresh", () => {
     await directory.start();
     expect(await directory.refresh("4c4c4544-0000-1000-8000-000000000000")).toBe(false);
     expect(api.gets).toEqual([]);
+  });
+
+  it("re-reads at most 8 hosts at once; the rest wait their turn instead of being refused", async () => {
+    const uuid = (i: number) => `4c4c4544-0000-1000-8000-${String(i).padStart(12, "0")}`;
+    const host = (i: number, version: string, session?: string) => {
+      const object = hostObject(version, session);
+      object.metadata.name = `host-${i}`;
+      object.metadata.uid = `uid-${i}`;
+      (object.status.hardwareDetails as { systemUUID: string }).systemUUID = uuid(i);
+      return object;
+    };
+    const hosts = Array.from({ length: 20 }, (_, i) => host(i, "10"));
+    let inFlight = 0;
+    let most = 0;
+    const kube = {
+      async request(_method: string, path: string) {
+        if (path.endsWith("/physicalhosts")) {
+          return { metadata: { resourceVersion: "1" }, items: hosts };
+        }
+        inFlight++;
+        most = Math.max(most, inFlight);
+        await new Promise(r => setTimeout(r, 20));
+        inFlight--;
+        const i = Number(path.split("host-")[1]);
+        return host(i, "11", `s-${i}`);
+      },
+      watch(_path: string, version: string, _onEvent: unknown, signal: AbortSignal) {
+        return new Promise<string>(resolve =>
+          signal.addEventListener("abort", () => resolve(version)),
+        );
+      },
+    } as unknown as KubeClient;
+    directory = new KubeHostDirectory(kube, () => undefined);
+    await directory.start();
+    const answers = await Promise.all(hosts.map((_, i) => directory!.refresh(uuid(i))));
+    expect(answers).toEqual(hosts.map(() => true));
+    expect(most).toBe(8);
+    for (let i = 0; i < hosts.length; i++) {
+      const found = directory.lookup(uuid(i));
+      expect("found" in found && found.found.boot?.session).toBe(`s-${i}`);
+    }
   });
 });

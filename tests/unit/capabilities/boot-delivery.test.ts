@@ -562,17 +562,28 @@ describe("PhysicalHost controller with the boot service", () => {
   it("a 404 right after the session started is the service not having seen it yet: probed again within a quarter second, nothing said, the bootstrap data kept", async () => {
     const h = await claimedWith(vm(), 2);
     let seen = false;
+    const probed: string[] = [];
     h.boot = {
       baseURL: BASE,
       state: async () => ({ ready: true, baseURL: BASE, key: KEY }),
-      probeMedia: async () =>
-        seen
+      probeMedia: async url => {
+        probed.push(url);
+        return seen
           ? { ok: true }
-          : { ok: false, definite: true, notFound: true, message: "answered 404" },
+          : { ok: false, definite: true, notFound: true, message: "answered 404" };
+      },
     };
-    await h.reconcile(); // the session
+    // The session, and the unchanged ISO, which the service does not serve: it goes in meanwhile.
+    await h.reconcile();
+    expect(h.bmc.actions()).toEqual(["insertMedia"]);
+    expect(h.bmc.slots.filter(s => s.inserted).map(s => s.image)).toEqual([BOOT_ISO]);
+    expect(probed).toEqual([]);
+    // The volume is served: read as the BMC would first, and not handed over on a 404.
     expect(await h.reconcile()).toEqual({ requeueAfterMs: 250 });
-    expect(h.bmc.actions()).toEqual([]);
+    expect(probed).toHaveLength(1);
+    expect(probed[0]).toContain("/config.iso");
+    expect(h.bmc.actions()).toEqual(["insertMedia"]);
+    expect(h.bmc.slots.filter(s => s.inserted)).toHaveLength(1);
     expect(condition(h.host.status, "BootDelivered")?.reason).not.toBe("BootMediaUnavailable");
     expect(h.events.map(e => e.type)).not.toContain("Warning");
     seen = true;
