@@ -42,8 +42,10 @@ export {
   type BmcAddressPolicy,
 } from "./address-policy";
 export {
+  DEFAULT_SOCKET_LINGER_MS,
   RedfishClientPool,
   clientKey,
+  type PoolRelease,
   type PooledClientOptions,
   type RedfishClientPoolOptions,
 } from "./pool";

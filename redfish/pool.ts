@@ -10,6 +10,9 @@ import type { RedfishClientOptions } from "./types";
 
 export const DEFAULT_SOCKET_LINGER_MS = 2000;
 
+/** Gives a pooled client back; see RedfishClientPool.acquire. */
+export type PoolRelease = (options?: { lingerSockets?: boolean }) => void;
+
 /** What identifies a pooled client: no systemId, pass that to `client.system(id)`. */
 export type PooledClientOptions = Omit<RedfishClientOptions, "systemId">;
 
@@ -93,9 +96,10 @@ export class RedfishClientPool {
   /**
    * The shared client for this BMC; call `release` when done so idle clients can be closed. A
    * `systemId` in the options is ignored (the client has no default system): use
-   * `client.system(systemId)`.
+   * `client.system(systemId)`. `release({ lingerSockets: false })` says no holder is expected
+   * soon: the idle sockets close at once, not after the linger.
    */
-  acquire(options: PooledClientOptions): { client: RedfishClient; release: () => void } {
+  acquire(options: PooledClientOptions): { client: RedfishClient; release: PoolRelease } {
     const key = clientKey(options);
     let entry = this.entries.get(key);
     if (!entry) {
@@ -108,12 +112,12 @@ export class RedfishClientPool {
     entry.holders += 1;
     const held = entry;
     let released = false;
-    const release = (): void => {
+    const release: PoolRelease = ({ lingerSockets = true } = {}) => {
       if (released) return;
       released = true;
       held.holders -= 1;
       if (held.holders === 0) {
-        if (this.closeIdleSockets) this.scheduleSocketClose(held);
+        if (this.closeIdleSockets) this.scheduleSocketClose(held, lingerSockets);
         this.scheduleIdleClose(key, held);
       }
     };
@@ -142,8 +146,8 @@ export class RedfishClientPool {
     await Promise.allSettled(entries.map(entry => entry.client.close()));
   }
 
-  private scheduleSocketClose(entry: PoolEntry): void {
-    if (this.socketLingerMs <= 0) {
+  private scheduleSocketClose(entry: PoolEntry, linger: boolean): void {
+    if (!linger || this.socketLingerMs <= 0) {
       entry.client.closeIdleConnections();
       return;
     }

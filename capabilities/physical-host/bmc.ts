@@ -4,6 +4,7 @@
 // link states, validated MACs) and every failure leaves it as a BmcFailure, so the state machine
 // never decodes Redfish strings or driver error codes. Tests substitute a HostBmc of their own.
 import {
+  DEFAULT_SOCKET_LINGER_MS,
   RedfishClientPool,
   canonicalBmcAddress,
   type HostInventory as RedfishInventory,
@@ -343,11 +344,16 @@ function toBootOverride(state: { enabled: string; target: string; mode?: string 
 
 // ---- connector -------------------------------------------------------------------------------
 
+/** A host's next run within this long is "soon": its BMC's sockets are kept for it (the pool's
+ *  linger). */
+export const NEXT_RUN_SOON_MS = DEFAULT_SOCKET_LINGER_MS;
+
 export interface BmcConnection {
   bmc: HostBmc;
   /** The BMC's address, for logs. */
   address: string;
-  release(): void;
+  /** `soon`: the host's next run follows within seconds, so the BMC's sockets are kept for it. */
+  release(options?: { soon?: boolean }): void;
 }
 
 /** Connects a host's BMC; throws a BmcFailure (a CredentialsError for Secret problems). */
@@ -410,7 +416,7 @@ export function poolConnector(options: ConnectorOptions): {
       return {
         bmc: hostBmc(client.system(access.systemId), deadline),
         address: access.address,
-        release,
+        release: ({ soon = false } = {}) => release({ lingerSockets: soon }),
       };
     });
   return { connect, pool };

@@ -13,7 +13,7 @@ import {
 } from "../api";
 import { findCondition, setConditions, type ConditionInput } from "../lib/conditions";
 import { abortable, type RunResult } from "../lib/runtime";
-import type { BmcConnection, BmcConnector } from "./bmc";
+import { NEXT_RUN_SOON_MS, type BmcConnection, type BmcConnector } from "./bmc";
 import type { BootServiceAccess } from "./boot-session";
 import { moveAnnotations, restoredStatus } from "./move";
 import {
@@ -112,7 +112,7 @@ export async function reconcileHost(
   const subject = state === current ? host : { ...host, status: { ...host.status, state } };
 
   let connection: BmcConnection | undefined;
-  let transition: Transition;
+  let transition: Transition | undefined;
   let failed = false;
   try {
     transition = await HostStateTable[state].handler!({
@@ -131,7 +131,11 @@ export async function reconcileHost(
     failed = true;
     transition = failure(subject, err, deps.config);
   } finally {
-    connection?.release();
+    // The steps of a provisioning (and of an enrolment) follow each other at once: their BMC's
+    // sockets are kept for the next run, a TLS handshake each spared; otherwise closed now.
+    connection?.release({
+      soon: !failed && (transition?.requeueAfterMs ?? Infinity) <= NEXT_RUN_SOON_MS,
+    });
   }
   // Detached is reported once a host has been detached, and False from then on.
   transition.conditions = [

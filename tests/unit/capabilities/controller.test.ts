@@ -264,6 +264,19 @@ describe("reconcileHost: provisioning", () => {
     expect(h.eventReasons()).toEqual(["StateChanged", "Provisioned"]);
   });
 
+  it("keeps the BMC's sockets for a run that follows at once, not for a host that settles", async () => {
+    const h = await provisioningStarted(VM_CONFIG, "On");
+    expect(await h.reconcile()).toEqual({ requeueAfterMs: 0 }); // PowerOff; the next step follows
+    expect(h.connector.soon().at(-1)).toBe(true);
+
+    const settled = await enrolled();
+    const releases = settled.connector.releases();
+    const check = await settled.reconcile(); // Available: the next power check is minutes away
+    expect(check.requeueAfterMs).toBe(config.powerCheckIntervalMs);
+    expect(settled.connector.releases()).toBe(releases + 1);
+    expect(settled.connector.soon().at(-1)).toBe(false);
+  });
+
   it("records an event for each step that changed something, and none for a no-op", async () => {
     const h = await provisioningStarted({ mode: "VirtualMedia", bootISO: BOOT_ISO }, "Off");
     await h.reconcile(); // PowerOff: already off; EjectMedia: nothing inserted; InsertBootMedia

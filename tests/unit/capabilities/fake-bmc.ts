@@ -155,22 +155,28 @@ export class FakeBmc implements HostBmc {
     s.image = image;
   }
 
-  /** A connector handing out this BMC, counting connects and releases. */
-  connector(): { connect: BmcConnector; connects: () => number; releases: () => number } {
+  /** A connector handing out this BMC, counting connects and releases (and whether each said
+   *  the host's next run comes soon). */
+  connector(): {
+    connect: BmcConnector;
+    connects: () => number;
+    releases: () => number;
+    soon: () => boolean[];
+  } {
     let connects = 0;
-    let releases = 0;
+    const soon: boolean[] = [];
     const connect: BmcConnector = async host => {
       connects++;
       const connection: BmcConnection = {
         bmc: this,
         address: host.spec?.redfishConnection?.address ?? "",
-        release: () => {
-          releases++;
+        release: options => {
+          soon.push(options?.soon ?? false);
         },
       };
       return connection;
     };
-    return { connect, connects: () => connects, releases: () => releases };
+    return { connect, connects: () => connects, releases: () => soon.length, soon: () => soon };
   }
 
   private enter(method: BmcMethod, args: unknown[]): void {

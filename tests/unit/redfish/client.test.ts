@@ -519,7 +519,7 @@ describe("system selection and pool", () => {
     },
   );
 
-  it("hands a holder that comes within the linger the released client's open socket", async () => {
+  it("hands a holder that comes within the linger the released client's open socket, unless told none comes", async () => {
     const bmc = await TestBmc.start({ mockup: DMTF });
     const pool = new RedfishClientPool({
       socketLingerMs: 200,
@@ -541,6 +541,14 @@ describe("system selection and pool", () => {
     }
     expect(bmc.connectionsAccepted).toBe(1);
     await new Promise(resolve => setTimeout(resolve, 300));
+    expect(bmc.openConnections).toBe(0);
+
+    // A holder expecting no successor soon closes them at once.
+    const last = pool.acquire(options);
+    await last.client.system().powerState();
+    expect(bmc.openConnections).toBe(1);
+    last.release({ lingerSockets: false });
+    await new Promise(resolve => setTimeout(resolve, 20));
     expect(bmc.openConnections).toBe(0);
   });
 
