@@ -485,23 +485,25 @@ describe("system selection and pool", () => {
     expect(bmc.sessions.size).toBe(0);
   });
 
+  /** A stateful test BMC and a pool for it, both closed after the test. */
+  async function pooledBmc(poolOptions: { closeIdleSockets?: boolean; socketLingerMs: number }) {
+    const bmc = await TestBmc.start({ mockup: DMTF });
+    const pool = new RedfishClientPool({ ...poolOptions, defaults: { tls: { insecure: true } } });
+    cleanups.push(async () => {
+      await pool.closeAll();
+      await bmc.stop();
+    });
+    const options = {
+      address: bmc.url,
+      credentials: { username: bmc.username, password: bmc.password },
+    };
+    return { bmc, pool, options };
+  }
+
   it.each([true, false])(
     "closes a released client's idle sockets after the linger but keeps its session (closeIdleSockets %s)",
     async closeIdleSockets => {
-      const bmc = await TestBmc.start({ mockup: DMTF });
-      const pool = new RedfishClientPool({
-        closeIdleSockets,
-        socketLingerMs: 50,
-        defaults: { tls: { insecure: true } },
-      });
-      cleanups.push(async () => {
-        await pool.closeAll();
-        await bmc.stop();
-      });
-      const options = {
-        address: bmc.url,
-        credentials: { username: bmc.username, password: bmc.password },
-      };
+      const { bmc, pool, options } = await pooledBmc({ closeIdleSockets, socketLingerMs: 50 });
       const held = pool.acquire(options);
       await held.client.system().powerState();
       expect(bmc.openConnections).toBe(1);
@@ -520,19 +522,7 @@ describe("system selection and pool", () => {
   );
 
   it("hands a holder that comes within the linger the released client's open socket, unless told none comes", async () => {
-    const bmc = await TestBmc.start({ mockup: DMTF });
-    const pool = new RedfishClientPool({
-      socketLingerMs: 200,
-      defaults: { tls: { insecure: true } },
-    });
-    cleanups.push(async () => {
-      await pool.closeAll();
-      await bmc.stop();
-    });
-    const options = {
-      address: bmc.url,
-      credentials: { username: bmc.username, password: bmc.password },
-    };
+    const { bmc, pool, options } = await pooledBmc({ socketLingerMs: 200 });
     for (let run = 0; run < 3; run++) {
       const held = pool.acquire(options);
       await held.client.system().powerState();
