@@ -13,8 +13,9 @@
 // A request refused for a session or state the index lacks re-reads that one host (refresh): the
 // host controller writes a session and at once reads what the service serves for it, and the
 // watch brings the write later under load. Bounded per host and in all (a few in flight, more
-// waiting their turn, the rest answered at once), since anyone can send such requests. A watch event older than a re-read may briefly put the older view back; the watch then
-// delivers the newer one, and a request meanwhile re-reads again.
+// waiting their turn, the rest answered at once), since anyone can send such requests. A watch
+// event older than a re-read may briefly put the older view back; the watch then delivers the
+// newer one, and a request meanwhile re-reads again.
 //
 // Signals are JSON patches that first test status.boot.session: a fetch or report that arrives
 // as the host is released (session removed) or re-provisioned (new session) changes nothing.
