@@ -520,13 +520,10 @@ async function main(): Promise<void> {
 
     // The OS of every server; the BMCs call it on power-on. Bootstrap data unique to the run.
     const bootstrapData = Buffer.from(`#cloud-config\n# beskar7 bench ${randomUUID()}\n`);
-    const bootBase = `http://127.0.0.1:${await freePort()}`;
     const bmcByUuid = new Map<string, TestBmc>();
-    const os = new SimulatedOs({
-      bootURL: bootBase,
-      bootstrapData,
-      bmcOf: uuid => bmcByUuid.get(uuid),
-    });
+    // The boot service's URL is set once the BMCs hold their ports (below).
+    const osOptions = { bootURL: "", bootstrapData, bmcOf: (uuid: string) => bmcByUuid.get(uuid) };
+    const os = new SimulatedOs(osOptions);
 
     const mockups = listMockups();
     say(
@@ -541,6 +538,9 @@ async function main(): Promise<void> {
     guard.add(started.stopAll);
     const bmcs = await started.ready;
     bmcs.forEach((bmc, i) => bmcByUuid.set(uuids[i]!, bmc));
+    // Chosen after the BMCs listen: a port picked before could go to one of them (EADDRINUSE).
+    const bootBase = `http://127.0.0.1:${await freePort()}`;
+    osOptions.bootURL = bootBase;
 
     say(`starting the operator${opts.build ? " (pepr build first)" : ""}`);
     const operatorLog = opts.operatorLog ?? join(work, "operator.log");
