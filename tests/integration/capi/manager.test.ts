@@ -58,10 +58,11 @@ spec:
     kind: Beskar7Cluster
     name: ${CLUSTER}
 `);
+    // The manager may write the condition a reconcile before the phase: wait for both.
     const cluster = await waitFor(async () => {
       const c = await get("clusters.cluster.x-k8s.io", CLUSTER);
-      return condition(c, "InfrastructureReady") && c;
-    }, "the Cluster's InfrastructureReady condition");
+      return condition(c, "InfrastructureReady") && c?.status?.phase !== undefined && c;
+    }, "the Cluster's InfrastructureReady condition and phase");
     expect(cluster.metadata.finalizers).toContain("cluster.cluster.x-k8s.io");
     expect(condition(cluster, "InfrastructureReady")?.status).toBe("False");
     expect(cluster.status?.phase).toBe("Provisioning");
