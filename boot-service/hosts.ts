@@ -20,6 +20,7 @@
 // Signals are JSON patches that first test status.boot.session: a fetch or report that arrives
 // as the host is released (session removed) or re-provisioned (new session) changes nothing.
 import { API_GROUP, API_VERSION, Plurals } from "../capabilities/api/constants";
+import { Semaphore } from "../boot/semaphore";
 import { canonicalUUID } from "../boot/session";
 import {
   BootDataUnavailable,
@@ -64,8 +65,7 @@ export class KubeHostDirectory implements HostDirectory {
   /** metadata.resourceVersion of each indexed host, to tell whether a re-read changed it. */
   readonly #versions = new Map<string, string>();
   readonly #refreshes = new Map<string, { at: number; done: Promise<boolean> }>();
-  #refreshing = 0;
-  readonly #slotWaiters: (() => void)[] = [];
+  readonly #refreshSlots = new Semaphore(REFRESH_MAX_IN_FLIGHT);
   readonly #stop = new AbortController();
   #synced = false;
   #running?: Promise<void>;
@@ -158,32 +158,15 @@ export class KubeHostDirectory implements HostDirectory {
     const key = [...keys][0]!;
     const last = this.#refreshes.get(key);
     if (last && Date.now() - last.at < REFRESH_INTERVAL_MS) return last.done;
-    if (
-      this.#refreshing >= REFRESH_MAX_IN_FLIGHT &&
-      this.#slotWaiters.length >= REFRESH_MAX_WAITING
-    ) {
+    const slots = this.#refreshSlots;
+    if (slots.inFlight >= REFRESH_MAX_IN_FLIGHT && slots.waiting >= REFRESH_MAX_WAITING) {
       return Promise.resolve(false);
     }
     // Over the bound, a re-read waits for a slot rather than answering 404 at once: the operator
     // would only ask again a moment later, through a whole reconcile.
-    const done = this.#slot().then(() => this.#reread(key).finally(() => this.#release()));
+    const done = slots.acquire().then(release => this.#reread(key).finally(release));
     this.#refreshes.set(key, { at: Date.now(), done });
     return done;
-  }
-
-  #slot(): Promise<void> {
-    if (this.#refreshing < REFRESH_MAX_IN_FLIGHT) {
-      this.#refreshing++;
-      return Promise.resolve();
-    }
-    return new Promise(resolve => this.#slotWaiters.push(resolve));
-  }
-
-  /** Hands the slot to the next waiter, or frees it. */
-  #release(): void {
-    const next = this.#slotWaiters.shift();
-    if (next) next();
-    else this.#refreshing--;
   }
 
   /** GETs one host and indexes it; whether its resourceVersion moved. Never throws. */

@@ -8,6 +8,7 @@ import http from "node:http";
 import https from "node:https";
 import tls from "node:tls";
 import got, { type Method, type Response } from "got";
+import { Semaphore } from "../boot/semaphore";
 import {
   BmcAddressRefusedError,
   BmcTlsError,
@@ -108,44 +109,6 @@ function secureContextFor(caBundle: string | undefined): tls.SecureContext {
     secureContexts.set(key, context);
   }
   return context;
-}
-
-/** Counting semaphore; FIFO so a burst of reconciles cannot starve an earlier caller. */
-class Semaphore {
-  private available: number;
-  private readonly waiters: (() => void)[] = [];
-  private peak = 0;
-
-  constructor(private readonly capacity: number) {
-    this.available = capacity;
-  }
-
-  get inFlight(): number {
-    return this.capacity - this.available;
-  }
-
-  /** Highest number of holders seen at once (for tests). */
-  get peakInFlight(): number {
-    return this.peak;
-  }
-
-  async acquire(): Promise<() => void> {
-    if (this.available > 0) {
-      this.available -= 1;
-    } else {
-      await new Promise<void>(resolve => this.waiters.push(resolve));
-    }
-    this.peak = Math.max(this.peak, this.inFlight);
-    let released = false;
-    return () => {
-      if (released) return;
-      released = true;
-      const next = this.waiters.shift();
-      // Hand the permit straight to the next waiter instead of returning it to the pool.
-      if (next) next();
-      else this.available += 1;
-    };
-  }
 }
 
 function emptyStats(): RequestStats {
