@@ -603,8 +603,8 @@ const SESSION_PROPAGATION_MS = 30_000;
 const SESSION_RECHECK_MS = 250;
 
 /**
- * Before the first step that gives the host what the boot service serves (after power-off and
- * eject): read what the machine will fetch first (the start of its medium, or its iPXE script) as
+ * Before the step that gives the host what the boot service serves (SERVED_BY, the only caller's
+ * test): read what the machine will fetch first (the start of its medium, or its iPXE script) as
  * the machine would. What the service refuses to serve (its source ISO 404s, is not ISO9660, has
  * no room for the arguments, the host has no target image) holds the host, off with nothing
  * inserted, with BootMediaUnavailable and the service's reason, instead of powered on with
@@ -616,15 +616,7 @@ async function checkServedMedia(
   request: HostProvisioning,
 ): Promise<Transition | undefined> {
   const access = ctx.bootService;
-  const delivery = ctx.host.status?.boot?.delivery;
   if (!access?.probeMedia) return undefined;
-  if (
-    delivery !== BootDelivery.PatchedISO &&
-    delivery !== BootDelivery.ConfigVolume &&
-    delivery !== BootDelivery.NetworkBoot
-  ) {
-    return undefined;
-  }
   const service = await access.state();
   if (!service.ready)
     return bootWait(ctx, service.reason, service.message, false, HostState.Provisioning);
