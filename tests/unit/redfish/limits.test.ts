@@ -5,7 +5,7 @@ import http from "node:http";
 import type { AddressInfo } from "node:net";
 import v8 from "node:v8";
 import vm from "node:vm";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 
 import {
   BmcServerError,
@@ -208,10 +208,14 @@ describe("operation deadline", () => {
   it("stops retrying at the deadline and refuses requests after it", async () => {
     const c = client({ retry: { attempts: 10, baseDelayMs: 200, maxDelayMs: 200 } });
     await c.get("/redfish/v1/ok");
+    // No jitter: one retry 200 ms in, with 190 ms left for its 503, then none (the next would
+    // start after the deadline). A jittered retry could start a few ms before the deadline and
+    // be cut short by it instead (seen once in CI under load).
+    const random = vi.spyOn(Math, "random").mockReturnValue(1);
     const started = Date.now();
-    const error = await withBmcDeadline(Date.now() + 250, () => c.get("/redfish/v1/busy")).catch(
-      (e: unknown) => e,
-    );
+    const error = await withBmcDeadline(Date.now() + 390, () => c.get("/redfish/v1/busy"))
+      .catch((e: unknown) => e)
+      .finally(() => random.mockRestore());
     expect(error).toBeInstanceOf(DeadlineExceededError);
     expect((error as Error).message).toContain("HTTP 503");
     expect(Date.now() - started).toBeLessThan(1_000);
