@@ -10,12 +10,14 @@
 // Two hosts reporting the same UUID are both refused (and counted): serving either could hand
 // one machine's bootstrap data to another.
 //
-// A request refused for a session or state the index lacks re-reads that one host (refresh): the
-// host controller writes a session and at once reads what the service serves for it, and the
-// watch brings the write later under load. Bounded per host and in all (a few in flight, more
-// waiting their turn, the rest answered at once), since anyone can send such requests. A watch
-// event older than a re-read may briefly put the older view back; the watch then delivers the
-// newer one, and a request meanwhile re-reads again.
+// A request refused for a session or state the index lacks waits for that one host to change
+// (refresh): the host controller writes a session and at once reads what the service serves for
+// it, and the watch brings the write later under load. Whichever comes first answers it: the
+// watch's event, or a re-read of the host. Re-reads are bounded per host and in all (a few in
+// flight, more waiting their turn, the rest answered at once), since anyone can send such
+// requests, and one whose host the watch brought while it waited for its turn is not sent. A
+// watch event older than a re-read may briefly put the older view back; the watch then delivers
+// the newer one, and a request meanwhile re-reads again.
 //
 // Signals are JSON patches that first test status.boot.session: a fetch or report that arrives
 // as the host is released (session removed) or re-provisioned (new session) changes nothing.
@@ -65,6 +67,8 @@ export class KubeHostDirectory implements HostDirectory {
   /** metadata.resourceVersion of each indexed host, to tell whether a re-read changed it. */
   readonly #versions = new Map<string, string>();
   readonly #refreshes = new Map<string, { at: number; done: Promise<boolean> }>();
+  /** Called when a host's indexed version moves (refreshes waiting on it), by host key. */
+  readonly #changeWaiters = new Map<string, Set<() => void>>();
   readonly #refreshSlots = new Semaphore(REFRESH_MAX_IN_FLIGHT);
   readonly #stop = new AbortController();
   #synced = false;
@@ -164,9 +168,35 @@ export class KubeHostDirectory implements HostDirectory {
     }
     // Over the bound, a re-read waits for a slot rather than answering 404 at once: the operator
     // would only ask again a moment later, through a whole reconcile.
-    const done = slots.acquire().then(release => this.#reread(key).finally(release));
+    const before = this.#versions.get(key);
+    let stopWaiting = () => {};
+    const changed = new Promise<boolean>(resolve => {
+      stopWaiting = this.#onChange(key, () => resolve(true));
+    });
+    const reread = slots.acquire().then(release => {
+      // The watch brought a newer version while this waited for its turn: no GET.
+      if (this.#versions.get(key) !== before) {
+        release();
+        return true;
+      }
+      return this.#reread(key).finally(release);
+    });
+    const done = Promise.race([changed, reread]).finally(stopWaiting);
     this.#refreshes.set(key, { at: Date.now(), done });
     return done;
+  }
+
+  /** Calls `wake` once the indexed version of `key` moves; returns how to stop waiting. */
+  #onChange(key: string, wake: () => void): () => void {
+    let waiters = this.#changeWaiters.get(key);
+    if (!waiters) this.#changeWaiters.set(key, (waiters = new Set()));
+    waiters.add(wake);
+    return () => {
+      waiters.delete(wake);
+      if (!waiters.size && this.#changeWaiters.get(key) === waiters) {
+        this.#changeWaiters.delete(key);
+      }
+    };
   }
 
   /** GETs one host and indexes it; whether its resourceVersion moved. Never throws. */
@@ -239,6 +269,7 @@ export class KubeHostDirectory implements HostDirectory {
 
   #put(host: PhysicalHostObject): void {
     const key = keyOf(host);
+    const previousVersion = this.#versions.get(key);
     this.#remove(key);
     const rawUUID = host.status?.hardwareDetails?.systemUUID;
     if (!rawUUID || !host.metadata?.uid) return;
@@ -264,6 +295,9 @@ export class KubeHostDirectory implements HostDirectory {
     };
     this.#views.set(key, view);
     if (host.metadata.resourceVersion) this.#versions.set(key, host.metadata.resourceVersion);
+    if (host.metadata.resourceVersion !== previousVersion) {
+      for (const wake of [...(this.#changeWaiters.get(key) ?? [])]) wake();
+    }
     let keys = this.#byUUID.get(systemUUID);
     if (!keys) this.#byUUID.set(systemUUID, (keys = new Set()));
     keys.add(key);

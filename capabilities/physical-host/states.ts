@@ -372,14 +372,16 @@ async function andThen(ctx: HostContext, first: Transition, next: Handler): Prom
 }
 
 /**
- * The step that hands the BMC what the boot service serves, per delivery path (none for a
- * pre-baked ISO without a volume): the patched ISO, the configuration volume, the network boot's
- * override (the firmware then fetches the iPXE script).
+ * The step after which the machine fetches what the boot service serves, per delivery path (none
+ * for a pre-baked ISO without a volume): the insert of the patched ISO or of the configuration
+ * volume (a BMC may read an inserted image at once), the power-on of a network boot (its override
+ * is only a setting until the firmware runs and fetches the iPXE script). So a host that is off
+ * when claimed has its override set while the service learns of the new session.
  */
 const SERVED_BY: Readonly<Record<string, ProvisioningStepName>> = {
   [BootDelivery.PatchedISO]: ProvisioningStep.InsertBootMedia,
   [BootDelivery.ConfigVolume]: ProvisioningStep.InsertConfigMedia,
-  [BootDelivery.NetworkBoot]: ProvisioningStep.SetBootOverride,
+  [BootDelivery.NetworkBoot]: ProvisioningStep.PowerOn,
 };
 
 /** The first steps of every plan: they leave the host off with nothing inserted. */
@@ -432,9 +434,9 @@ async function provisioning(ctx: HostContext): Promise<Transition> {
     const waiting = awaitSignal(ctx, next);
     if (waiting) return waiting;
   }
-  // What the boot service serves is read as the BMC would right before the step that hands it
-  // over; every step before it (power-off, eject, an unchanged ISO beside a configuration volume)
-  // runs while the service learns of the new session.
+  // What the boot service serves is read as the machine would right before the step after which
+  // it is fetched; every step before it (power-off, eject, an unchanged ISO beside a configuration
+  // volume, a network boot's override) runs while the service learns of the new session.
   if (next !== undefined && next === SERVED_BY[host.status?.boot?.delivery ?? ""]) {
     const unservable = await checkServedMedia(ctx, request);
     if (unservable) return unservable;
@@ -603,12 +605,12 @@ const SESSION_PROPAGATION_MS = 30_000;
 const SESSION_RECHECK_MS = 250;
 
 /**
- * Before the step that gives the host what the boot service serves (SERVED_BY, the only caller's
- * test): read what the machine will fetch first (the start of its medium, or its iPXE script) as
- * the machine would. What the service refuses to serve (its source ISO 404s, is not ISO9660, has
- * no room for the arguments, the host has no target image) holds the host, off with nothing
- * inserted, with BootMediaUnavailable and the service's reason, instead of powered on with
- * something that cannot boot. A probe that gets no answer proves nothing and does not hold the
+ * Before the step after which the host fetches what the boot service serves (SERVED_BY, the only
+ * caller's test): read what the machine will fetch first (the start of its medium, or its iPXE
+ * script) as the machine would. What the service refuses to serve (its source ISO 404s, is not
+ * ISO9660, has no room for the arguments, the host has no target image) holds the host, off with
+ * nothing served inserted, with BootMediaUnavailable and the service's reason, instead of powered
+ * on with something that cannot boot. A probe that gets no answer proves nothing and does not hold the
  * host. A session decided in this reconcile is written first: the service cannot know it yet.
  */
 async function checkServedMedia(

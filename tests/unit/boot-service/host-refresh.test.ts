@@ -2,8 +2,9 @@
 // session the watch has not brought yet) re-reads that one host from the API server. Checked with
 // an API client that holds one host object and counts its GETs: a re-read indexes the newer
 // object, requests arriving together share one GET, a host is read at most once per 200 ms, an
-// unchanged object says "no change", an unknown UUID costs nothing, and past 8 re-reads at once
-// the others wait for a slot rather than being refused.
+// unchanged object says "no change", an unknown UUID costs nothing, past 8 re-reads at once
+// the others wait for a slot rather than being refused, and the watch's event answers a waiting
+// request before its GET does (a re-read still waiting for its turn is then not sent).
 import { afterEach, describe, expect, it } from "vitest";
 
 import { KubeHostDirectory } from "../../../boot-service/hosts";
@@ -140,5 +141,62 @@ describe("KubeHostDirectory.refresh", () => {
       const found = directory.lookup(uuid(i));
       expect("found" in found && found.found.boot?.session).toBe(`s-${i}`);
     }
+  });
+
+  it("answers from the watch's event when it comes before the GET, and sends no queued re-read the watch overtook", async () => {
+    const uuid = (i: number) => `4c4c4544-0000-1000-8000-${String(i).padStart(12, "0")}`;
+    const host = (i: number, version: string, session?: string) => {
+      const object = hostObject(version, session);
+      object.metadata.name = `host-${i}`;
+      object.metadata.uid = `uid-${i}`;
+      (object.status.hardwareDetails as { systemUUID: string }).systemUUID = uuid(i);
+      return object;
+    };
+    const hosts = Array.from({ length: 10 }, (_, i) => host(i, "10"));
+    const gets: string[] = [];
+    let emit: (event: { type: string; object: HostObject }) => void = () => undefined;
+    const kube = {
+      async request(_method: string, path: string) {
+        if (path.endsWith("/physicalhosts")) {
+          return { metadata: { resourceVersion: "1" }, items: hosts };
+        }
+        gets.push(path.split("/").pop()!);
+        // An API server slow to answer reads: every slot stays taken for a while.
+        await new Promise(r => setTimeout(r, 400));
+        const i = Number(path.split("host-")[1]);
+        return host(i, "11", `s-${i}`);
+      },
+      watch(
+        _path: string,
+        version: string,
+        onEvent: (event: { type: string; object: HostObject }) => void,
+        signal: AbortSignal,
+      ) {
+        emit = onEvent;
+        return new Promise<string>(resolve =>
+          signal.addEventListener("abort", () => resolve(version)),
+        );
+      },
+    } as unknown as KubeClient;
+    directory = new KubeHostDirectory(kube, () => undefined);
+    await directory.start();
+    await new Promise(r => setTimeout(r, 10)); // the watch is open
+
+    // Hosts 0-7 take every slot; host 8's re-read waits for its turn, host 9's too.
+    const busy = hosts.slice(0, 8).map((_, i) => directory!.refresh(uuid(i)));
+    const started = Date.now();
+    const eight = directory.refresh(uuid(8));
+    const nine = directory.refresh(uuid(9));
+    await new Promise(r => setTimeout(r, 30));
+    emit({ type: "MODIFIED", object: host(8, "12", "s-8-watched") });
+    expect(await eight).toBe(true);
+    expect(Date.now() - started).toBeLessThan(300);
+    const found = directory.lookup(uuid(8));
+    expect("found" in found && found.found.boot?.session).toBe("s-8-watched");
+
+    expect(await Promise.all(busy)).toEqual(busy.map(() => true));
+    expect(await nine).toBe(true);
+    // Host 8's turn came after the watch had brought it: only host 9 was read beyond the eight.
+    expect(gets.sort()).toEqual([...hosts.slice(0, 8), hosts[9]!].map(h => h.metadata.name).sort());
   });
 });

@@ -591,7 +591,7 @@ describe("PhysicalHost controller with the boot service", () => {
     expect(h.host.status?.boot?.delivery).toBe("ConfigVolume");
   });
 
-  it("NetworkBoot: the iPXE script is fetched before the first BMC action, and a 404 while the service has not seen the session waits", async () => {
+  it("NetworkBoot: the override is set while the service learns of the session; the iPXE script is fetched before the power-on, and a 404 meanwhile waits", async () => {
     const h = await claimedWith(
       network({
         networkBootTarget: "Pxe",
@@ -613,12 +613,14 @@ describe("PhysicalHost controller with the boot service", () => {
           : { ok: false, definite: true, notFound: true, message: "answered 404" };
       },
     };
-    await h.reconcile(); // the session
+    await h.reconcile(); // the session; the host is off, nothing inserted: the override
+    expect(probed).toEqual([]);
+    expect(h.bmc.actions()).toEqual(["setBootOverride"]);
     expect(await h.reconcile()).toEqual({ requeueAfterMs: 250 });
-    expect(h.bmc.actions()).toEqual([]);
+    expect(h.bmc.actions()).toEqual(["setBootOverride"]);
     seen = true;
     await h.reconcile();
-    expect(h.bmc.actions().length).toBeGreaterThan(0);
+    expect(h.bmc.actions()).toEqual(["setBootOverride", "powerOn"]);
     expect(probed).toEqual([
       bootURL(BASE, BootPaths.ipxe(UUID)),
       bootURL(BASE, BootPaths.ipxe(UUID)),
