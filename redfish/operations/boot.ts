@@ -68,8 +68,11 @@ async function bootSettingsPath(
  * unless that object's own AllowableValues exclude the target (BlueField's settings copy lists
  * no UefiHttp, which only the system offers).
  */
-async function locateBoot(context: SystemContext, target?: string): Promise<BootLocation> {
-  const system = await context.systemBody();
+async function locateBoot(
+  context: SystemContext,
+  system: ComputerSystem,
+  target?: string,
+): Promise<BootLocation> {
   const boot = record(system.Boot);
   if (!boot) throw new UnsupportedOperationError("the system has no Boot property");
   const settings = await bootSettingsPath(context, system);
@@ -126,10 +129,12 @@ export async function setBootOverride(
   request: BootOverrideRequest,
 ): Promise<BootOverrideResult> {
   const vendor = await context.vendor();
-  const system = parseBoot(record((await context.systemBody()).Boot));
+  // One read of the system: it tells the allowed targets and where the override is written.
+  const body = await context.systemBody();
+  const system = parseBoot(record(body.Boot));
   const target =
     request.target === "Cd" ? virtualCdBootTarget(vendor, system.allowedTargets) : request.target;
-  const { writePath, boot } = await locateBoot(context, target);
+  const { writePath, boot } = await locateBoot(context, body, target);
   const current = parseBoot(boot);
   const warnings: string[] = [];
 

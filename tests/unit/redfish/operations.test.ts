@@ -134,9 +134,14 @@ describe("power", () => {
 describe("boot override", () => {
   it("sets a one-time Pxe override in UEFI mode and reads it back (Dell)", async () => {
     const { bmc, client } = await setup(DELL);
+    await client.system().resolve();
+    const before = bmc.requests.length;
     const result = await client.system().setBootOverride({ target: "Pxe", mode: "UEFI" });
     expect(result.state.enabled).toBe("Once");
     expect(result.state.target).toBe("Pxe");
+    // One read of the system before the PATCH (it tells the targets and where to write), one
+    // after it (the read-back).
+    expect(bmc.requests.slice(before).map(r => r.method)).toEqual(["GET", "PATCH", "GET"]);
     const patch = bmc.requests.find(r => r.method === "PATCH");
     expect(patch?.body).toEqual({
       Boot: {
