@@ -7,7 +7,7 @@
 //   npx tsx scripts/bench-machines.ts [--machines 100] [--hosts 120] [--latency-ms 50]
 //       [--mode mixed|PreBakedISO|RemoteConfig|PXE|iPXE] [--os-family mixed|kairos|talos|...]
 //       [--timeout-minutes 15] [--stall-seconds 120] [--skip-build] [--json FILE]
-//       [--operator-log FILE] [--no-boot-service] [--powered-off]
+//       [--operator-log FILE] [--boot-service-log FILE] [--no-boot-service] [--powered-off]
 //
 // --no-boot-service (with --mode PreBakedISO) runs without the boot service, as a site that
 // serves no configuration does: the claim's first run then reaches its first BMC action, where
@@ -28,7 +28,8 @@
 //
 // The wait for the machines ends when all are provisioned, after --timeout-minutes, or once no
 // further machine has become provisioned for --stall-seconds after the first did (machines whose
-// host cannot run their mode never get there). --operator-log keeps the module's whole log.
+// host cannot run their mode never get there). --operator-log keeps the module's whole log,
+// --boot-service-log the boot service's (a line per request, with its duration).
 //
 // No Cluster API manager runs: the benchmark plays its part. It creates one v1beta2 Cluster with
 // status.initialization.infrastructureProvisioned=true (through the status subresource), one
@@ -65,7 +66,9 @@
 //     Available and quiet (the machine controller watches them, no machine exists yet), and once
 //     every machine is provisioned and BMC traffic is quiet again, and its peak (VmHWM); with
 //     --machines 0 the run stops after the first of these;
-//   - CPU seconds of each process and the machine's load average, since the cores are shared.
+//   - CPU seconds of each process and the machine's load average, since the cores are shared;
+//   - the API server's requests over the same span, by verb and resource, and its admission
+//     webhook calls: what the burst cost the API server, which the claims' writes wait on.
 import { randomUUID } from "node:crypto";
 import { createWriteStream } from "node:fs";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
@@ -98,6 +101,7 @@ import { freePort, startControlPlane } from "../lab/controlplane/controlplane";
 import { imageServer } from "../lab/image-server";
 import { buildIso } from "../lab/xorriso";
 import {
+  apiServerRequests,
   cpuDelta,
   cpuSnapshot,
   fmt,
@@ -110,6 +114,7 @@ import {
   MiB,
   operatorEnv,
   percentile,
+  requestDelta,
   runGuard,
   say,
   scrapeMetrics,
@@ -150,6 +155,7 @@ interface Options {
   poweredOff: boolean;
   json?: string;
   operatorLog?: string;
+  bootServiceLog?: string;
 }
 
 function options(): Options {
@@ -167,6 +173,7 @@ function options(): Options {
       "powered-off": { type: "boolean", default: false },
       json: { type: "string" },
       "operator-log": { type: "string" },
+      "boot-service-log": { type: "string" },
     },
   });
   const num = (name: string, raw: string, min: number, max: number) => {
@@ -208,6 +215,7 @@ function options(): Options {
     poweredOff: values["powered-off"]!,
     json: values.json,
     operatorLog: values["operator-log"],
+    bootServiceLog: values["boot-service-log"],
   };
 }
 
@@ -485,10 +493,31 @@ interface BenchResult {
   machineReconciles: number;
   meanMachineReconcileMs: number;
   cpuMachines: CpuDelta;
+  /**
+   * The API server's requests over the same span as cpuMachines, by "VERB resource[/sub]", and
+   * its admission webhook calls ("admission <type> <operation>"): everyone's, the benchmark's
+   * own creates and watches included.
+   */
+  apiRequests: Record<string, number>;
+  /** The namespace's Events at the end, by "involved kind reason", with their counts summed. */
+  eventsByReason: Record<string, number>;
   /** CPU seconds of the boot service over the same span as cpuMachines. */
   cpuBootService: number;
   hostErrors: string[];
   notProvisioned: string[];
+}
+
+/** The API server's requests in the burst, most first, with the count per machine. */
+function apiRequestTable(requests: Record<string, number>, machines: number): string {
+  const entries = Object.entries(requests).sort((a, b) => b[1] - a[1]);
+  const total = (filter: (key: string) => boolean) =>
+    entries.filter(([k]) => filter(k)).reduce((sum, [, n]) => sum + n, 0);
+  const writes = total(k => /^(POST|PUT|PATCH|DELETE|APPLY) /.test(k));
+  return [
+    `| API server requests from creation to all provisioned (writes ${writes}, ${fmt(writes / machines, 1)} per machine) | count | per machine |`,
+    "| --- | --- | --- |",
+    ...entries.map(([key, n]) => `| ${key} | ${n} | ${fmt(n / machines, 1)} |`),
+  ].join("\n");
 }
 
 // -------------------------------------------------------------------------------------- main
@@ -560,7 +589,7 @@ async function main(): Promise<void> {
     // After the operator, which registers the CRDs and the namespace the service needs.
     let bootPid: number | undefined;
     if (opts.bootService) {
-      const bootLogFile = join(work, "boot-service.log");
+      const bootLogFile = opts.bootServiceLog ?? join(work, "boot-service.log");
       const bootLog = createWriteStream(bootLogFile);
       const boot = await startBootService({
         kubeconfig: plane.kubeconfig,
@@ -723,6 +752,7 @@ async function main(): Promise<void> {
 
     // ---- the machines, all at once
     const loadMachines = loadAverage();
+    const api0 = await apiServerRequests(kc);
     const cpuStart = cpuSnapshot(pids);
     const bootCpu0 = bootPid === undefined ? 0 : treeCpuSeconds(bootPid);
     os.arm();
@@ -803,6 +833,7 @@ async function main(): Promise<void> {
     }
     const tEnd = Date.now();
     const cpuEnd = cpuSnapshot(pids);
+    const apiRequests = requestDelta(api0, await apiServerRequests(kc));
     const bootCpu = bootPid === undefined ? 0 : treeCpuSeconds(bootPid) - bootCpu0;
     const eventsDuring = {
       machines: watchEvents.machines - eventsBefore.machines,
@@ -983,6 +1014,12 @@ async function main(): Promise<void> {
       machineReconciles: reconciles,
       meanMachineReconcileMs: reconciles ? reconcileMs / reconciles : NaN,
       cpuMachines: cpuDelta(cpuStart, cpuEnd),
+      apiRequests,
+      eventsByReason: events.reduce<Record<string, number>>((by, e) => {
+        const key = `${e.involvedObject?.kind ?? "?"} ${e.reason ?? "?"}`;
+        by[key] = (by[key] ?? 0) + (e.count ?? 1);
+        return by;
+      }, {}),
       cpuBootService: bootCpu,
       hostErrors: records.filter(r => r.errorSeen).map(r => `${r.name}: ${r.errorSeen}`),
       notProvisioned: machineList
@@ -1073,6 +1110,13 @@ function report(x: BenchResult): string {
           table("power-on to provisioned, by mode", x.powerOnToProvisionedSeconds, " s"),
           "",
           table("simulated OS's HTTP requests, by mode", x.osRequestsPerProvisioning, "", 0),
+          "",
+          apiRequestTable(x.apiRequests, x.machines),
+          "",
+          `Events in the namespace at the end (kind reason: count): ${Object.entries(x.eventsByReason)
+            .sort((a, b) => b[1] - a[1])
+            .map(([k, n]) => `${k}: ${n}`)
+            .join("; ")}`,
           "",
           `What the OS booted, by mode: ${Object.entries(x.osPaths)
             .map(([mode, paths]) => `${mode} ${JSON.stringify(paths)}`)

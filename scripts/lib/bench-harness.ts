@@ -4,7 +4,7 @@
 // itself, statistics, and a run guard that always cleans up (signals, a hard time budget).
 import { execFile, execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { createWriteStream, readdirSync, readFileSync, type WriteStream } from "node:fs";
-import { request } from "node:https";
+import { request, type RequestOptions } from "node:https";
 import { cpus, totalmem } from "node:os";
 import { join, resolve } from "node:path";
 import { promisify } from "node:util";
@@ -401,6 +401,62 @@ export function metricSum(text: string, name: string, labelFilter = ""): number 
     sum += Number(line.trim().split(/\s+/).pop());
   }
   return sum;
+}
+
+/**
+ * The API server's request counters (`apiserver_request_total`) by "VERB resource[/subresource]",
+ * and its admission webhook calls (`apiserver_admission_webhook_admission_duration_seconds`) as
+ * "admission <type> <operation>", summed over codes, groups and webhooks; {} when unreadable.
+ * Two snapshots' difference (requestDelta) is what a span of a run cost the API server.
+ */
+export async function apiServerRequests(kc: KubeConfig): Promise<Record<string, number>> {
+  const server = kc.getCurrentCluster()?.server;
+  if (!server) return {};
+  const options: RequestOptions = {};
+  await kc.applyToHTTPSOptions(options);
+  const url = new URL("/metrics", server);
+  const text = await new Promise<string>(done => {
+    const req = request(
+      { ...options, host: url.hostname, port: url.port, path: url.pathname, timeout: 10_000 },
+      res => {
+        let body = "";
+        res.on("data", (c: Buffer) => (body += c.toString()));
+        res.on("end", () => done(res.statusCode === 200 ? body : ""));
+      },
+    );
+    req.on("error", () => done(""));
+    req.on("timeout", () => req.destroy());
+    req.end();
+  });
+  const counts: Record<string, number> = {};
+  const label = (labels: string, name: string) =>
+    new RegExp(`(?:^|,)${name}="([^"]*)"`).exec(labels)?.[1] ?? "";
+  for (const line of text.split("\n")) {
+    const m = /^(apiserver_request_total|apiserver_admission_webhook_admission_duration_seconds_count)\{(.*)\} (\S+)$/.exec(
+      line,
+    );
+    if (!m) continue;
+    const [, metric, labels, value] = m as unknown as [string, string, string, string];
+    const key =
+      metric === "apiserver_request_total"
+        ? `${label(labels, "verb")} ${label(labels, "resource")}${label(labels, "subresource") ? `/${label(labels, "subresource")}` : ""}`
+        : `admission ${label(labels, "type")} ${label(labels, "operation")}`;
+    counts[key] = (counts[key] ?? 0) + Number(value);
+  }
+  return counts;
+}
+
+/** `after` minus `before`, the keys that moved only. */
+export function requestDelta(
+  before: Record<string, number>,
+  after: Record<string, number>,
+): Record<string, number> {
+  const delta: Record<string, number> = {};
+  for (const [key, value] of Object.entries(after)) {
+    const d = value - (before[key] ?? 0);
+    if (d > 0) delta[key] = d;
+  }
+  return delta;
 }
 
 // -------------------------------------------------------------------------------------- watch
