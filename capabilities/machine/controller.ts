@@ -15,6 +15,7 @@ import {
   Labels,
   MachineFailureReason,
   MachinePhase,
+  ProvisioningStep,
   providerIDFor,
   type Beskar7Machine,
   type Beskar7MachineStatus,
@@ -322,7 +323,14 @@ async function decide(
       message: `PhysicalHost ${hostRef.name}: ${host.status?.errorMessage ?? "in Error"}`,
     });
   }
-  const step = host.status?.provisioning?.currentStep;
+  // Only a step the host waits in (for the OS's signal) is named: the BMC steps before it are the
+  // host's detail (its status.provisioning), and naming each made a status write of the machine
+  // per BMC step, a third of the API server's writes when many machines provision at once.
+  const hostStep = host.status?.provisioning?.currentStep;
+  const step =
+    hostStep === ProvisioningStep.AwaitBoot || hostStep === ProvisioningStep.AwaitInspection
+      ? hostStep
+      : undefined;
   // What holds the boot (no boot service, no UUID, no signal yet) is the host's to say: shown
   // here, where `clusterctl describe` looks, with its reason when it blocks.
   const boot = host.status?.conditions?.find(c => c.type === ConditionType.BootDelivered);

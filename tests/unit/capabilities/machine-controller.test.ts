@@ -383,7 +383,7 @@ describe("Beskar7Machine: provisioning", () => {
     await run(world, m);
     expect(cond(m, "HostProvisioned")).toMatchObject({
       reason: "ProvisioningInProgress",
-      message: "PhysicalHost h1 is Provisioning (step PowerOn): one slot",
+      message: "PhysicalHost h1 is Provisioning: one slot",
     });
   });
 
@@ -393,8 +393,17 @@ describe("Beskar7Machine: provisioning", () => {
     await run(world, m, 2);
     world.hostState("h1", "Provisioning", { provisioning: { currentStep: "InsertBootMedia" } });
     await run(world, m);
+    expect(cond(m, "HostProvisioned")?.message).toBe("PhysicalHost h1 is Provisioning");
+    // The host's BMC steps are its own detail: the next one changes nothing of the machine.
+    const written = structuredClone(m.status);
+    world.hostState("h1", "Provisioning", { provisioning: { currentStep: "SetBootOverride" } });
+    await run(world, m);
+    expect(m.status).toEqual(written);
+    // A step the host waits in (the OS's signal) is named.
+    world.hostState("h1", "Provisioning", { provisioning: { currentStep: "AwaitBoot" } });
+    await run(world, m);
     expect(cond(m, "HostProvisioned")?.message).toBe(
-      "PhysicalHost h1 is Provisioning (step InsertBootMedia)",
+      "PhysicalHost h1 is Provisioning (step AwaitBoot)",
     );
     expect(m.status?.initialization).toBeUndefined();
 
