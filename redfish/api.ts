@@ -85,6 +85,12 @@ export interface RedfishSystem {
   readonly requestedId?: string;
   /** The ComputerSystem's @odata.id; throws SystemSelectionError when ambiguous or missing. */
   resolve(): Promise<string>;
+  /**
+   * Reads the system now for a call expected in a moment: the next powerOff (or inventory) within
+   * 3 s uses this read instead of its own GET, unless anything is written to the BMC first.
+   * Never rejects.
+   */
+  readAhead(): Promise<void>;
 
   inventory(): Promise<HostInventory>;
 

@@ -68,6 +68,8 @@ const FAILED_TASK_STATES = new Set(["Exception", "Killed", "Cancelled", "Interru
 const EXPAND_REFUSED = [400, 404, 405, 501];
 /** How long a system body that came with the Systems collection stands in for a GET of it. */
 const LISTED_SYSTEM_TTL_MS = 10_000;
+/** How long a system read ahead (readSystemAhead) stands in for a GET of it, from its start. */
+const READ_AHEAD_TTL_MS = 3_000;
 
 /** The `$expand` form the driver uses, from ProtocolFeaturesSupported.ExpandQuery. */
 export interface ExpandSupport {
@@ -100,6 +102,12 @@ export class RedfishClientImpl implements RedfishClient {
   /** System bodies that came with an expanded Systems collection: each stands in for one GET
    *  of that system (the first inventory's) until the system is read again or anything is written. */
   private readonly listedSystems = new Map<string, { body: Record<string, unknown>; at: number }>();
+  /** System reads started ahead of the call that needs them (readSystemAhead): each stands in
+   *  for one GET of that system while fresh, unless anything is written meanwhile. */
+  private readonly readAhead = new Map<
+    string,
+    { body: Promise<Record<string, unknown> | undefined>; at: number }
+  >();
   private closed = false;
 
   constructor(options: RedfishClientOptions) {
@@ -308,6 +316,38 @@ export class RedfishClientImpl implements RedfishClient {
     return entry.body;
   }
 
+  /**
+   * Starts a GET of a system that a caller will want in a moment (a host about to be claimed,
+   * whose first run reads its power state): the request, and the connection it opens, overlap
+   * the wait for the claim. `takeSystemAhead` hands the body (or the GET under way) to that
+   * caller once. Resolves when the read is done; never rejects (the caller then reads itself).
+   */
+  readSystemAhead(path: string): Promise<void> {
+    const current = this.readAhead.get(path);
+    if (current && Date.now() - current.at <= READ_AHEAD_TTL_MS) {
+      return current.body.then(() => undefined);
+    }
+    const entry = {
+      at: Date.now(),
+      body: this.get<Record<string, unknown>>(path).then(
+        response => response.body,
+        () => undefined,
+      ),
+    };
+    this.readAhead.set(path, entry);
+    return entry.body.then(body => {
+      if (!body && this.readAhead.get(path) === entry) this.readAhead.delete(path);
+    });
+  }
+
+  /** The system read ahead, once, if started within READ_AHEAD_TTL_MS with no write since. */
+  async takeSystemAhead(path: string): Promise<Record<string, unknown> | undefined> {
+    const entry = this.readAhead.get(path);
+    this.readAhead.delete(path);
+    if (!entry || Date.now() - entry.at > READ_AHEAD_TTL_MS) return undefined;
+    return entry.body;
+  }
+
   async systemIds(): Promise<string[]> {
     return (await this.systemPaths()).map(lastSegment);
   }
@@ -482,9 +522,13 @@ export class RedfishClientImpl implements RedfishClient {
     if (this.closed) throw new InvalidResponseError("the Redfish client is closed");
     if (!options.anonymous) await this.ensureAuthenticated();
     const isRead = method === "GET" || method === "HEAD";
-    // A listed system body is only as good as no newer read of it and no write since.
+    // A listed system body is only as good as no newer read of it and no write since; one read
+    // ahead, as no write since.
     if (isRead) this.listedSystems.delete(path);
-    else this.listedSystems.clear();
+    else {
+      this.listedSystems.clear();
+      this.readAhead.clear();
+    }
     const secrets = [...this.auth.secrets(), ...(options.secrets ?? [])];
     let reauthenticated = false;
     for (let attempt = 0; ; attempt += 1) {

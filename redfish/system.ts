@@ -57,7 +57,9 @@ export class RedfishSystemImpl implements RedfishSystem, SystemContext {
 
   async systemBody(options: { listed?: boolean } = {}): Promise<ComputerSystem> {
     const path = await this.systemPath();
-    const listed = options.listed ? this.client.takeListedSystem(path) : undefined;
+    const listed = options.listed
+      ? (this.client.takeListedSystem(path) ?? (await this.client.takeSystemAhead(path)))
+      : undefined;
     const body =
       (listed as ComputerSystem | undefined) ?? (await this.client.get<ComputerSystem>(path)).body;
     if (this.managerPath === undefined) {
@@ -93,6 +95,10 @@ export class RedfishSystemImpl implements RedfishSystem, SystemContext {
 
   resolve(): Promise<string> {
     return this.systemPath();
+  }
+
+  async readAhead(): Promise<void> {
+    await this.client.readSystemAhead(await this.systemPath());
   }
 
   inventory(): Promise<HostInventory> {

@@ -1113,7 +1113,9 @@ function report(x: BenchResult): string {
           "",
           apiRequestTable(x.apiRequests, x.machines),
           "",
-          `Events in the namespace at the end (kind reason: count): ${Object.entries(x.eventsByReason)
+          `Events in the namespace at the end (kind reason: count): ${Object.entries(
+            x.eventsByReason,
+          )
             .sort((a, b) => b[1] - a[1])
             .map(([k, n]) => `${k}: ${n}`)
             .join("; ")}`,

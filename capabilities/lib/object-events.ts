@@ -13,6 +13,14 @@ export type ObjectListener<T> = (obj: T, deleted: boolean) => void;
  */
 export const HOST_CLAIMED = "PhysicalHost:claimed";
 
+/**
+ * A host a machine is about to claim (the claim's write is under way), as the machine controller
+ * saw it. The host controller reads the host's system ahead of its first run (RedfishSystem
+ * readAhead), so the connection to the BMC and that read overlap the claim's round trip instead
+ * of following it. Nothing else happens if the claim is lost.
+ */
+export const HOST_CLAIMING = "PhysicalHost:claiming";
+
 const listeners = new Map<string, ObjectListener<never>[]>();
 
 export function subscribe<T>(kind: string, listener: ObjectListener<T>): void {

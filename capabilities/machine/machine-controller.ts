@@ -20,7 +20,7 @@ import {
 } from "../api";
 import { config } from "../lib/config";
 import { paths } from "../lib/kube";
-import { HOST_CLAIMED, publish } from "../lib/object-events";
+import { HOST_CLAIMED, HOST_CLAIMING, publish } from "../lib/object-events";
 import { Controller, onShutdown, orUndefinedIfGone, sharedServices } from "../lib/runtime";
 import { WatchedCopies } from "../lib/watched-copies";
 import {
@@ -91,6 +91,8 @@ function machinePort(): MachinePort {
     secretExists: async (namespace, name) =>
       !!(await orUndefinedIfGone(kube.get(paths.object("", "v1", "secrets", namespace, name)))),
     claim: async (host, consumer, request) => {
+      // The host controller reads the host's system meanwhile, for the run a won claim starts.
+      publish(HOST_CLAIMING, host);
       try {
         // The resourceVersion makes this a conditional update: of machines racing for the host,
         // one wins and the others get 409 and try their next candidate. The claim also carries

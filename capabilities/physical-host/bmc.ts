@@ -390,6 +390,12 @@ export const DEFAULT_OPERATION_DEADLINE_MS = 5 * 60_000;
  */
 export function poolConnector(options: ConnectorOptions): {
   connect: BmcConnector;
+  /**
+   * Reads the host's system now, for a run expected in a moment (a claim under way): its
+   * power-off takes this read instead of a GET of its own (RedfishSystem.readAhead), and the
+   * BMC's connection is open by then. Never rejects: a failed read leaves the run to read.
+   */
+  readAhead: (host: PhysicalHost) => Promise<void>;
   pool: RedfishClientPool;
 } {
   const pool = new RedfishClientPool({
@@ -419,7 +425,25 @@ export function poolConnector(options: ConnectorOptions): {
         release: ({ soon = false } = {}) => release({ lingerSockets: soon }),
       };
     });
-  return { connect, pool };
+  const readAhead = async (host: PhysicalHost): Promise<void> => {
+    try {
+      const access = await bmcAccess(host, options.readSecret, options.access);
+      const { client, release } = pool.acquire({
+        address: access.address,
+        credentials: access.credentials,
+        tls: access.tls,
+      });
+      try {
+        await client.system(access.systemId).readAhead();
+      } finally {
+        // The run follows within a second: its sockets stay for it.
+        release({ lingerSockets: true });
+      }
+    } catch {
+      // Credentials or address refused: the run finds the same and says so.
+    }
+  };
+  return { connect, readAhead, pool };
 }
 
 /**

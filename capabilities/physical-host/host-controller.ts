@@ -9,10 +9,13 @@ import {
   API_GROUP,
   API_VERSION,
   BootServiceCA,
+  Annotations,
   BootServiceSecret,
+  HostStates,
   Kinds,
   Labels,
   Plurals,
+  type HostStateName,
   type PhysicalHost,
 } from "../api";
 import { config } from "../lib/config";
@@ -29,11 +32,16 @@ import { SecretCache } from "./secret-cache";
 import { SecretIndex } from "./secret-index";
 import { MetadataWatch, type ObjectMetadata } from "../lib/metadata-watch";
 
-let connector: { connect: BmcConnector; closeAll: () => Promise<void> } | undefined;
+interface Connector {
+  connect: BmcConnector;
+  readAhead: (host: PhysicalHost) => Promise<void>;
+  closeAll: () => Promise<void>;
+}
+let connector: Connector | undefined;
 let secretCache: SecretCache | undefined;
 
 /** The BMC connector: Secrets read through the shared API client, one Redfish client pool. */
-function bmcConnector(): { connect: BmcConnector; closeAll: () => Promise<void> } {
+function bmcConnector(): Connector {
   if (connector) return connector;
   const { kube } = sharedServices();
   const log = Log.child({ controller: "physicalhost" });
@@ -43,7 +51,7 @@ function bmcConnector(): { connect: BmcConnector; closeAll: () => Promise<void> 
     orUndefinedIfGone(kube.get<SecretData>(secretPath(namespace, name))),
   );
   const cache = secretCache;
-  const { connect, pool } = poolConnector({
+  const { connect, readAhead, pool } = poolConnector({
     readSecret: (namespace, name) => cache.read(namespace, name),
     access: operatorAccessPolicy(config),
     logger: {
@@ -64,7 +72,7 @@ function bmcConnector(): { connect: BmcConnector; closeAll: () => Promise<void> 
       }
     },
   });
-  connector = { connect, closeAll: () => pool.closeAll() };
+  connector = { connect, readAhead, closeAll: () => pool.closeAll() };
   return connector;
 }
 
@@ -131,6 +139,29 @@ export function hostChanged(host: PhysicalHost): void {
   credentialsWatch();
   hostController.enqueue(host);
   publish(Kinds.PhysicalHost, host);
+}
+
+/**
+ * A machine is claiming this host (its write is under way): read its system ahead of the run the
+ * claim starts, from the copy this controller holds (the machine controller's is slim). Only for
+ * a host that is free and may talk to its BMC: not paused, not detached, not being deleted.
+ */
+export function hostClaiming(host: PhysicalHost): void {
+  const held = hostController.held(host.metadata?.namespace, host.metadata?.name ?? "");
+  const annotations = held?.metadata?.annotations ?? {};
+  const state = held?.status?.state as HostStateName | undefined;
+  if (
+    !held?.spec?.redfishConnection ||
+    held.spec.consumerRef ||
+    held.metadata?.deletionTimestamp ||
+    !state ||
+    !HostStates[state]?.claimable ||
+    Annotations.paused in annotations ||
+    Annotations.detached in annotations
+  ) {
+    return;
+  }
+  void bmcConnector().readAhead(held);
 }
 
 /** A host is gone from the API server. */

@@ -1,18 +1,19 @@
 // PhysicalHost capability: Pepr bindings only. Validate runs the admission rules; Reconcile and
 // Finalize hand every event to the host controller on the shared runtime (host-controller.ts),
 // which reconciles or, for a host being deleted, finalizes it; a host the machine controller has
-// just claimed is handed over directly (lib/object-events.ts HOST_CLAIMED). Labelled credential
+// just claimed is handed over directly (lib/object-events.ts HOST_CLAIMED), and one being claimed
+// has its system read ahead of that run (HOST_CLAIMING). Labelled credential
 // Secrets are watched by the host controller itself, metadata only (lib/metadata-watch.ts), not
 // through Pepr, which would cache and log them whole.
 import { Capability } from "pepr";
 
 import { PhysicalHost } from "../api";
 import { config } from "../lib/config";
-import { HOST_CLAIMED, subscribe } from "../lib/object-events";
+import { HOST_CLAIMED, HOST_CLAIMING, subscribe } from "../lib/object-events";
 import { admit } from "../lib/pepr-admission";
 import { validatePhysicalHost } from "./admission";
 import { operatorAccessPolicy } from "./credentials";
-import { hostChanged, hostController, hostGone } from "./host-controller";
+import { hostChanged, hostClaiming, hostController, hostGone } from "./host-controller";
 
 export const PhysicalHostCapability = new Capability({
   name: "beskar7-physical-host",
@@ -43,3 +44,5 @@ When(PhysicalHost)
 // the hosts already waiting; the watch event that follows finds it done or running (one run per
 // host at a time).
 subscribe<PhysicalHost>(HOST_CLAIMED, host => hostController.enqueue(host, true));
+// A claim under way: the host's system is read while the claim's write makes its round trip.
+subscribe<PhysicalHost>(HOST_CLAIMING, host => hostClaiming(host));

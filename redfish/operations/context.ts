@@ -11,7 +11,9 @@ export interface SystemContext {
   /**
    * A fresh GET of the ComputerSystem. `listed: true` accepts instead the body the expanded Systems
    * collection brought when this handle resolved its system, if nothing was read or written since
-   * (the first inventory of an enrollment; everything that needs current state reads afresh).
+   * (the first inventory of an enrollment), or a read started ahead of the call for it within the
+   * last 3 s with nothing written since (RedfishSystem.readAhead: the power-off of a host being
+   * claimed). Everything else that needs current state reads afresh.
    */
   systemBody(options?: { listed?: boolean }): Promise<ComputerSystem>;
   /** The first manager that manages this system, fetched fresh; undefined if none linked. */

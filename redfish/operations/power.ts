@@ -102,12 +102,15 @@ export async function powerOn(context: SystemContext): Promise<boolean> {
   return true;
 }
 
-/** Powers off (gracefully first unless forced); false when the system was already off. */
+/**
+ * Powers off (gracefully first unless forced); false when the system was already off. The power
+ * state may come from a read started just before (readAhead), which a write since voids.
+ */
 export async function powerOff(
   context: SystemContext,
   options: PowerOffOptions = {},
 ): Promise<boolean> {
-  const system = await context.systemBody();
+  const system = await context.systemBody({ listed: true });
   if (toPowerState(system.PowerState) === "Off") return false;
   const action = await resetAction(context, system);
   const { settings } = context.client;

@@ -432,9 +432,10 @@ export async function apiServerRequests(kc: KubeConfig): Promise<Record<string, 
   const label = (labels: string, name: string) =>
     new RegExp(`(?:^|,)${name}="([^"]*)"`).exec(labels)?.[1] ?? "";
   for (const line of text.split("\n")) {
-    const m = /^(apiserver_request_total|apiserver_admission_webhook_admission_duration_seconds_count)\{(.*)\} (\S+)$/.exec(
-      line,
-    );
+    const m =
+      /^(apiserver_request_total|apiserver_admission_webhook_admission_duration_seconds_count)\{(.*)\} (\S+)$/.exec(
+        line,
+      );
     if (!m) continue;
     const [, metric, labels, value] = m as unknown as [string, string, string, string];
     const key =

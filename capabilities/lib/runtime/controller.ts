@@ -186,6 +186,11 @@ export class Controller<T extends KubeObject> {
     this.#start().queue.addAfter(namespace, name, delayMs);
   }
 
+  /** The newest copy of the object the controller holds (from events, reads, its own writes). */
+  held(namespace: string | undefined, name: string): T | undefined {
+    return this.#start().queue.held(namespace, name);
+  }
+
   /** How many objects are in each state, from the objects as last seen (the by-state gauge). */
   objectsByState(): Record<string, number> {
     return Object.fromEntries([...this.#counts].filter(([, n]) => n > 0));

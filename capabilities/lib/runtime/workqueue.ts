@@ -232,6 +232,11 @@ export class WorkQueue<T extends ObjectRef> {
     entry.queued = false;
   }
 
+  /** The newest copy held of the object, or undefined (never seen, or gone). */
+  held(namespace: string | undefined, name: string): T | undefined {
+    return this.#entries.get(`${namespace ?? ""}/${name}`)?.obj;
+  }
+
   stats(): { tracked: number; ready: number; active: number; delayed: number } {
     let delayed = 0;
     for (const e of this.#entries.values()) if (e.timer) delayed++;

@@ -209,6 +209,33 @@ describe("poolConnector", () => {
     expect(err).toMatchObject({ reason: "SecretNotFound", transient: false });
   });
 
+  it("reads a host's system ahead of its run: the run's power-off sends no read of its own, on the connection already open", async () => {
+    const { bmc, connect } = await chassis();
+    const blade = host("blade-1", bmc.url, DMTF_SYSTEM);
+    const system = `/redfish/v1/Systems/${DMTF_SYSTEM}`;
+    await connect.readAhead(blade);
+    const ahead = bmc.requests.filter(r => r.method === "GET" && r.path === system).length;
+    expect(ahead).toBe(1);
+    const from = bmc.requests.length;
+    const run = await connect.connect(blade);
+    expect(await run.bmc.powerOff({ force: true })).toBe(true);
+    run.release();
+    const during = bmc.requests.slice(from);
+    expect(`${during[0]?.method} ${during[0]?.path}`).toBe(
+      `POST ${system}/Actions/ComputerSystem.Reset`,
+    );
+    expect(connect.pool.size).toBe(1);
+  });
+
+  it("a read ahead that cannot be made (no Secret) neither throws nor reaches the BMC", async () => {
+    const { bmc } = await chassis();
+    const connect = poolConnector({ readSecret: async () => undefined, access: LOOPBACK_ALLOWED });
+    const from = bmc.requests.length;
+    await expect(connect.readAhead(host("blade-1", bmc.url, DMTF_SYSTEM))).resolves.toBeUndefined();
+    expect(bmc.requests.length).toBe(from);
+    expect(connect.pool.size).toBe(0);
+  });
+
   it("logs every session out on closeAll", async () => {
     const { bmc, connect } = await chassis();
     const one = await connect.connect(host("blade-1", bmc.url, DMTF_SYSTEM));

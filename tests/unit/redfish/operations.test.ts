@@ -1,4 +1,4 @@
-import { afterEach, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import {
   UnsupportedOperationError,
   VerificationError,
@@ -6,7 +6,7 @@ import {
   type RedfishClient,
   type RedfishClientOptions,
 } from "../../../redfish/index";
-import { type MockBmc, type MockBmcOptions, errorBody, startMock } from "./helpers";
+import { type MockBmc, type MockBmcOptions, type MockReply, errorBody, startMock } from "./helpers";
 
 const DELL = "nvidia-libredfish_dell_poweredge-r750_idrac9-6.00.30";
 const HPE = "nvidia-libredfish_hpe_proliant-dl385-gen10plus-v2_ilo5-2.72";
@@ -120,6 +120,99 @@ describe("power", () => {
       { ResetType: "ForceOff" },
       { ResetType: "On" },
     ]);
+  });
+
+  describe("a system read ahead (readAhead: a host being claimed)", () => {
+    const SYSTEM = "/redfish/v1/Systems/System.Embedded.1";
+    const systemGets = (bmc: MockBmc, from: number) =>
+      bmc.requests.slice(from).filter(r => r.method === "GET" && r.path === SYSTEM).length;
+
+    it("stands in for the power-off's own read: one GET, then the ForceOff", async () => {
+      const { bmc, client } = await setup(DELL);
+      const system = client.system();
+      await system.resolve();
+      const from = bmc.requests.length;
+      await system.readAhead();
+      expect(await system.powerOff({ force: true })).toBe(true);
+      const during = bmc.requests.slice(from);
+      expect(during.slice(0, 2).map(r => `${r.method} ${r.path}`)).toEqual([
+        `GET ${SYSTEM}`,
+        `POST ${SYSTEM}/Actions/ComputerSystem.Reset`,
+      ]);
+    });
+
+    it("is joined while under way: a power-off that starts during it sends no GET of its own", async () => {
+      const { bmc, client } = await setup(DELL);
+      const system = client.system();
+      await system.resolve();
+      // The BMC takes 150 ms over each read of the system (the mockup's answer, late).
+      const mockupAnswer = (server: MockBmc) =>
+        (server as unknown as { get(key: string): MockReply }).get(SYSTEM.slice(1));
+      bmc.overrides.push((request, server) =>
+        request.method === "GET" && request.path === SYSTEM
+          ? { ...mockupAnswer(server), delayMs: 150 }
+          : undefined,
+      );
+      const from = bmc.requests.length;
+      void system.readAhead();
+      await new Promise(r => setTimeout(r, 20));
+      expect(await system.powerOff({ force: true })).toBe(true);
+      const beforeReset = bmc.requests.slice(from).slice(
+        0,
+        bmc.requests.slice(from).findIndex(r => r.method === "POST"),
+      );
+      expect(beforeReset.map(r => r.method)).toEqual(["GET"]);
+    });
+
+    it("is used once, and not after a write, after 3 s, or when it failed", async () => {
+      const { bmc, client } = await setup(DELL);
+      const system = client.system();
+      await system.resolve();
+
+      // Used once: the second power-off reads for itself.
+      let from = bmc.requests.length;
+      await system.readAhead();
+      await system.powerOff({ force: true });
+      await system.powerOn();
+      from = bmc.requests.length;
+      await system.powerOff({ force: true });
+      expect(systemGets(bmc, from)).toBeGreaterThanOrEqual(2); // its read, then the verification
+      const firstIsGet = bmc.requests[from];
+      expect(`${firstIsGet?.method} ${firstIsGet?.path}`).toBe(`GET ${SYSTEM}`);
+
+      // A write since (the power-on) voids it: the power-off reads the state afresh, sees On.
+      await system.readAhead(); // reads Off
+      await system.powerOn();
+      from = bmc.requests.length;
+      expect(await system.powerOff({ force: true })).toBe(true);
+      expect(bmc.requests[from]?.method).toBe("GET");
+
+      // Older than 3 s: read again.
+      await system.powerOn();
+      await system.readAhead();
+      const now = Date.now();
+      const clock = vi.spyOn(Date, "now").mockReturnValue(now + 3_500);
+      try {
+        from = bmc.requests.length;
+        await system.powerOff({ force: true });
+        expect(bmc.requests[from]?.method).toBe("GET");
+      } finally {
+        clock.mockRestore();
+      }
+
+      // A read ahead that failed: the power-off reads for itself.
+      await system.powerOn();
+      bmc.overrides.push(request =>
+        request.method === "GET" && request.path === SYSTEM
+          ? { status: 500, body: errorBody("Base.1.8.InternalError", "busy") }
+          : undefined,
+      );
+      await system.readAhead(); // never rejects
+      bmc.overrides.pop();
+      from = bmc.requests.length;
+      expect(await system.powerOff({ force: true })).toBe(true);
+      expect(bmc.requests[from]?.method).toBe("GET");
+    });
   });
 
   it("reports a power change that never shows as VerificationError", async () => {
