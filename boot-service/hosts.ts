@@ -13,7 +13,8 @@
 // A request refused for a session or state the index lacks waits for that one host to change
 // (refresh): the host controller writes a session and at once reads what the service serves for
 // it, and the watch brings the write later under load. Whichever comes first answers it: the
-// watch's event, or a re-read of the host. Re-reads are bounded per host and in all (a few in
+// watch's event that lets the request through (an older write it brings first does not), or a
+// re-read of the host. Re-reads are bounded per host and in all (a few in
 // flight, more waiting their turn, the rest answered at once), since anyone can send such
 // requests, and one whose host the watch brought while it waited for its turn is not sent. A
 // watch event older than a re-read may briefly put the older view back; the watch then delivers
@@ -156,7 +157,7 @@ export class KubeHostDirectory implements HostDirectory {
     return { found: this.#views.get([...keys][0]!)! };
   }
 
-  refresh(uuid: string): Promise<boolean> {
+  refresh(uuid: string, ready?: () => boolean): Promise<boolean> {
     const keys = this.#byUUID.get(uuid);
     if (!keys || keys.size !== 1) return Promise.resolve(false);
     const key = [...keys][0]!;
@@ -170,12 +171,16 @@ export class KubeHostDirectory implements HostDirectory {
     // would only ask again a moment later, through a whole reconcile.
     const before = this.#versions.get(key);
     let stopWaiting = () => {};
+    // The watch may first bring a write older than the one the request needs (the host's
+    // status before the session): only a view that lets the request through ends the wait.
     const changed = new Promise<boolean>(resolve => {
-      stopWaiting = this.#onChange(key, () => resolve(true));
+      stopWaiting = this.#onChange(key, () => {
+        if (!ready || ready()) resolve(true);
+      });
     });
     const reread = slots.acquire().then(release => {
-      // The watch brought a newer version while this waited for its turn: no GET.
-      if (this.#versions.get(key) !== before) {
+      // The watch brought what the request needs while this waited for its turn: no GET.
+      if (this.#versions.get(key) !== before && (!ready || ready())) {
         release();
         return true;
       }
@@ -295,12 +300,13 @@ export class KubeHostDirectory implements HostDirectory {
     };
     this.#views.set(key, view);
     if (host.metadata.resourceVersion) this.#versions.set(key, host.metadata.resourceVersion);
-    if (host.metadata.resourceVersion !== previousVersion) {
-      for (const wake of [...(this.#changeWaiters.get(key) ?? [])]) wake();
-    }
     let keys = this.#byUUID.get(systemUUID);
     if (!keys) this.#byUUID.set(systemUUID, (keys = new Set()));
     keys.add(key);
+    // Last, once the view is whole: a waiter may look the host up at once.
+    if (host.metadata.resourceVersion !== previousVersion) {
+      for (const wake of [...(this.#changeWaiters.get(key) ?? [])]) wake();
+    }
     if (keys.size === 2)
       this.log({
         msg: "two hosts carry one system UUID; both are refused",

@@ -116,6 +116,7 @@ import {
   percentile,
   requestDelta,
   runGuard,
+  SECONDS,
   say,
   scrapeMetrics,
   short,
@@ -509,14 +510,22 @@ interface BenchResult {
 
 /** The API server's requests in the burst, most first, with the count per machine. */
 function apiRequestTable(requests: Record<string, number>, machines: number): string {
-  const entries = Object.entries(requests).sort((a, b) => b[1] - a[1]);
+  const entries = Object.entries(requests)
+    .filter(([k]) => !k.startsWith(SECONDS))
+    .sort((a, b) => b[1] - a[1]);
+  const meanMs = (key: string) => {
+    const seconds = requests[`${SECONDS}${key}`];
+    return seconds === undefined || key.startsWith("WATCH")
+      ? ""
+      : fmt((1000 * seconds) / requests[key]!, 0);
+  };
   const total = (filter: (key: string) => boolean) =>
     entries.filter(([k]) => filter(k)).reduce((sum, [, n]) => sum + n, 0);
   const writes = total(k => /^(POST|PUT|PATCH|DELETE|APPLY) /.test(k));
   return [
-    `| API server requests from creation to all provisioned (writes ${writes}, ${fmt(writes / machines, 1)} per machine) | count | per machine |`,
-    "| --- | --- | --- |",
-    ...entries.map(([key, n]) => `| ${key} | ${n} | ${fmt(n / machines, 1)} |`),
+    `| API server requests from creation to all provisioned (writes ${writes}, ${fmt(writes / machines, 1)} per machine) | count | per machine | mean ms |`,
+    "| --- | --- | --- | --- |",
+    ...entries.map(([key, n]) => `| ${key} | ${n} | ${fmt(n / machines, 1)} | ${meanMs(key)} |`),
   ].join("\n");
 }
 

@@ -60,12 +60,14 @@ export interface HostDirectory {
   /** Records a signal on the host; throws when the write fails. */
   recordSignal(host: HostView, signal: BootSignal): Promise<void>;
   /**
-   * Reads the host carrying `uuid` afresh, for a request refused on a view that may lag (the
-   * host controller writes a session and at once reads what the service serves for it); resolves
-   * whether the view changed. Optional: a directory that is always current needs none. The
-   * implementation bounds how often it reads, since anyone can send such requests.
+   * Brings the view of the host carrying `uuid` up to date, for a request refused on a view that
+   * may lag (the host controller writes a session and at once reads what the service serves for
+   * it); resolves whether the view changed. `ready` says whether a newer view lets the request
+   * through: one that does not (an older write the view had not seen yet) is waited past.
+   * Optional: a directory that is always current needs none. The implementation bounds how often
+   * it reads, since anyone can send such requests.
    */
-  refresh?(uuid: string): Promise<boolean>;
+  refresh?(uuid: string, ready?: () => boolean): Promise<boolean>;
 }
 
 /** The host has no bootstrap data to serve (no Secret named, Secret or key missing). */

@@ -213,7 +213,7 @@ export function createBootHandler(options: BootHandlerOptions): BootHandler {
       if (
         "refused" in access &&
         LAGGING_VIEW.includes(access.refused) &&
-        (await options.directory.refresh?.(uuid))
+        (await options.directory.refresh?.(uuid, () => !("refused" in check())))
       ) {
         access = check();
       }

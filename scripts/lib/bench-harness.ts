@@ -403,8 +403,12 @@ export function metricSum(text: string, name: string, labelFilter = ""): number 
   return sum;
 }
 
+/** Prefix of apiServerRequests' keys that hold seconds spent, not a count. */
+export const SECONDS = "seconds ";
+
 /**
  * The API server's request counters (`apiserver_request_total`) by "VERB resource[/subresource]",
+ * the seconds it spent on them (`apiserver_request_duration_seconds_sum`, as "seconds VERB …"),
  * and its admission webhook calls (`apiserver_admission_webhook_admission_duration_seconds`) as
  * "admission <type> <operation>", summed over codes, groups and webhooks; {} when unreadable.
  * Two snapshots' difference (requestDelta) is what a span of a run cost the API server.
@@ -433,15 +437,18 @@ export async function apiServerRequests(kc: KubeConfig): Promise<Record<string, 
     new RegExp(`(?:^|,)${name}="([^"]*)"`).exec(labels)?.[1] ?? "";
   for (const line of text.split("\n")) {
     const m =
-      /^(apiserver_request_total|apiserver_admission_webhook_admission_duration_seconds_count)\{(.*)\} (\S+)$/.exec(
+      /^(apiserver_request_total|apiserver_request_duration_seconds_sum|apiserver_admission_webhook_admission_duration_seconds_count)\{(.*)\} (\S+)$/.exec(
         line,
       );
     if (!m) continue;
     const [, metric, labels, value] = m as unknown as [string, string, string, string];
+    const request = `${label(labels, "verb")} ${label(labels, "resource")}${label(labels, "subresource") ? `/${label(labels, "subresource")}` : ""}`;
     const key =
       metric === "apiserver_request_total"
-        ? `${label(labels, "verb")} ${label(labels, "resource")}${label(labels, "subresource") ? `/${label(labels, "subresource")}` : ""}`
-        : `admission ${label(labels, "type")} ${label(labels, "operation")}`;
+        ? request
+        : metric === "apiserver_request_duration_seconds_sum"
+          ? `${SECONDS}${request}`
+          : `admission ${label(labels, "type")} ${label(labels, "operation")}`;
     counts[key] = (counts[key] ?? 0) + Number(value);
   }
   return counts;

@@ -199,4 +199,53 @@ describe("KubeHostDirectory.refresh", () => {
     // Host 8's turn came after the watch had brought it: only host 9 was read beyond the eight.
     expect(gets.sort()).toEqual([...hosts.slice(0, 8), hosts[9]!].map(h => h.metadata.name).sort());
   });
+
+  it("waits past a watch event that does not let the request through (an older write) for the one that does", async () => {
+    let emit: (event: { type: string; object: HostObject }) => void = () => undefined;
+    let gets = 0;
+    const kube = {
+      async request(_method: string, path: string) {
+        if (path.endsWith("/physicalhosts")) {
+          return { metadata: { resourceVersion: "1" }, items: [hostObject("10")] };
+        }
+        gets++;
+        await new Promise(r => setTimeout(r, 1000)); // a slow API server
+        return hostObject("13", "s-new");
+      },
+      watch(
+        _path: string,
+        version: string,
+        onEvent: (event: { type: string; object: HostObject }) => void,
+        signal: AbortSignal,
+      ) {
+        emit = onEvent;
+        return new Promise<string>(resolve =>
+          signal.addEventListener("abort", () => resolve(version)),
+        );
+      },
+    } as unknown as KubeClient;
+    directory = new KubeHostDirectory(kube, () => undefined);
+    await directory.start();
+    await new Promise(r => setTimeout(r, 10));
+    const hasSession = () => {
+      const found = directory!.lookup(UUID);
+      return "found" in found && found.found.boot?.session === "s-new";
+    };
+    const started = Date.now();
+    let answered = false;
+    const refreshed = directory.refresh(UUID, hasSession).then(changed => {
+      answered = true;
+      return changed;
+    });
+    // The host's status as written before the session (a claim's first run): not enough.
+    emit({ type: "MODIFIED", object: hostObject("11") });
+    await new Promise(r => setTimeout(r, 50));
+    expect(answered).toBe(false);
+    // The session's write.
+    emit({ type: "MODIFIED", object: hostObject("12", "s-new") });
+    expect(await refreshed).toBe(true);
+    expect(hasSession()).toBe(true);
+    expect(Date.now() - started).toBeLessThan(500);
+    expect(gets).toBe(1); // sent at once (a slot was free); its answer no longer matters
+  });
 });
