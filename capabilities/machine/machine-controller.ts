@@ -4,6 +4,7 @@
 // machine that claimed it; a Cluster API Machine or Cluster change wakes the machines it concerns,
 // and its watched copy is what the reconciler reads).
 // Everything with side effects is created on first use: capability files run during `pepr build`.
+import { SingleFlightCache } from "../../boot/single-flight-cache";
 import {
   API_GROUP,
   API_VERSION,
@@ -56,6 +57,18 @@ const machinePath = (namespace: string, name: string) =>
 
 let port: MachinePort | undefined;
 
+/**
+ * Bootstrap Secrets seen to exist, for 30 s: a machine waiting for a host checks its Secret on
+ * every run, and in a burst of claims each is woken by every host that frees up (three GETs per
+ * machine). A missing Secret is not kept, so its creation is seen at the next run; one deleted
+ * after it was seen is the boot service's to report when it cannot serve it.
+ */
+const BOOTSTRAP_SECRET_SEEN_MS = 30_000;
+const bootstrapSecrets = new SingleFlightCache<boolean>({
+  ttlMs: exists => (exists ? BOOTSTRAP_SECRET_SEEN_MS : 0),
+  maxEntries: 10_000,
+});
+
 function machinePort(): MachinePort {
   if (port) return port;
   const { kube } = sharedServices();
@@ -88,8 +101,12 @@ function machinePort(): MachinePort {
     host: async (namespace, name) =>
       claimedHosts.get(namespace, name) ??
       orUndefinedIfGone(kube.get<PhysicalHost>(hostPath(namespace, name))),
-    secretExists: async (namespace, name) =>
-      !!(await orUndefinedIfGone(kube.get(paths.object("", "v1", "secrets", namespace, name)))),
+    secretExists: (namespace, name) =>
+      bootstrapSecrets.get(
+        `${namespace}/${name}`,
+        async () =>
+          !!(await orUndefinedIfGone(kube.get(paths.object("", "v1", "secrets", namespace, name)))),
+      ),
     claim: async (host, consumer, request) => {
       // The host controller reads the host's system meanwhile, for the run a won claim starts.
       publish(HOST_CLAIMING, host);
