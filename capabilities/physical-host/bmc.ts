@@ -410,31 +410,31 @@ export function poolConnector(options: ConnectorOptions): {
     },
   });
   const deadlineMs = options.operationDeadlineMs ?? DEFAULT_OPERATION_DEADLINE_MS;
+  /** The host's system on the pooled client of its BMC (its Secret read, its address judged). */
+  const acquire = async (host: PhysicalHost) => {
+    const access = await bmcAccess(host, options.readSecret, options.access);
+    const { client, release } = pool.acquire({
+      address: access.address,
+      credentials: access.credentials,
+      tls: access.tls,
+    });
+    return { system: client.system(access.systemId), address: access.address, release };
+  };
   const connect: BmcConnector = host =>
     translatedCall(async () => {
       const deadline = Date.now() + deadlineMs;
-      const access = await bmcAccess(host, options.readSecret, options.access);
-      const { client, release } = pool.acquire({
-        address: access.address,
-        credentials: access.credentials,
-        tls: access.tls,
-      });
+      const { system, address, release } = await acquire(host);
       return {
-        bmc: hostBmc(client.system(access.systemId), deadline),
-        address: access.address,
+        bmc: hostBmc(system, deadline),
+        address,
         release: ({ soon = false } = {}) => release({ lingerSockets: soon }),
       };
     });
   const readAhead = async (host: PhysicalHost): Promise<void> => {
     try {
-      const access = await bmcAccess(host, options.readSecret, options.access);
-      const { client, release } = pool.acquire({
-        address: access.address,
-        credentials: access.credentials,
-        tls: access.tls,
-      });
+      const { system, release } = await acquire(host);
       try {
-        await client.system(access.systemId).readAhead();
+        await system.readAhead();
       } finally {
         // The run follows within a second: its sockets stay for it.
         release({ lingerSockets: true });

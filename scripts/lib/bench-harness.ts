@@ -374,15 +374,17 @@ export async function startOperator(
 
 /** The module's Prometheus text (Pepr serves /metrics on its webhook port), or "" on failure. */
 export function scrapeMetrics(port: number): Promise<string> {
+  return getText({ host: "127.0.0.1", port, path: "/metrics", rejectUnauthorized: false });
+}
+
+/** The body of an HTTPS GET, or "" on any failure or a status other than 200. */
+function getText(options: RequestOptions): Promise<string> {
   return new Promise(done => {
-    const req = request(
-      { host: "127.0.0.1", port, path: "/metrics", rejectUnauthorized: false, timeout: 10_000 },
-      res => {
-        let body = "";
-        res.on("data", (c: Buffer) => (body += c.toString()));
-        res.on("end", () => done(res.statusCode === 200 ? body : ""));
-      },
-    );
+    const req = request({ ...options, timeout: 10_000 }, res => {
+      let body = "";
+      res.on("data", (c: Buffer) => (body += c.toString()));
+      res.on("end", () => done(res.statusCode === 200 ? body : ""));
+    });
     req.on("error", () => done(""));
     req.on("timeout", () => req.destroy());
     req.end();
@@ -419,18 +421,11 @@ export async function apiServerRequests(kc: KubeConfig): Promise<Record<string, 
   const options: RequestOptions = {};
   await kc.applyToHTTPSOptions(options);
   const url = new URL("/metrics", server);
-  const text = await new Promise<string>(done => {
-    const req = request(
-      { ...options, host: url.hostname, port: url.port, path: url.pathname, timeout: 10_000 },
-      res => {
-        let body = "";
-        res.on("data", (c: Buffer) => (body += c.toString()));
-        res.on("end", () => done(res.statusCode === 200 ? body : ""));
-      },
-    );
-    req.on("error", () => done(""));
-    req.on("timeout", () => req.destroy());
-    req.end();
+  const text = await getText({
+    ...options,
+    host: url.hostname,
+    port: url.port,
+    path: url.pathname,
   });
   const counts: Record<string, number> = {};
   const label = (labels: string, name: string) =>

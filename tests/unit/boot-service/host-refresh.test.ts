@@ -59,6 +59,28 @@ function fakeKube(initial: HostObject) {
   return { api, kube };
 }
 
+type WatchEvent = { type: string; object: HostObject };
+
+/** An API server listing `hosts`, answering reads with `read`, whose watch sends what the test emits. */
+function emittingKube(hosts: HostObject[], read: (path: string) => Promise<HostObject>) {
+  const api = { emit: (_event: WatchEvent) => undefined as void };
+  const kube = {
+    async request(_method: string, path: string) {
+      if (path.endsWith("/physicalhosts")) {
+        return { metadata: { resourceVersion: "1" }, items: hosts };
+      }
+      return read(path);
+    },
+    watch(_path: string, version: string, onEvent: (e: WatchEvent) => void, signal: AbortSignal) {
+      api.emit = onEvent;
+      return new Promise<string>(resolve =>
+        signal.addEventListener("abort", () => resolve(version)),
+      );
+    },
+  } as unknown as KubeClient;
+  return { kube, emit: (event: WatchEvent) => api.emit(event) };
+}
+
 describe("KubeHostDirectory.refresh", () => {
   let directory: KubeHostDirectory | undefined;
   afterEach(() => directory?.stop());
@@ -154,30 +176,13 @@ describe("KubeHostDirectory.refresh", () => {
     };
     const hosts = Array.from({ length: 10 }, (_, i) => host(i, "10"));
     const gets: string[] = [];
-    let emit: (event: { type: string; object: HostObject }) => void = () => undefined;
-    const kube = {
-      async request(_method: string, path: string) {
-        if (path.endsWith("/physicalhosts")) {
-          return { metadata: { resourceVersion: "1" }, items: hosts };
-        }
-        gets.push(path.split("/").pop()!);
-        // An API server slow to answer reads: every slot stays taken for a while.
-        await new Promise(r => setTimeout(r, 400));
-        const i = Number(path.split("host-")[1]);
-        return host(i, "11", `s-${i}`);
-      },
-      watch(
-        _path: string,
-        version: string,
-        onEvent: (event: { type: string; object: HostObject }) => void,
-        signal: AbortSignal,
-      ) {
-        emit = onEvent;
-        return new Promise<string>(resolve =>
-          signal.addEventListener("abort", () => resolve(version)),
-        );
-      },
-    } as unknown as KubeClient;
+    const { kube, emit } = emittingKube(hosts, async path => {
+      gets.push(path.split("/").pop()!);
+      // An API server slow to answer reads: every slot stays taken for a while.
+      await new Promise(r => setTimeout(r, 400));
+      const i = Number(path.split("host-")[1]);
+      return host(i, "11", `s-${i}`);
+    });
     directory = new KubeHostDirectory(kube, () => undefined);
     await directory.start();
     await new Promise(r => setTimeout(r, 10)); // the watch is open
@@ -201,29 +206,12 @@ describe("KubeHostDirectory.refresh", () => {
   });
 
   it("waits past a watch event that does not let the request through (an older write) for the one that does", async () => {
-    let emit: (event: { type: string; object: HostObject }) => void = () => undefined;
     let gets = 0;
-    const kube = {
-      async request(_method: string, path: string) {
-        if (path.endsWith("/physicalhosts")) {
-          return { metadata: { resourceVersion: "1" }, items: [hostObject("10")] };
-        }
-        gets++;
-        await new Promise(r => setTimeout(r, 1000)); // a slow API server
-        return hostObject("13", "s-new");
-      },
-      watch(
-        _path: string,
-        version: string,
-        onEvent: (event: { type: string; object: HostObject }) => void,
-        signal: AbortSignal,
-      ) {
-        emit = onEvent;
-        return new Promise<string>(resolve =>
-          signal.addEventListener("abort", () => resolve(version)),
-        );
-      },
-    } as unknown as KubeClient;
+    const { kube, emit } = emittingKube([hostObject("10")], async () => {
+      gets++;
+      await new Promise(r => setTimeout(r, 1000)); // a slow API server
+      return hostObject("13", "s-new");
+    });
     directory = new KubeHostDirectory(kube, () => undefined);
     await directory.start();
     await new Promise(r => setTimeout(r, 10));
