@@ -98,7 +98,9 @@ export class RedfishSystemImpl implements RedfishSystem, SystemContext {
   }
 
   async readAhead(): Promise<void> {
-    await this.client.readSystemAhead(await this.systemPath());
+    // A system that cannot be resolved is the caller's to find out, when it calls for real.
+    const path = await this.systemPath().catch(() => undefined);
+    if (path) await this.client.readSystemAhead(path);
   }
 
   inventory(): Promise<HostInventory> {

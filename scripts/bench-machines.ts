@@ -495,9 +495,9 @@ interface BenchResult {
   meanMachineReconcileMs: number;
   cpuMachines: CpuDelta;
   /**
-   * The API server's requests over the same span as cpuMachines, by "VERB resource[/sub]", and
-   * its admission webhook calls ("admission <type> <operation>"): everyone's, the benchmark's
-   * own creates and watches included.
+   * The API server's requests over the same span as cpuMachines, by "VERB resource[/sub]", the
+   * seconds it spent on them ("seconds VERB resource[/sub]"), and its admission webhook calls
+   * ("admission <type> <operation>"): everyone's, the benchmark's own creates and watches included.
    */
   apiRequests: Record<string, number>;
   /** The namespace's Events at the end, by "involved kind reason", with their counts summed. */

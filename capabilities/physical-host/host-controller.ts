@@ -8,8 +8,8 @@ import { Log } from "pepr";
 import {
   API_GROUP,
   API_VERSION,
-  BootServiceCA,
   Annotations,
+  BootServiceCA,
   BootServiceSecret,
   HostStates,
   Kinds,

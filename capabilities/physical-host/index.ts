@@ -2,9 +2,9 @@
 // Finalize hand every event to the host controller on the shared runtime (host-controller.ts),
 // which reconciles or, for a host being deleted, finalizes it; a host the machine controller has
 // just claimed is handed over directly (lib/object-events.ts HOST_CLAIMED), and one being claimed
-// has its system read ahead of that run (HOST_CLAIMING). Labelled credential
-// Secrets are watched by the host controller itself, metadata only (lib/metadata-watch.ts), not
-// through Pepr, which would cache and log them whole.
+// has its system read ahead of that run (HOST_CLAIMING). Labelled credential Secrets are watched
+// by the host controller itself, metadata only (lib/metadata-watch.ts), not through Pepr, which
+// would cache and log them whole.
 import { Capability } from "pepr";
 
 import { PhysicalHost } from "../api";

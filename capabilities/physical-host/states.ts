@@ -610,8 +610,9 @@ const SESSION_RECHECK_MS = 250;
  * script) as the machine would. What the service refuses to serve (its source ISO 404s, is not
  * ISO9660, has no room for the arguments, the host has no target image) holds the host, off with
  * nothing served inserted, with BootMediaUnavailable and the service's reason, instead of powered
- * on with something that cannot boot. A probe that gets no answer proves nothing and does not hold the
- * host. A session decided in this reconcile is written first: the service cannot know it yet.
+ * on with something that cannot boot. A probe that gets no answer proves nothing and does not
+ * hold the host. A session decided in this reconcile is written first: the service cannot know it
+ * yet.
  */
 async function checkServedMedia(
   ctx: HostContext,

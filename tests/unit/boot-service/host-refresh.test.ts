@@ -38,6 +38,16 @@ function hostObject(resourceVersion: string, session?: string): HostObject {
   };
 }
 
+/** The i-th of many hosts: host-<i>, its own UID and system UUID. */
+const uuid = (i: number) => `4c4c4544-0000-1000-8000-${String(i).padStart(12, "0")}`;
+function host(i: number, version: string, session?: string): HostObject {
+  const object = hostObject(version, session);
+  object.metadata.name = `host-${i}`;
+  object.metadata.uid = `uid-${i}`;
+  (object.status.hardwareDetails as { systemUUID: string }).systemUUID = uuid(i);
+  return object;
+}
+
 /** An API server holding one PhysicalHost; the watch stays silent until stopped. */
 function fakeKube(initial: HostObject) {
   const api = { current: initial, gets: [] as string[] };
@@ -125,14 +135,6 @@ describe("KubeHostDirectory.refresh", () => {
   });
 
   it("re-reads at most 8 hosts at once; the rest wait their turn instead of being refused", async () => {
-    const uuid = (i: number) => `4c4c4544-0000-1000-8000-${String(i).padStart(12, "0")}`;
-    const host = (i: number, version: string, session?: string) => {
-      const object = hostObject(version, session);
-      object.metadata.name = `host-${i}`;
-      object.metadata.uid = `uid-${i}`;
-      (object.status.hardwareDetails as { systemUUID: string }).systemUUID = uuid(i);
-      return object;
-    };
     const hosts = Array.from({ length: 20 }, (_, i) => host(i, "10"));
     let inFlight = 0;
     let most = 0;
@@ -166,14 +168,6 @@ describe("KubeHostDirectory.refresh", () => {
   });
 
   it("answers from the watch's event when it comes before the GET, and sends no queued re-read the watch overtook", async () => {
-    const uuid = (i: number) => `4c4c4544-0000-1000-8000-${String(i).padStart(12, "0")}`;
-    const host = (i: number, version: string, session?: string) => {
-      const object = hostObject(version, session);
-      object.metadata.name = `host-${i}`;
-      object.metadata.uid = `uid-${i}`;
-      (object.status.hardwareDetails as { systemUUID: string }).systemUUID = uuid(i);
-      return object;
-    };
     const hosts = Array.from({ length: 10 }, (_, i) => host(i, "10"));
     const gets: string[] = [];
     const { kube, emit } = emittingKube(hosts, async path => {

@@ -227,6 +227,22 @@ describe("poolConnector", () => {
     expect(connect.pool.size).toBe(1);
   });
 
+  it("a read ahead of a system that cannot be chosen (two blades, no systemId) reads no system", async () => {
+    const { bmc, connect } = await chassis();
+    await expect(connect.readAhead(host("blade-x", bmc.url))).resolves.toBeUndefined();
+    // The driver's own read ahead does not reject either: the run finds out, and says so.
+    const { client, release } = connect.pool.acquire({
+      address: bmc.url,
+      credentials: { username: bmc.username, password: bmc.password },
+      tls: { insecure: true },
+    });
+    await expect(client.system().readAhead()).resolves.toBeUndefined();
+    release();
+    expect(
+      bmc.requests.some(r => r.method === "GET" && r.path.startsWith("/redfish/v1/Systems/")),
+    ).toBe(false);
+  });
+
   it("a read ahead that cannot be made (no Secret) neither throws nor reaches the BMC", async () => {
     const { bmc } = await chassis();
     const connect = poolConnector({ readSecret: async () => undefined, access: LOOPBACK_ALLOWED });
