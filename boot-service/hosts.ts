@@ -14,15 +14,15 @@
 // (refresh): the host controller writes a session and at once reads what the service serves for
 // it, and the watch brings the write later under load. Whichever comes first answers it: the
 // watch's event that lets the request through (an older write it brings first does not), or a
-// re-read of the host. Re-reads are bounded per host and in all (a few in
-// flight, more waiting their turn, the rest answered at once), since anyone can send such
-// requests, and one whose host the watch brought while it waited for its turn is not sent. A
-// watch event older than a re-read may briefly put the older view back; the watch then delivers
-// the newer one, and a request meanwhile re-reads again.
+// re-read of the host. Re-reads are bounded per host and in all (a few in flight, more waiting
+// their turn, the rest answered at once), since anyone can send such requests, and one whose host
+// the watch brought while it waited for its turn is not sent. A watch event older than the view
+// indexed (a re-read ran ahead of the watch) is not indexed: it would put an older view back.
 //
 // Signals are JSON patches that first test status.boot.session: a fetch or report that arrives
 // as the host is released (session removed) or re-provisioned (new session) changes nothing.
 import { API_GROUP, API_VERSION, Plurals } from "../capabilities/api/constants";
+import { olderVersion } from "../boot/resource-version";
 import { Semaphore } from "../boot/semaphore";
 import { canonicalUUID } from "../boot/session";
 import {
@@ -275,6 +275,8 @@ export class KubeHostDirectory implements HostDirectory {
   #put(host: PhysicalHostObject): void {
     const key = keyOf(host);
     const previousVersion = this.#versions.get(key);
+    // A watch event older than a re-read already indexed would put an older view back.
+    if (olderVersion(host.metadata?.resourceVersion, previousVersion)) return;
     this.#remove(key);
     const rawUUID = host.status?.hardwareDetails?.systemUUID;
     if (!rawUUID || !host.metadata?.uid) return;

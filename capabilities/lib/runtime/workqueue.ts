@@ -33,16 +33,10 @@ export interface ObjectRef {
   };
 }
 
-/**
- * Whether resourceVersion `a` is older than `b`. resourceVersions are opaque by contract, but the
- * API server's are etcd revisions (decimal integers) and grow; anything else is never "older".
- */
-export function olderVersion(a: string | undefined, b: string | undefined): boolean {
-  if (!a || !b || !/^\d+$/.test(a) || !/^\d+$/.test(b)) return false;
-  return BigInt(a) < BigInt(b);
-}
-
+import { olderVersion } from "../../../boot/resource-version";
 import { backoffDelay } from "./backoff";
+
+export { olderVersion };
 
 /** What a reconcile asks for next; nothing means "done until the next event". */
 export interface Outcome {

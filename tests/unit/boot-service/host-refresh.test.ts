@@ -3,8 +3,9 @@
 // an API client that holds one host object and counts its GETs: a re-read indexes the newer
 // object, requests arriving together share one GET, a host is read at most once per 200 ms, an
 // unchanged object says "no change", an unknown UUID costs nothing, past 8 re-reads at once
-// the others wait for a slot rather than being refused, and the watch's event answers a waiting
-// request before its GET does (a re-read still waiting for its turn is then not sent).
+// the others wait for a slot rather than being refused, the watch's event answers a waiting
+// request before its GET does (a re-read still waiting for its turn is then not sent), an event
+// older than the view indexed is not indexed.
 import { afterEach, describe, expect, it } from "vitest";
 
 import { KubeHostDirectory } from "../../../boot-service/hosts";
@@ -229,5 +230,19 @@ describe("KubeHostDirectory.refresh", () => {
     expect(hasSession()).toBe(true);
     expect(Date.now() - started).toBeLessThan(500);
     expect(gets).toBe(1); // sent at once (a slot was free); its answer no longer matters
+  });
+
+  it("keeps a re-read's view when the watch then brings an older write of the host", async () => {
+    const { kube, emit } = emittingKube([hostObject("10")], async () => hostObject("13", "s-new"));
+    directory = new KubeHostDirectory(kube, () => undefined);
+    await directory.start();
+    await new Promise(r => setTimeout(r, 10));
+    expect(await directory.refresh(UUID)).toBe(true);
+    emit({ type: "MODIFIED", object: hostObject("12") }); // late: from before the session
+    const found = directory.lookup(UUID);
+    expect("found" in found && found.found.boot?.session).toBe("s-new");
+    emit({ type: "MODIFIED", object: hostObject("14") }); // newer: the host was released
+    const released = directory.lookup(UUID);
+    expect("found" in released && released.found.boot).toBeUndefined();
   });
 });
