@@ -22,6 +22,10 @@
 //     generation predicates do.
 // State that must survive a restart lives in the objects' status, not here: after a restart the
 // relist replays every object and the handlers resume from status.
+import { olderVersion } from "../../../boot/resource-version";
+import { backoffDelay } from "./backoff";
+
+export { olderVersion };
 
 export interface ObjectRef {
   metadata?: {
@@ -32,11 +36,6 @@ export interface ObjectRef {
     resourceVersion?: string;
   };
 }
-
-import { olderVersion } from "../../../boot/resource-version";
-import { backoffDelay } from "./backoff";
-
-export { olderVersion };
 
 /** What a reconcile asks for next; nothing means "done until the next event". */
 export interface Outcome {
