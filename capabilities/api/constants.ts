@@ -141,6 +141,15 @@ export const HostStates: Record<HostStateName, HostStateFacts> = {
   },
 };
 
+/** Whether a Beskar7Machine may claim the host now: no consumer, and a claimable state. */
+export function freeToClaim(host: {
+  spec?: { consumerRef?: unknown };
+  status?: { state?: string };
+}): boolean {
+  const state = host.status?.state as HostStateName | undefined;
+  return !host.spec?.consumerRef && !!state && !!HostStates[state]?.claimable;
+}
+
 export const PowerState = {
   On: "On",
   Off: "Off",

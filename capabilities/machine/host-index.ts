@@ -3,7 +3,7 @@
 // LIST of every host per machine; and which machines wait for a host, so a host that becomes
 // claimable wakes exactly those. A stale copy costs at most a lost claim race: claims are
 // conditioned on the host's resourceVersion.
-import { HostStates, type HostStateName, type PhysicalHost } from "../api";
+import { freeToClaim, type PhysicalHost } from "../api";
 
 export class HostIndex {
   readonly #byNamespace = new Map<string, Map<string, PhysicalHost>>();
@@ -14,8 +14,7 @@ export class HostIndex {
     let hosts = this.#byNamespace.get(namespace);
     if (!hosts) this.#byNamespace.set(namespace, (hosts = new Map()));
     hosts.set(host.metadata?.name ?? "", slim(host));
-    const state = host.status?.state as HostStateName | undefined;
-    return !host.spec?.consumerRef && !!state && !!HostStates[state]?.claimable;
+    return freeToClaim(host);
   }
 
   remove(host: PhysicalHost): void {

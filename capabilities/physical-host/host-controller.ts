@@ -11,11 +11,10 @@ import {
   Annotations,
   BootServiceCA,
   BootServiceSecret,
-  HostStates,
+  freeToClaim,
   Kinds,
   Labels,
   Plurals,
-  type HostStateName,
   type PhysicalHost,
 } from "../api";
 import { config } from "../lib/config";
@@ -149,13 +148,10 @@ export function hostChanged(host: PhysicalHost): void {
 export function hostClaiming(host: PhysicalHost): void {
   const held = hostController.held(host.metadata?.namespace, host.metadata?.name ?? "");
   const annotations = held?.metadata?.annotations ?? {};
-  const state = held?.status?.state as HostStateName | undefined;
   if (
     !held?.spec?.redfishConnection ||
-    held.spec.consumerRef ||
+    !freeToClaim(held) ||
     held.metadata?.deletionTimestamp ||
-    !state ||
-    !HostStates[state]?.claimable ||
     Annotations.paused in annotations ||
     Annotations.detached in annotations
   ) {

@@ -126,11 +126,16 @@ describe("power", () => {
     const SYSTEM = "/redfish/v1/Systems/System.Embedded.1";
     const systemGets = (bmc: MockBmc, from: number) =>
       bmc.requests.slice(from).filter(r => r.method === "GET" && r.path === SYSTEM).length;
-
-    it("stands in for the power-off's own read: one GET, then the ForceOff", async () => {
+    /** A Dell BMC and its system, resolved: what follows is the system's own requests. */
+    const dellSystem = async () => {
       const { bmc, client } = await setup(DELL);
       const system = client.system();
       await system.resolve();
+      return { bmc, system };
+    };
+
+    it("stands in for the power-off's own read: one GET, then the ForceOff", async () => {
+      const { bmc, system } = await dellSystem();
       const from = bmc.requests.length;
       await system.readAhead();
       expect(await system.powerOff({ force: true })).toBe(true);
@@ -142,9 +147,7 @@ describe("power", () => {
     });
 
     it("is joined while under way: a power-off that starts during it sends no GET of its own", async () => {
-      const { bmc, client } = await setup(DELL);
-      const system = client.system();
-      await system.resolve();
+      const { bmc, system } = await dellSystem();
       // The BMC takes 150 ms over each read of the system (the mockup's answer, late).
       const mockupAnswer = (server: MockBmc) =>
         (server as unknown as { get(key: string): MockReply }).get(SYSTEM.slice(1));
@@ -157,17 +160,16 @@ describe("power", () => {
       void system.readAhead();
       await new Promise(r => setTimeout(r, 20));
       expect(await system.powerOff({ force: true })).toBe(true);
-      const beforeReset = bmc.requests.slice(from).slice(
+      const during = bmc.requests.slice(from);
+      const beforeReset = during.slice(
         0,
-        bmc.requests.slice(from).findIndex(r => r.method === "POST"),
+        during.findIndex(r => r.method === "POST"),
       );
       expect(beforeReset.map(r => r.method)).toEqual(["GET"]);
     });
 
     it("is used once, and not after a write, after 3 s, or when it failed", async () => {
-      const { bmc, client } = await setup(DELL);
-      const system = client.system();
-      await system.resolve();
+      const { bmc, system } = await dellSystem();
 
       // Used once: the second power-off reads for itself.
       let from = bmc.requests.length;
